@@ -1,0 +1,466 @@
+/**
+ * Local Redis servers for the test suites and the demo (not part of the published package).
+ *
+ * `startRedisServer` runs a throw-away `redis-server` (or `valkey-server`) on a free port in a
+ * fresh directory and can kill, pause, stop and restart it; `findRedis` picks the Redis a run
+ * should use, in the order DESIGN.md section 10 gives.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+
+const HOST = '127.0.0.1';
+const READY_TIMEOUT_MS = 15_000;
+const EXIT_TIMEOUT_MS = 10_000;
+/** Signals after which `kill` waits for the process to be gone. */
+const TERMINATING_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set([
+  'SIGKILL',
+  'SIGTERM',
+  'SIGINT',
+  'SIGQUIT',
+]);
+
+/** Options of {@link waitFor}. */
+export interface WaitForOptions {
+  /** Give up after this long (default 5000). */
+  timeoutMs?: number;
+  /** Pause between attempts (default 25). */
+  intervalMs?: number;
+  /** What is awaited, for the timeout message. */
+  description?: string;
+}
+
+/** A value that passes an `if`. */
+export type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
+
+/**
+ * Polls `predicate` until it returns a truthy value and resolves with that value. A throwing or
+ * rejecting attempt counts as "not yet"; an attempt still pending at the deadline is abandoned.
+ * Rejects once `timeoutMs` has passed, with the last error as `cause`.
+ */
+export async function waitFor<T>(
+  predicate: () => T | Promise<T>,
+  options: WaitForOptions = {},
+): Promise<Truthy<T>> {
+  const { timeoutMs = 5000, intervalMs = 25, description = 'condition' } = options;
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await beforeDeadline(predicate, deadline);
+      if (value) return value as Truthy<T>;
+      lastError = undefined;
+    } catch (error) {
+      lastError = error;
+    }
+    const remainingMs = deadline - Date.now();
+    if (remainingMs <= 0) {
+      const reason = lastError === undefined ? '' : `; last attempt: ${String(lastError)}`;
+      throw new Error(`${description} not reached within ${timeoutMs} ms${reason}`, {
+        cause: lastError,
+      });
+    }
+    await delay(Math.min(intervalMs, remainingMs));
+  }
+}
+
+/** One attempt of `predicate`, rejected if it has not settled by `deadline`. */
+async function beforeDeadline<T>(predicate: () => T | Promise<T>, deadline: number): Promise<T> {
+  const timer = new AbortController();
+  const expired = delay(Math.max(0, deadline - Date.now()), undefined, {
+    signal: timer.signal,
+  }).then(() => {
+    throw new Error('attempt still pending at the deadline');
+  });
+  try {
+    return await Promise.race([Promise.resolve().then(predicate), expired]);
+  } finally {
+    timer.abort();
+  }
+}
+
+/** The server binary to use when none is named: `$SLUICE_REDIS_SERVER`, else `redis-server`. */
+export function defaultRedisServerBinary(): string {
+  return process.env.SLUICE_REDIS_SERVER || 'redis-server';
+}
+
+/** The path of `binary` if it is executable (a path) or an executable on PATH, else undefined. */
+export function findOnPath(binary: string): string | undefined {
+  const candidates = binary.includes('/')
+    ? [binary]
+    : (process.env.PATH ?? '')
+        .split(delimiter)
+        .filter((dir) => dir !== '')
+        .map((dir) => join(dir, binary));
+  return candidates.find((candidate) => {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Sends one command on a fresh connection and resolves with the first reply line (`+PONG`,
+ * `-ERR ...`), or `''` if the server closed the connection without replying (as SHUTDOWN does).
+ * Rejects when the connection fails or no reply comes within `timeoutMs`.
+ */
+function sendCommand(port: number, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: HOST, port });
+    let received = '';
+    const finish = (outcome: () => void): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      outcome();
+    };
+    const timer = setTimeout(() => {
+      finish(() => reject(new Error(`no reply to ${args[0]} from port ${port} in ${timeoutMs} ms`)));
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.once('connect', () => {
+      const parts = args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
+      socket.write(`*${args.length}\r\n${parts.join('')}`);
+    });
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      const end = received.indexOf('\r\n');
+      if (end >= 0) finish(() => resolve(received.slice(0, end)));
+    });
+    socket.once('error', (error) => finish(() => reject(error)));
+    socket.once('close', () => finish(() => resolve('')));
+  });
+}
+
+/** True if a Redis on `port` of 127.0.0.1 answers PING with PONG within `timeoutMs`. */
+export async function pingsWithin(port: number, timeoutMs: number): Promise<boolean> {
+  try {
+    return (await sendCommand(port, ['PING'], timeoutMs)) === '+PONG';
+  } catch {
+    return false;
+  }
+}
+
+/** A port of 127.0.0.1 that was free a moment ago (bind to port 0, read it, release it). */
+async function findFreePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOST, resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') {
+    throw new Error('could not read the port the OS assigned');
+  }
+  return address.port;
+}
+
+// Nothing started here may outlive this process. The exit hook covers a normal exit; on Linux,
+// `setpriv --pdeathsig` also kills a server whose parent dies without running it (SIGKILL).
+const liveServers = new Set<ChildProcess>();
+const ownedDirs = new Set<string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of liveServers) child.kill('SIGKILL');
+    for (const dir of ownedDirs) rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+/** Options of {@link startRedisServer}. */
+export interface RedisServerOptions {
+  /** Server binary, e.g. `valkey-server` (default {@link defaultRedisServerBinary}). */
+  binary?: string;
+  /**
+   * Extra server arguments, e.g. `['--appendonly', 'yes', '--appendfsync', 'always']`; they
+   * override the defaults `--save "" --appendonly no`. A leading non-option argument is taken
+   * as a config file. The port and dir are set through the options, not here.
+   */
+  args?: string[];
+  /** Data directory (default: a fresh temp dir, removed by `dispose`). */
+  dir?: string;
+  /** Port on 127.0.0.1 (default: a free one). */
+  port?: number;
+}
+
+/** A server process started by {@link startRedisServer}. */
+export interface RedisServerHandle {
+  /** `redis://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly port: number;
+  /** Data directory (RDB, AOF, `server.log`); kept across restarts. */
+  readonly dir: string;
+  /** The binary as given, e.g. `redis-server`. */
+  readonly binary: string;
+  /** Process id of the current server process; changes on restart. */
+  readonly pid: number;
+  /**
+   * Sends `signal` to the server (SIGKILL to crash it, SIGSTOP/SIGCONT to freeze and thaw it);
+   * after SIGKILL, SIGTERM, SIGINT or SIGQUIT, resolves once the process has exited.
+   */
+  kill(signal: NodeJS.Signals): Promise<void>;
+  /** Shuts the server down (SHUTDOWN NOSAVE NOW, else SIGTERM, else SIGKILL) and waits for its exit. */
+  stop(): Promise<void>;
+  /** Stops the server if it runs, then starts it again on the same port, dir and arguments. */
+  restart(): Promise<void>;
+  /** Resolves once the server answers PING; rejects if it exits or the deadline passes. */
+  waitUntilReady(options?: { timeoutMs?: number }): Promise<void>;
+  /** Stops the server and removes its dir if this handle created it. */
+  dispose(): Promise<void>;
+}
+
+class LocalRedisServer implements RedisServerHandle {
+  readonly url: string;
+  #child: ChildProcess | undefined;
+  #exited: Promise<void> = Promise.resolve();
+  #running = false;
+  #paused = false;
+
+  constructor(
+    readonly binary: string,
+    readonly port: number,
+    readonly dir: string,
+    private readonly argv: readonly string[],
+    private readonly ownsDir: boolean,
+  ) {
+    this.url = `redis://${HOST}:${port}`;
+  }
+
+  get pid(): number {
+    return this.#child?.pid ?? 0;
+  }
+
+  get logFile(): string {
+    return join(this.dir, 'server.log');
+  }
+
+  async start(): Promise<void> {
+    installExitHook();
+    const setpriv = findOnPath('setpriv');
+    const child = setpriv
+      ? spawn(setpriv, ['--pdeathsig', 'SIGKILL', this.binary, ...this.argv], { stdio: 'ignore' })
+      : spawn(this.binary, this.argv, { stdio: 'ignore' });
+    this.#child = child;
+    this.#running = true;
+    this.#paused = false;
+    liveServers.add(child);
+    this.#exited = new Promise((resolve) => {
+      const exited = (): void => {
+        liveServers.delete(child);
+        this.#running = false;
+        resolve();
+      };
+      child.once('exit', exited);
+      child.once('error', exited);
+    });
+    await this.waitUntilReady();
+  }
+
+  async waitUntilReady(options: { timeoutMs?: number } = {}): Promise<void> {
+    await waitFor(async () => !this.#running || (await pingsWithin(this.port, 1000)), {
+      timeoutMs: options.timeoutMs ?? READY_TIMEOUT_MS,
+      description: `${this.binary} on port ${this.port} answering PING`,
+    });
+    if (!this.#running) {
+      throw new Error(
+        `${this.binary} on port ${this.port} exited before answering PING; last log lines:\n${this.logTail()}`,
+      );
+    }
+  }
+
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    if (!this.#running || this.#child === undefined) {
+      if (TERMINATING_SIGNALS.has(signal)) return;
+      throw new Error(`${this.binary} on port ${this.port} is not running`);
+    }
+    this.#child.kill(signal);
+    if (signal === 'SIGSTOP') this.#paused = true;
+    if (signal === 'SIGCONT') this.#paused = false;
+    if (!TERMINATING_SIGNALS.has(signal)) return;
+    // A stopped process keeps every signal but SIGKILL pending until it runs again.
+    if (this.#paused && signal !== 'SIGKILL') this.#child.kill('SIGCONT');
+    await this.#exited;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (!this.#running || child === undefined) return;
+    if (this.#paused) await this.kill('SIGCONT');
+    const reply = await sendCommand(this.port, ['SHUTDOWN', 'NOSAVE', 'NOW'], 2000).catch(
+      () => '-unreachable',
+    );
+    // An error reply (NOAUTH, a replica refusing) leaves the process running: ask with a signal.
+    if (reply.startsWith('-')) child.kill('SIGTERM');
+    if (await this.#exitsWithin(EXIT_TIMEOUT_MS)) return;
+    child.kill('SIGKILL');
+    await this.#exited;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    if (this.ownsDir) {
+      rmSync(this.dir, { recursive: true, force: true });
+      ownedDirs.delete(this.dir);
+    }
+  }
+
+  logTail(lines = 20): string {
+    try {
+      return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  async #exitsWithin(timeoutMs: number): Promise<boolean> {
+    const timer = new AbortController();
+    const timedOut = delay(timeoutMs, false, { signal: timer.signal }).catch(() => false);
+    const exited = await Promise.race([this.#exited.then(() => true), timedOut]);
+    timer.abort();
+    return exited;
+  }
+}
+
+/** Server arguments: ours first, so that the caller's `args` override the defaults. */
+function serverArgv(port: number, dir: string, logFile: string, args: readonly string[]): string[] {
+  for (const reserved of ['--port', '--dir']) {
+    if (args.includes(reserved)) {
+      throw new Error(`pass ${reserved} as an option of startRedisServer, not in args`);
+    }
+  }
+  const [first, ...rest] = args;
+  const hasConfigFile = first !== undefined && !first.startsWith('--');
+  const options = hasConfigFile ? rest : args;
+  const defaults = [
+    ...(options.includes('--save') ? [] : ['--save', '']),
+    ...(options.includes('--appendonly') ? [] : ['--appendonly', 'no']),
+  ];
+  return [
+    ...(hasConfigFile ? [first] : []),
+    ...['--port', String(port), '--bind', HOST, '--dir', dir, '--logfile', logFile],
+    ...defaults,
+    ...options,
+  ];
+}
+
+/**
+ * Starts `redis-server` (or `options.binary`, e.g. `valkey-server`) on 127.0.0.1 and resolves
+ * once it answers PING. Without `port` a free one is chosen (and another tried if the port was
+ * taken meanwhile); without `dir` a fresh temp dir is created. The process is killed when this
+ * process exits.
+ */
+export async function startRedisServer(
+  options: RedisServerOptions = {},
+): Promise<RedisServerHandle> {
+  const binary = options.binary ?? defaultRedisServerBinary();
+  if (findOnPath(binary) === undefined) {
+    throw new Error(`${binary} is not on PATH (try: apt-get install ${binary})`);
+  }
+  const ownsDir = options.dir === undefined;
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'sluice-redis-'));
+  if (ownsDir) ownedDirs.add(dir);
+  const maxAttempts = options.port === undefined ? 3 : 1;
+  for (let attempt = 1; ; attempt += 1) {
+    const port = options.port ?? (await findFreePort());
+    const argv = serverArgv(port, dir, join(dir, 'server.log'), options.args ?? []);
+    const server = new LocalRedisServer(binary, port, dir, argv, ownsDir);
+    try {
+      await server.start();
+      return server;
+    } catch (error) {
+      await server.stop();
+      const portTaken = server.logTail().includes('Address already in use');
+      if (!portTaken || attempt >= maxAttempts) {
+        if (ownsDir) await server.dispose();
+        throw error;
+      }
+    }
+  }
+}
+
+/** Where {@link findRedis} found its server. */
+export type RedisSource = 'env' | 'local' | 'spawned' | 'container';
+
+/** A Redis to use, and how to let go of it. */
+export interface FoundRedis {
+  readonly url: string;
+  readonly source: RedisSource;
+  /** Stops what findRedis started; does nothing for a server it merely found. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link findRedis}. */
+export interface FindRedisOptions {
+  /** Use a Redis already answering on 127.0.0.1:6379 (for the demo; tests start their own). */
+  preferLocal6379: boolean;
+  /** Server binary to start (default {@link defaultRedisServerBinary}). */
+  binary?: string;
+}
+
+const doNothing = (): Promise<void> => Promise.resolve();
+
+/**
+ * Finds a Redis: `$REDIS_URL` if set; else (with `preferLocal6379`) 127.0.0.1:6379 if it answers
+ * PING within 500 ms; else the server binary from PATH, started on a free port; else a
+ * Testcontainers Redis if a Docker runtime is available; else throws, saying how to get one.
+ */
+export async function findRedis(options: FindRedisOptions): Promise<FoundRedis> {
+  const envUrl = process.env.REDIS_URL;
+  if (envUrl) return { url: envUrl, source: 'env', stop: doNothing };
+  if (options.preferLocal6379 && (await pingsWithin(6379, 500))) {
+    return { url: `redis://${HOST}:6379`, source: 'local', stop: doNothing };
+  }
+  const binary = options.binary ?? defaultRedisServerBinary();
+  if (findOnPath(binary) !== undefined) {
+    const server = await startRedisServer({ binary });
+    return { url: server.url, source: 'spawned', stop: () => server.dispose() };
+  }
+  const container = await startRedisContainer(binary);
+  if (container !== undefined) return container;
+  throw new Error(
+    [
+      `No Redis server available: REDIS_URL is not set, ${binary} is not on PATH and no Docker runtime was found.`,
+      'Get one in any of these ways:',
+      '  - set REDIS_URL to a Redis you can use, e.g. REDIS_URL=redis://127.0.0.1:6379',
+      '  - install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis);',
+      '    set SLUICE_REDIS_SERVER=valkey-server to start Valkey instead',
+      '  - install and start Docker, so that Testcontainers can run one',
+    ].join('\n'),
+  );
+}
+
+/** A Redis (or Valkey, when `binary` names it) container, or undefined if Docker is not usable. */
+async function startRedisContainer(binary: string): Promise<FoundRedis | undefined> {
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    await getContainerRuntimeClient();
+  } catch {
+    return undefined;
+  }
+  const { RedisContainer } = await import('@testcontainers/redis');
+  const container = binary.includes('valkey')
+    ? new RedisContainer('valkey/valkey:8.0').withCommand(['valkey-server'])
+    : new RedisContainer('redis:7.0');
+  const started = await container.start();
+  return {
+    url: started.getConnectionUrl(),
+    source: 'container',
+    stop: async () => {
+      await started.stop();
+    },
+  };
+}

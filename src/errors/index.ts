@@ -1,0 +1,128 @@
+/**
+ * Every error sluice raises is a {@link SluiceError} with a stable `code`.
+ * Callers branch on `code` (or `instanceof` a subclass), never on the message.
+ */
+export type SluiceErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'PRECONDITION_FAILED'
+  | 'ACCESS_REFUSED'
+  | 'UNROUTABLE'
+  | 'MESSAGE_TOO_LARGE'
+  | 'CONNECTION'
+  | 'TIMEOUT'
+  | 'UNSUPPORTED'
+  | 'CLOSED'
+  | 'STALE_DELIVERY'
+  | 'CODEC';
+
+/** Options shared by every sluice error. */
+export interface SluiceErrorOptions {
+  retriable?: boolean;
+  cause?: unknown;
+}
+
+/** Base class of all sluice errors. */
+export class SluiceError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: SluiceErrorCode;
+  /** True when repeating the same operation may succeed. */
+  readonly retriable: boolean;
+
+  constructor(code: SluiceErrorCode, message: string, options: SluiceErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** An argument failed validation; nothing was sent to Redis. */
+export class InvalidArgumentError extends SluiceError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
+/** An exchange or queue that the operation names does not exist (RabbitMQ's 404). */
+export class NotFoundError extends SluiceError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
+}
+
+/** A declaration conflicts with what exists, or a delete condition failed (RabbitMQ's 406). */
+export class PreconditionFailedError extends SluiceError {
+  constructor(message: string) {
+    super('PRECONDITION_FAILED', message);
+  }
+}
+
+/** The operation is not allowed on this object, e.g. publishing to an internal exchange (RabbitMQ's 403). */
+export class AccessRefusedError extends SluiceError {
+  constructor(message: string) {
+    super('ACCESS_REFUSED', message);
+  }
+}
+
+/** A `mandatory` publish matched no queue. */
+export class UnroutableError extends SluiceError {
+  constructor(
+    readonly exchange: string,
+    readonly routingKey: string,
+  ) {
+    super('UNROUTABLE', `message to exchange '${exchange}' with routing key '${routingKey}' matched no queue`);
+  }
+}
+
+/** The encoded body is larger than `maxBodyBytes`. */
+export class MessageTooLargeError extends SluiceError {
+  constructor(
+    readonly sizeBytes: number,
+    readonly maxBodyBytes: number,
+  ) {
+    super('MESSAGE_TOO_LARGE', `body of ${sizeBytes} bytes exceeds maxBodyBytes ${maxBodyBytes}`);
+  }
+}
+
+/** Redis could not be reached or the connection was lost. */
+export class ConnectionError extends SluiceError {
+  constructor(message: string, cause?: unknown) {
+    super('CONNECTION', message, { retriable: true, cause });
+  }
+}
+
+/** An operation did not finish within its deadline. */
+export class TimeoutError extends SluiceError {
+  constructor(message: string, cause?: unknown) {
+    super('TIMEOUT', message, { retriable: true, cause });
+  }
+}
+
+/** The Redis server lacks a feature that the configuration requires. */
+export class UnsupportedError extends SluiceError {
+  constructor(message: string) {
+    super('UNSUPPORTED', message);
+  }
+}
+
+/** The client, producer or consumer was closed. */
+export class ClosedError extends SluiceError {
+  constructor(message: string) {
+    super('CLOSED', message);
+  }
+}
+
+/** The delivery is no longer owned by this consumer: it was reclaimed, acked or deleted. */
+export class StaleDeliveryError extends SluiceError {
+  constructor(message: string) {
+    super('STALE_DELIVERY', message);
+  }
+}
+
+/** A body could not be encoded or decoded. */
+export class CodecError extends SluiceError {
+  constructor(message: string, cause?: unknown) {
+    super('CODEC', message, { cause });
+  }
+}

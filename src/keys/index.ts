@@ -1,0 +1,36 @@
+/**
+ * The one key schema (DESIGN.md section 2). Nothing else in sluice builds key names.
+ *
+ * Keys that one script touches share a hash tag so that every operation works on
+ * Redis Cluster: the topology lives under `{<ns>}`, each queue partition under
+ * `{<ns>:q:<queue>:<partition>}`.
+ */
+export interface QueueKeys {
+  /** The stream holding the queue's messages. */
+  readonly stream: string;
+}
+
+/** Key names of one namespace. */
+export class Keyspace {
+  readonly topologyExchanges: string;
+  readonly topologyQueues: string;
+  readonly topologyBindings: string;
+  readonly topologyVersion: string;
+
+  constructor(readonly namespace: string) {
+    const topology = `${namespace}:{${namespace}}:topology`;
+    this.topologyExchanges = `${topology}:exchanges`;
+    this.topologyQueues = `${topology}:queues`;
+    this.topologyBindings = `${topology}:bindings`;
+    this.topologyVersion = `${topology}:version`;
+  }
+
+  /** Keys of one queue partition (partition 0 until partitioned queues exist). */
+  queue(queue: string, partition = 0): QueueKeys {
+    const tag = `{${this.namespace}:q:${queue}:${partition}}`;
+    return { stream: `${this.namespace}:${tag}:stream` };
+  }
+}
+
+/** The consumer group every queue stream carries. */
+export const CONSUMER_GROUP = 'sluice';

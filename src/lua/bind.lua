@@ -1,0 +1,10 @@
+-- bind: add a binding if both ends exist.
+-- KEYS[1] exchanges hash   KEYS[2] destination hash (queues or exchanges)
+-- KEYS[3] bindings hash    KEYS[4] version counter
+-- ARGV[1] source exchange   ARGV[2] destination name   ARGV[3] binding field (JSON array)
+-- Returns {'ok', version}, {'ok', 0} when the binding already existed,
+-- {'no_source'} or {'no_destination'} (nothing changes).
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'no_source'} end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 then return {'no_destination'} end
+if redis.call('HSETNX', KEYS[3], ARGV[3], '1') == 0 then return {'ok', 0} end
+return {'ok', redis.call('INCR', KEYS[4])}

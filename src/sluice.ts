@@ -1,0 +1,232 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { Connection, type ServerInfo } from './connection/connection.js';
+import { Consumer, type ConsumeOptions, type Handler } from './consumer/consumer.js';
+import type { Delivery } from './consumer/delivery.js';
+import { ClosedError, InvalidArgumentError, NotFoundError } from './errors/index.js';
+import { Keyspace } from './keys/index.js';
+import { defaultCodec, type Codec } from './message/codec.js';
+import { Producer, type BatchMessage, type PublishConfirm, type PublishOptions } from './producer/producer.js';
+import {
+  Topology,
+  type DeleteExchangeOptions,
+  type DeleteQueueOptions,
+  type ExchangeOptions,
+  type QueueOptions,
+} from './topology/topology.js';
+import type { BindingArguments, ExchangeType } from './topology/types.js';
+import {
+  validateIntegerOption,
+  validateName,
+  validateOptionsObject,
+} from './validation/index.js';
+
+/** Options of {@link Sluice.connect}: where Redis is, plus the namespace and limits. */
+export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis }) & {
+  /** Prefix of every key; one deployment, one namespace. Default `sluice`. */
+  readonly namespace?: string;
+  /** How long connecting may take before it fails with ConnectionError. Default 10 000. */
+  readonly connectTimeoutMs?: number;
+  /** Largest encoded body accepted by publish. Default 16 MiB. */
+  readonly maxBodyBytes?: number;
+  /** Body codec. Default: Buffer as bytes, string as text, anything else as JSON. */
+  readonly codec?: Codec;
+};
+
+/** A stream of deliveries for `for await`; settle each one yourself. */
+export interface MessageStream<T> extends AsyncIterable<Delivery<T>> {
+  /** Stops the stream gracefully (as {@link Consumer.close}). */
+  close(): Promise<void>;
+}
+
+const MIB = 1024 * 1024;
+
+/**
+ * A sluice client: topology, publishing and consuming on one Redis namespace.
+ *
+ * ```ts
+ * const sluice = await Sluice.connect({ url: 'redis://127.0.0.1:6379', namespace: 'shop' });
+ * ```
+ */
+export class Sluice {
+  private readonly consumers = new Set<{ close(): Promise<void> }>();
+  private readonly topology: Topology;
+  private readonly producer: Producer;
+  private closed = false;
+
+  private constructor(
+    private readonly connection: Connection,
+    private readonly keys: Keyspace,
+    private readonly codec: Codec,
+    maxBodyBytes: number,
+  ) {
+    this.topology = new Topology(connection.redis, keys, () => this.producer.invalidate());
+    this.producer = new Producer({ redis: connection.redis, keys, topology: this.topology, codec, maxBodyBytes });
+  }
+
+  /** Connects to Redis (or adopts a client, which sluice will never close). */
+  static async connect(options: ConnectOptions): Promise<Sluice> {
+    validateOptionsObject('connect options', options);
+    if (options === undefined) throw new InvalidArgumentError('connect options are required');
+    const namespace = options.namespace ?? 'sluice';
+    validateName('namespace', namespace);
+    validateIntegerOption('connectTimeoutMs', options.connectTimeoutMs, 1, 600_000);
+    validateIntegerOption('maxBodyBytes', options.maxBodyBytes, 1, 512 * MIB);
+    const codec = options.codec ?? defaultCodec;
+    if (typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+      throw new InvalidArgumentError('codec must have encode and decode functions');
+    }
+    const source = 'redis' in options ? { redis: options.redis } : { url: options.url };
+    const connection = await Connection.open(source, options.connectTimeoutMs ?? 10_000);
+    return new Sluice(connection, new Keyspace(namespace), codec, options.maxBodyBytes ?? 16 * MIB);
+  }
+
+  /** The server sluice is connected to and the optional features it has. */
+  get server(): ServerInfo {
+    return this.connection.server;
+  }
+
+  /** The namespace every key of this client starts with. */
+  get namespace(): string {
+    return this.keys.namespace;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError('sluice client is closed');
+  }
+
+  /** Declares an exchange; again with the same arguments is a no-op, with others PreconditionFailedError. */
+  declareExchange(name: string, type: ExchangeType, options?: ExchangeOptions): Promise<void> {
+    return this.guard(() => this.topology.declareExchange(name, type, options));
+  }
+
+  /** Deletes an exchange with its bindings. */
+  deleteExchange(name: string, options?: DeleteExchangeOptions): Promise<void> {
+    return this.guard(() => this.topology.deleteExchange(name, options));
+  }
+
+  /** Declares a queue with its arguments; it is bound to the default exchange by its name. */
+  declareQueue(name: string, options?: QueueOptions): Promise<void> {
+    return this.guard(() => this.topology.declareQueue(name, options));
+  }
+
+  /** Deletes a queue with its bindings and messages. */
+  deleteQueue(name: string, options?: DeleteQueueOptions): Promise<void> {
+    return this.guard(() => this.topology.deleteQueue(name, options));
+  }
+
+  /** Removes the queue's ready messages (not the unacked ones); resolves with how many. */
+  purgeQueue(name: string): Promise<number> {
+    return this.guard(() => this.topology.purgeQueue(name));
+  }
+
+  /** Binds a queue to an exchange by binding key, or by header arguments for a headers exchange. */
+  bindQueue(queue: string, exchange: string, keyOrArguments?: string | BindingArguments): Promise<void> {
+    return this.guard(() => this.topology.bindQueue(queue, exchange, keyOrArguments));
+  }
+
+  /** Removes a queue binding. */
+  unbindQueue(queue: string, exchange: string, keyOrArguments?: string | BindingArguments): Promise<void> {
+    return this.guard(() => this.topology.unbindQueue(queue, exchange, keyOrArguments));
+  }
+
+  /** Binds exchange `destination` to exchange `source`. */
+  bindExchange(destination: string, source: string, keyOrArguments?: string | BindingArguments): Promise<void> {
+    return this.guard(() => this.topology.bindExchange(destination, source, keyOrArguments));
+  }
+
+  /** Removes an exchange-to-exchange binding. */
+  unbindExchange(destination: string, source: string, keyOrArguments?: string | BindingArguments): Promise<void> {
+    return this.guard(() => this.topology.unbindExchange(destination, source, keyOrArguments));
+  }
+
+  /**
+   * Publishes a message. Resolves with the confirm once the message is appended to every
+   * queue it routes to; `mandatory` publishes that route nowhere reject with UnroutableError.
+   */
+  publish(exchange: string, routingKey: string, body: unknown, options?: PublishOptions): Promise<PublishConfirm> {
+    return this.guard(() => this.producer.publish(exchange, routingKey, body, options));
+  }
+
+  /** Publishes many messages in one round trip; one confirm per message, in order. */
+  publishBatch(messages: readonly BatchMessage[]): Promise<PublishConfirm[]> {
+    return this.guard(() => this.producer.publishBatch(messages));
+  }
+
+  /**
+   * Runs `handler` for each message of `queue`. Resolving acks, throwing requeues;
+   * the handler may also settle the delivery itself.
+   */
+  async consume<T = unknown>(queue: string, handler: Handler<T>, options?: ConsumeOptions): Promise<Consumer<T>> {
+    this.assertOpen();
+    if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
+    const consumer = this.createConsumer<T>(queue, handler, options);
+    await this.startConsumer(consumer);
+    return consumer;
+  }
+
+  /** The iterator form: `for await (const msg of sluice.messages(queue))`; ack each message yourself. */
+  messages<T = unknown>(queue: string, options?: ConsumeOptions): MessageStream<T> {
+    this.assertOpen();
+    const consumer = this.createConsumer<T>(queue, undefined, options);
+    const started = this.startConsumer(consumer);
+    // Iteration reports a failed start; this keeps it from being unhandled before then.
+    started.catch(() => undefined);
+    return {
+      async *[Symbol.asyncIterator]() {
+        await started;
+        yield* consumer;
+      },
+      close: () => consumer.close(),
+    };
+  }
+
+  private createConsumer<T>(queue: string, handler: Handler<T> | undefined, options: ConsumeOptions = {}): Consumer<T> {
+    validateName('queue', queue);
+    validateOptionsObject('consume options', options);
+    validateIntegerOption('prefetch', options.prefetch, 1, 10_000);
+    validateIntegerOption('concurrency', options.concurrency, 1, 10_000);
+    const prefetch = options.prefetch ?? 100;
+    const concurrency = Math.min(options.concurrency ?? 1, prefetch);
+    const consumerName = `${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const consumer: Consumer<T> = new Consumer<T>(
+      {
+        connection: this.connection,
+        keys: this.keys,
+        codec: this.codec,
+        consumerName,
+        onClosed: () => this.consumers.delete(consumer),
+      },
+      queue,
+      handler,
+      { prefetch, concurrency },
+    );
+    return consumer;
+  }
+
+  private async startConsumer<T>(consumer: Consumer<T>): Promise<void> {
+    if ((await this.connection.redis.hexists(this.keys.topologyQueues, consumer.queue)) === 0) {
+      throw new NotFoundError(`queue '${consumer.queue}' does not exist`);
+    }
+    await consumer.start();
+    this.consumers.add(consumer);
+  }
+
+  private guard<R>(operation: () => Promise<R>): Promise<R> {
+    if (this.closed) return Promise.reject(new ClosedError('sluice client is closed'));
+    try {
+      return operation();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /** Closes every consumer gracefully, then the connections sluice opened. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    await this.connection.close();
+  }
+}

@@ -1,0 +1,379 @@
+import type { Redis } from 'ioredis';
+import { runScript } from '../connection/scripts.js';
+import {
+  InvalidArgumentError,
+  NotFoundError,
+  PreconditionFailedError,
+  AccessRefusedError,
+} from '../errors/index.js';
+import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
+import {
+  validateBindingArguments,
+  validateBooleanOption,
+  validateDeclaredName,
+  validateEnumOption,
+  validateIntegerOption,
+  validateName,
+  validateOptionsObject,
+  validateRoutingKey,
+  validateTopicPattern,
+} from '../validation/index.js';
+import type {
+  BindingArguments,
+  BindingRecord,
+  DestinationType,
+  ExchangeRecord,
+  ExchangeType,
+  OverflowPolicy,
+  QueueRecord,
+  TopologySnapshot,
+} from './types.js';
+
+/** Options of {@link Topology.declareExchange}. */
+export interface ExchangeOptions {
+  /** Recorded for RabbitMQ parity; all topology is stored in Redis. Default true. */
+  readonly durable?: boolean;
+  /** An internal exchange takes messages only from other exchanges. Default false. */
+  readonly internal?: boolean;
+  /** Where messages go that this exchange cannot route. */
+  readonly alternateExchange?: string;
+}
+
+/** Queue arguments, stored with the queue and enforced by producers and consumers. */
+export interface QueueOptions {
+  readonly durable?: boolean;
+  readonly deadLetterExchange?: string;
+  readonly deadLetterRoutingKey?: string;
+  readonly maxDeliveries?: number;
+  readonly ackTimeoutMs?: number;
+  readonly messageTtlMs?: number;
+  readonly maxLength?: number;
+  readonly overflow?: OverflowPolicy;
+}
+
+/** Options of {@link Topology.deleteExchange}. */
+export interface DeleteExchangeOptions {
+  /** Fail with PreconditionFailedError if the exchange still has bindings. */
+  readonly ifUnused?: boolean;
+}
+
+/** Options of {@link Topology.deleteQueue}. */
+export interface DeleteQueueOptions {
+  /** Fail with PreconditionFailedError if the queue holds messages. */
+  readonly ifEmpty?: boolean;
+  /** Fail with PreconditionFailedError if consumers are registered on the queue. */
+  readonly ifUnused?: boolean;
+}
+
+const EXCHANGE_TYPES: readonly ExchangeType[] = ['direct', 'topic', 'fanout', 'headers'];
+const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['reject-publish', 'drop-head', 'reject-publish-dlx'];
+const DAY_MS = 86_400_000;
+const PURGE_BATCH = 1000;
+
+type ScriptReply = [status: string, value?: string | number];
+
+/** Sorted-key JSON, so that equal records and binding arguments compare equal as strings. */
+function canonicalJson(value: Readonly<Record<string, unknown>>): string {
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    if (value[key] !== undefined) sorted[key] = value[key];
+  }
+  return JSON.stringify(sorted);
+}
+
+function bindingField(binding: BindingRecord): string {
+  return JSON.stringify([
+    binding.source,
+    binding.destinationType,
+    binding.destination,
+    binding.bindingKey,
+    JSON.parse(canonicalJson(binding.arguments)),
+  ]);
+}
+
+function parseBindingField(field: string): BindingRecord {
+  const [source, destinationType, destination, bindingKey, args] = JSON.parse(field) as [
+    string,
+    DestinationType,
+    string,
+    string,
+    BindingArguments | unknown[],
+  ];
+  // cjson and JSON.stringify agree on objects, but an empty object may round-trip as [].
+  const bindingArguments = Array.isArray(args) ? {} : args;
+  return { source, destinationType, destination, bindingKey, arguments: bindingArguments };
+}
+
+/**
+ * Declares and deletes exchanges, queues and bindings. Every change is one script that
+ * also increments the topology version, which producers check before appending.
+ */
+export class Topology {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keyspace,
+    private readonly onChange: () => void,
+  ) {}
+
+  /** Declares an exchange; declaring it again with the same arguments is a no-op. */
+  async declareExchange(name: string, type: ExchangeType, options: ExchangeOptions = {}): Promise<void> {
+    validateDeclaredName('exchange', name);
+    validateEnumOption('exchange type', type, EXCHANGE_TYPES);
+    if (type === undefined) throw new InvalidArgumentError('exchange type is required');
+    validateOptionsObject('exchange options', options);
+    validateBooleanOption('durable', options.durable);
+    validateBooleanOption('internal', options.internal);
+    if (options.alternateExchange !== undefined) validateName('alternate exchange', options.alternateExchange);
+    const record: ExchangeRecord = {
+      name,
+      type,
+      durable: options.durable ?? true,
+      internal: options.internal ?? false,
+      ...(options.alternateExchange === undefined ? {} : { alternateExchange: options.alternateExchange }),
+    };
+    await this.declare(this.keys.topologyExchanges, 'exchange', name, canonicalJson({ ...record }));
+  }
+
+  /** Declares a queue with its arguments and creates its stream and consumer group. */
+  async declareQueue(name: string, options: QueueOptions = {}): Promise<void> {
+    validateDeclaredName('queue', name);
+    validateOptionsObject('queue options', options);
+    validateBooleanOption('durable', options.durable);
+    if (options.deadLetterExchange !== undefined && options.deadLetterExchange !== '') {
+      validateName('dead-letter exchange', options.deadLetterExchange);
+    }
+    if (options.deadLetterRoutingKey !== undefined) {
+      validateRoutingKey(options.deadLetterRoutingKey);
+      if (options.deadLetterExchange === undefined) {
+        throw new InvalidArgumentError('deadLetterRoutingKey requires deadLetterExchange');
+      }
+    }
+    validateIntegerOption('maxDeliveries', options.maxDeliveries, 1, 1_000_000);
+    validateIntegerOption('ackTimeoutMs', options.ackTimeoutMs, 100, 7 * DAY_MS);
+    validateIntegerOption('messageTtlMs', options.messageTtlMs, 1, 365 * DAY_MS);
+    validateIntegerOption('maxLength', options.maxLength, 1, 2 ** 31 - 1);
+    validateEnumOption('overflow', options.overflow, OVERFLOW_POLICIES);
+    if (options.overflow !== undefined && options.maxLength === undefined) {
+      throw new InvalidArgumentError('overflow requires maxLength');
+    }
+    const record = {
+      name,
+      durable: options.durable ?? true,
+      deadLetterExchange: options.deadLetterExchange,
+      deadLetterRoutingKey: options.deadLetterRoutingKey,
+      maxDeliveries: options.maxDeliveries,
+      ackTimeoutMs: options.ackTimeoutMs,
+      messageTtlMs: options.messageTtlMs,
+      maxLength: options.maxLength,
+      overflow: options.overflow,
+    };
+    await this.declare(this.keys.topologyQueues, 'queue', name, canonicalJson({ ...record }));
+    await this.redis
+      .xgroup('CREATE', this.keys.queue(name).stream, CONSUMER_GROUP, '0', 'MKSTREAM')
+      .catch((error: Error) => {
+        if (!error.message.startsWith('BUSYGROUP')) throw error;
+      });
+  }
+
+  private async declare(hash: string, kind: string, name: string, record: string): Promise<void> {
+    const [status, existing] = (await runScript(this.redis, 'declare', [hash, this.keys.topologyVersion], [
+      name,
+      record,
+    ])) as ScriptReply;
+    if (status === 'precondition') {
+      throw new PreconditionFailedError(
+        `${kind} '${name}' exists with different arguments: ${String(existing)}, not ${record}`,
+      );
+    }
+    this.onChange();
+  }
+
+  /** Deletes an exchange and its bindings; deleting an absent exchange is a no-op. */
+  async deleteExchange(name: string, options: DeleteExchangeOptions = {}): Promise<void> {
+    validateName('exchange', name);
+    validateOptionsObject('delete options', options);
+    validateBooleanOption('ifUnused', options.ifUnused);
+    const [status, count] = (await runScript(
+      this.redis,
+      'delete_exchange',
+      [this.keys.topologyExchanges, this.keys.topologyBindings, this.keys.topologyVersion],
+      [name, options.ifUnused === true ? '1' : '0'],
+    )) as ScriptReply;
+    if (status === 'in_use') {
+      throw new PreconditionFailedError(`exchange '${name}' is in use: ${String(count)} bindings`);
+    }
+    this.onChange();
+  }
+
+  /** Deletes a queue, its bindings and its messages; deleting an absent queue is a no-op. */
+  async deleteQueue(name: string, options: DeleteQueueOptions = {}): Promise<void> {
+    validateName('queue', name);
+    validateOptionsObject('delete options', options);
+    validateBooleanOption('ifEmpty', options.ifEmpty);
+    validateBooleanOption('ifUnused', options.ifUnused);
+    const { stream } = this.keys.queue(name);
+    if (options.ifEmpty === true) {
+      const length = await this.redis.xlen(stream);
+      if (length > 0) throw new PreconditionFailedError(`queue '${name}' is not empty: ${length} messages`);
+    }
+    if (options.ifUnused === true) {
+      const consumers = await this.consumerCount(name);
+      if (consumers > 0) throw new PreconditionFailedError(`queue '${name}' is in use: ${consumers} consumers`);
+    }
+    await runScript(
+      this.redis,
+      'delete_queue',
+      [this.keys.topologyQueues, this.keys.topologyBindings, this.keys.topologyVersion],
+      [name],
+    );
+    this.onChange();
+    await this.redis.unlink(stream);
+  }
+
+  /** Consumers registered in the queue's group (a consumer deregisters on close). */
+  private async consumerCount(queue: string): Promise<number> {
+    try {
+      const consumers = (await this.redis.xinfo('CONSUMERS', this.keys.queue(queue).stream, CONSUMER_GROUP)) as unknown[];
+      return consumers.length;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Removes every message that no consumer holds; unacked deliveries stay. Returns how many. */
+  async purgeQueue(name: string): Promise<number> {
+    validateName('queue', name);
+    await this.requireQueue(name);
+    let purged = 0;
+    for (;;) {
+      const deleted = (await runScript(this.redis, 'purge', [this.keys.queue(name).stream], [
+        CONSUMER_GROUP,
+        PURGE_BATCH,
+      ])) as number;
+      if (deleted === 0) return purged;
+      purged += deleted;
+    }
+  }
+
+  private async requireQueue(name: string): Promise<void> {
+    if ((await this.redis.hexists(this.keys.topologyQueues, name)) === 0) {
+      throw new NotFoundError(`queue '${name}' does not exist`);
+    }
+  }
+
+  /**
+   * Binds a queue to an exchange with a binding key (direct, topic), nothing (fanout)
+   * or header arguments (headers).
+   */
+  async bindQueue(queue: string, exchange: string, keyOrArguments: string | BindingArguments = ''): Promise<void> {
+    validateName('queue', queue);
+    await this.bind(await this.binding(exchange, 'queue', queue, keyOrArguments));
+  }
+
+  /** Removes a queue binding; removing one that does not exist is a no-op. */
+  async unbindQueue(queue: string, exchange: string, keyOrArguments: string | BindingArguments = ''): Promise<void> {
+    validateName('queue', queue);
+    await this.unbind(await this.binding(exchange, 'queue', queue, keyOrArguments));
+  }
+
+  /** Binds exchange `destination` to exchange `source` (exchange-to-exchange binding). */
+  async bindExchange(
+    destination: string,
+    source: string,
+    keyOrArguments: string | BindingArguments = '',
+  ): Promise<void> {
+    validateName('destination exchange', destination);
+    await this.bind(await this.binding(source, 'exchange', destination, keyOrArguments));
+  }
+
+  /** Removes an exchange-to-exchange binding; removing one that does not exist is a no-op. */
+  async unbindExchange(
+    destination: string,
+    source: string,
+    keyOrArguments: string | BindingArguments = '',
+  ): Promise<void> {
+    validateName('destination exchange', destination);
+    await this.unbind(await this.binding(source, 'exchange', destination, keyOrArguments));
+  }
+
+  /** Validates a binding against its source exchange's type (read, never written). */
+  private async binding(
+    source: string,
+    destinationType: DestinationType,
+    destination: string,
+    keyOrArguments: string | BindingArguments,
+  ): Promise<BindingRecord> {
+    if (source === '') throw new AccessRefusedError('the default exchange cannot be bound or unbound');
+    validateName('exchange', source);
+    if (typeof keyOrArguments !== 'string') validateBindingArguments(keyOrArguments);
+    else validateRoutingKey(keyOrArguments);
+    const raw = await this.redis.hget(this.keys.topologyExchanges, source);
+    if (raw === null) throw new NotFoundError(`exchange '${source}' does not exist`);
+    const { type } = JSON.parse(raw) as ExchangeRecord;
+    if (type === 'headers') {
+      if (typeof keyOrArguments === 'string') {
+        throw new InvalidArgumentError(`headers exchange '${source}' is bound with header arguments, not a key`);
+      }
+      return { source, destinationType, destination, bindingKey: '', arguments: keyOrArguments };
+    }
+    if (typeof keyOrArguments !== 'string') {
+      throw new InvalidArgumentError(`${type} exchange '${source}' is bound with a key, not header arguments`);
+    }
+    if (type === 'topic') validateTopicPattern(keyOrArguments);
+    return {
+      source,
+      destinationType,
+      destination,
+      bindingKey: type === 'fanout' ? '' : keyOrArguments,
+      arguments: {},
+    };
+  }
+
+  private async bind(binding: BindingRecord): Promise<void> {
+    const destinationHash =
+      binding.destinationType === 'queue' ? this.keys.topologyQueues : this.keys.topologyExchanges;
+    const [status] = (await runScript(
+      this.redis,
+      'bind',
+      [this.keys.topologyExchanges, destinationHash, this.keys.topologyBindings, this.keys.topologyVersion],
+      [binding.source, binding.destination, bindingField(binding)],
+    )) as ScriptReply;
+    if (status === 'no_source') throw new NotFoundError(`exchange '${binding.source}' does not exist`);
+    if (status === 'no_destination') {
+      throw new NotFoundError(`${binding.destinationType} '${binding.destination}' does not exist`);
+    }
+    this.onChange();
+  }
+
+  private async unbind(binding: BindingRecord): Promise<void> {
+    await runScript(this.redis, 'unbind', [this.keys.topologyBindings, this.keys.topologyVersion], [
+      bindingField(binding),
+    ]);
+    this.onChange();
+  }
+
+  /** Reads the whole topology in one transaction, so it is consistent with its version. */
+  async snapshot(): Promise<TopologySnapshot> {
+    const replies = await this.redis
+      .multi()
+      .get(this.keys.topologyVersion)
+      .hgetall(this.keys.topologyExchanges)
+      .hgetall(this.keys.topologyQueues)
+      .hkeys(this.keys.topologyBindings)
+      .exec();
+    if (replies === null) throw new Error('topology transaction was aborted');
+    for (const [error] of replies) if (error) throw error;
+    const [version, exchanges, queues, bindings] = replies.map(([, value]) => value) as [
+      string | null,
+      Record<string, string>,
+      Record<string, string>,
+      string[],
+    ];
+    return {
+      version: Number(version ?? 0),
+      exchanges: new Map(Object.entries(exchanges).map(([name, json]) => [name, JSON.parse(json) as ExchangeRecord])),
+      queues: new Map(Object.entries(queues).map(([name, json]) => [name, JSON.parse(json) as QueueRecord])),
+      bindings: bindings.map(parseBindingField),
+    };
+  }
+}

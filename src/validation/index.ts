@@ -1,0 +1,150 @@
+import { AccessRefusedError, InvalidArgumentError } from '../errors/index.js';
+import type { BindingArguments, Headers, HeaderValue } from '../topology/types.js';
+
+/** AMQP short strings (names, routing keys) are at most 255 bytes; sluice keeps that limit. */
+export const MAX_NAME_BYTES = 255;
+
+// The key schema uses ':' as separator and '{}' as hash tags; names must not forge either.
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN_NAME_CHARS = /[:{}\s\u0000-\u001f\u007f]/u;
+
+function byteLength(value: string): number {
+  return Buffer.byteLength(value, 'utf8');
+}
+
+/** Checks an exchange, queue or namespace name. */
+export function validateName(kind: string, name: unknown): asserts name is string {
+  if (typeof name !== 'string') throw new InvalidArgumentError(`${kind} name must be a string`);
+  if (name.length === 0) throw new InvalidArgumentError(`${kind} name must not be empty`);
+  if (byteLength(name) > MAX_NAME_BYTES) {
+    throw new InvalidArgumentError(`${kind} name '${name.slice(0, 40)}…' exceeds ${MAX_NAME_BYTES} bytes`);
+  }
+  if (FORBIDDEN_NAME_CHARS.test(name)) {
+    throw new InvalidArgumentError(
+      `${kind} name '${name}' contains a forbidden character (':', '{', '}', white space or control characters)`,
+    );
+  }
+}
+
+/** Checks a name that a user is about to declare: `amq.` is reserved, as in RabbitMQ. */
+export function validateDeclaredName(kind: string, name: unknown): asserts name is string {
+  validateName(kind, name);
+  if (name.startsWith('amq.')) {
+    throw new AccessRefusedError(`${kind} name '${name}' uses the reserved prefix 'amq.'`);
+  }
+}
+
+/** Checks the exchange named in a publish: a declared name, or `""` for the default exchange. */
+export function validateExchangeReference(name: unknown): asserts name is string {
+  if (name === '') return;
+  validateName('exchange', name);
+}
+
+/** Checks a routing key: any string of at most 255 bytes. */
+export function validateRoutingKey(routingKey: unknown): asserts routingKey is string {
+  if (typeof routingKey !== 'string') throw new InvalidArgumentError('routing key must be a string');
+  if (byteLength(routingKey) > MAX_NAME_BYTES) {
+    throw new InvalidArgumentError(`routing key exceeds ${MAX_NAME_BYTES} bytes`);
+  }
+}
+
+/**
+ * Checks a topic binding key. RabbitMQ would accept `a*` or `#b` as literal words, which
+ * is never what the user meant: sluice refuses a word that mixes a wildcard with text.
+ */
+export function validateTopicPattern(pattern: unknown): asserts pattern is string {
+  validateRoutingKey(pattern);
+  for (const word of pattern.split('.')) {
+    if (word.length > 1 && (word.includes('*') || word.includes('#'))) {
+      throw new InvalidArgumentError(
+        `topic pattern '${pattern}' has the word '${word}': '*' and '#' must stand alone between dots`,
+      );
+    }
+  }
+}
+
+function validateHeaderValue(where: string, key: string, value: unknown): asserts value is HeaderValue {
+  const ok =
+    typeof value === 'string' ||
+    typeof value === 'boolean' ||
+    (typeof value === 'number' && Number.isFinite(value));
+  if (!ok) {
+    throw new InvalidArgumentError(
+      `${where} '${key}' must be a string, a finite number or a boolean, not ${value === null ? 'null' : typeof value}`,
+    );
+  }
+}
+
+function validateHeaderMap(where: string, value: unknown): asserts value is Headers {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidArgumentError(`${where}s must be a plain object`);
+  }
+  for (const [key, item] of Object.entries(value)) {
+    if (key.length === 0 || byteLength(key) > MAX_NAME_BYTES) {
+      throw new InvalidArgumentError(`${where} names must be 1 to ${MAX_NAME_BYTES} bytes`);
+    }
+    validateHeaderValue(where, key, item);
+  }
+}
+
+/** Checks message headers: string keys, string / number / boolean values. */
+export function validateHeaders(headers: unknown): asserts headers is Headers {
+  validateHeaderMap('header', headers);
+}
+
+const X_MATCH = new Set(['all', 'any', 'all-with-x', 'any-with-x']);
+
+/** Checks the arguments of a headers-exchange binding, including `x-match`. */
+export function validateBindingArguments(args: unknown): asserts args is BindingArguments {
+  validateHeaderMap('binding argument', args);
+  const xMatch = args['x-match'];
+  if (xMatch !== undefined && (typeof xMatch !== 'string' || !X_MATCH.has(xMatch))) {
+    throw new InvalidArgumentError(`x-match must be one of ${[...X_MATCH].join(', ')}`);
+  }
+}
+
+/** Checks that an optional option is an integer within [min, max]. */
+export function validateIntegerOption(
+  name: string,
+  value: unknown,
+  min: number,
+  max: number,
+): asserts value is number | undefined {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+  }
+}
+
+/** Checks that an optional option is a boolean. */
+export function validateBooleanOption(name: string, value: unknown): asserts value is boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new InvalidArgumentError(`${name} must be a boolean`);
+  }
+}
+
+/** Checks that an optional option is a non-empty string of at most 255 bytes. */
+export function validateStringOption(name: string, value: unknown): asserts value is string | undefined {
+  if (value === undefined) return;
+  if (typeof value !== 'string' || value.length === 0 || byteLength(value) > MAX_NAME_BYTES) {
+    throw new InvalidArgumentError(`${name} must be a non-empty string of at most ${MAX_NAME_BYTES} bytes`);
+  }
+}
+
+/** Checks that an optional option is one of the allowed literals. */
+export function validateEnumOption<T extends string>(
+  name: string,
+  value: unknown,
+  allowed: readonly T[],
+): asserts value is T | undefined {
+  if (value !== undefined && !allowed.includes(value as T)) {
+    throw new InvalidArgumentError(`${name} must be one of ${allowed.join(', ')}`);
+  }
+}
+
+/** Checks that options is undefined or a plain object, so that property reads are safe. */
+export function validateOptionsObject(name: string, value: unknown): asserts value is object | undefined {
+  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    throw new InvalidArgumentError(`${name} must be an object`);
+  }
+}

@@ -1,0 +1,186 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AccessRefusedError,
+  InvalidArgumentError,
+  NotFoundError,
+  PreconditionFailedError,
+} from '../../src/index.js';
+import { useSluice } from '../support/sluice.js';
+
+describe('exchange declaration', () => {
+  it('is a no-op when repeated with the same arguments', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('orders', 'topic', { alternateExchange: 'unrouted' });
+    const version = await redis.get(`${namespace}:{${namespace}}:topology:version`);
+    await sluice.declareExchange('orders', 'topic', { alternateExchange: 'unrouted' });
+    expect(await redis.get(`${namespace}:{${namespace}}:topology:version`)).toBe(version);
+  });
+
+  it('fails with PreconditionFailedError and changes nothing when the arguments differ', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('orders', 'topic');
+    const before = await redis.hgetall(`${namespace}:{${namespace}}:topology:exchanges`);
+    await expect(sluice.declareExchange('orders', 'direct')).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(sluice.declareExchange('orders', 'topic', { internal: true })).rejects.toMatchObject({
+      code: 'PRECONDITION_FAILED',
+    });
+    expect(await redis.hgetall(`${namespace}:{${namespace}}:topology:exchanges`)).toEqual(before);
+  });
+
+  it('refuses the reserved amq. prefix', async () => {
+    const { sluice } = await useSluice();
+    await expect(sluice.declareExchange('amq.direct', 'direct')).rejects.toBeInstanceOf(AccessRefusedError);
+  });
+
+  it('deletes with ifUnused only when no binding leaves the exchange', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareExchange('events', 'fanout');
+    await sluice.declareQueue('audit');
+    await sluice.bindQueue('audit', 'events');
+    await expect(sluice.deleteExchange('events', { ifUnused: true })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
+    await sluice.unbindQueue('audit', 'events');
+    await sluice.deleteExchange('events', { ifUnused: true });
+    await expect(sluice.publish('events', '', 'x')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('removes the bindings of a deleted exchange', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareExchange('events', 'fanout');
+    await sluice.declareQueue('audit');
+    await sluice.bindQueue('audit', 'events');
+    await sluice.deleteExchange('events');
+    await sluice.declareExchange('events', 'fanout');
+    const confirm = await sluice.publish('events', '', 'x');
+    expect(confirm.targets).toEqual([]);
+  });
+});
+
+describe('queue declaration', () => {
+  it('stores the queue arguments and refuses a different redeclaration', async () => {
+    const { sluice } = await useSluice();
+    const options = {
+      deadLetterExchange: 'dlx',
+      deadLetterRoutingKey: 'dead',
+      maxDeliveries: 5,
+      ackTimeoutMs: 30_000,
+      messageTtlMs: 60_000,
+      maxLength: 1000,
+      overflow: 'reject-publish' as const,
+    };
+    await sluice.declareQueue('work', options);
+    await sluice.declareQueue('work', options);
+    await expect(sluice.declareQueue('work', { ...options, maxDeliveries: 6 })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
+    await expect(sluice.declareQueue('work')).rejects.toBeInstanceOf(PreconditionFailedError);
+  });
+
+  it('is bound to the default exchange by its name', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const confirm = await sluice.publish('', 'jobs', { n: 1 });
+    expect(confirm.targets.map((t) => t.queue)).toEqual(['jobs']);
+    await expect(sluice.publish('', 'nope', 1, { mandatory: true })).rejects.toMatchObject({ code: 'UNROUTABLE' });
+  });
+
+  it('deletes with ifEmpty only when no message is queued', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs');
+    await sluice.publish('', 'jobs', 'one');
+    await expect(sluice.deleteQueue('jobs', { ifEmpty: true })).rejects.toBeInstanceOf(PreconditionFailedError);
+    expect(await sluice.purgeQueue('jobs')).toBe(1);
+    await sluice.deleteQueue('jobs', { ifEmpty: true });
+    expect(await redis.exists(`${namespace}:{${namespace}:q:jobs:0}:stream`)).toBe(0);
+    await expect(sluice.publish('', 'jobs', 'x', { mandatory: true })).rejects.toMatchObject({
+      code: 'UNROUTABLE',
+    });
+  });
+
+  it('deletes with ifUnused only when no consumer is registered', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const consumer = await sluice.consume('jobs', () => undefined);
+    await expect(sluice.deleteQueue('jobs', { ifUnused: true })).rejects.toBeInstanceOf(PreconditionFailedError);
+    await consumer.close();
+    await sluice.deleteQueue('jobs', { ifUnused: true });
+  });
+
+  it('purges ready messages but keeps unacked deliveries', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs');
+    await sluice.publishBatch(['a', 'b', 'c'].map((body) => ({ exchange: '', routingKey: 'jobs', body })));
+    const stream = sluice.messages('jobs', { prefetch: 1 });
+    const iterator = stream[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    expect(first.done).toBe(false);
+    expect(await sluice.purgeQueue('jobs')).toBe(2);
+    expect(await redis.xlen(`${namespace}:{${namespace}:q:jobs:0}:stream`)).toBe(1);
+    if (!first.done) await first.value.ack();
+    await stream.close();
+    expect(await redis.xlen(`${namespace}:{${namespace}:q:jobs:0}:stream`)).toBe(0);
+  });
+});
+
+describe('bindings', () => {
+  it('fail with NotFoundError when either end is missing', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareExchange('x', 'direct');
+    await expect(sluice.bindQueue('missing', 'x', 'k')).rejects.toBeInstanceOf(NotFoundError);
+    await sluice.declareQueue('q');
+    await expect(sluice.bindQueue('q', 'missing', 'k')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(sluice.bindExchange('missing', 'x', 'k')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('refuse the default exchange', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('q');
+    await expect(sluice.bindQueue('q', '', 'q')).rejects.toBeInstanceOf(AccessRefusedError);
+  });
+
+  it('check the key or arguments against the exchange type', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareExchange('t', 'topic');
+    await sluice.declareExchange('h', 'headers');
+    await sluice.declareQueue('q');
+    await expect(sluice.bindQueue('q', 't', 'a.b*')).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(sluice.bindQueue('q', 't', { a: 1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(sluice.bindQueue('q', 'h', 'key')).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(sluice.bindQueue('q', 'h', { 'x-match': 'some' })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('are idempotent to add and to remove', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareExchange('d', 'direct');
+    await sluice.declareQueue('q');
+    await sluice.bindQueue('q', 'd', 'k');
+    await sluice.bindQueue('q', 'd', 'k');
+    expect((await sluice.publish('d', 'k', 1)).targets).toHaveLength(1);
+    await sluice.unbindQueue('q', 'd', 'k');
+    await sluice.unbindQueue('q', 'd', 'k');
+    expect((await sluice.publish('d', 'k', 1)).targets).toHaveLength(0);
+  });
+});
+
+describe('input validation', () => {
+  it('rejects bad names before anything is written', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    const bad = ['', 'a:b', 'a{b}', 'with space', 'x'.repeat(256), 'tab\t'];
+    for (const name of bad) {
+      await expect(sluice.declareQueue(name)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(sluice.declareExchange(name, 'direct')).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    await expect(sluice.declareExchange('x', 'round' as 'direct')).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(sluice.declareQueue('q', { maxDeliveries: 0 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(sluice.declareQueue('q', { ackTimeoutMs: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(sluice.declareQueue('q', { ackTimeoutMs: 1e12 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(sluice.declareQueue('q', { overflow: 'drop-tail' as 'drop-head', maxLength: 1 })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(sluice.declareQueue('q', { deadLetterRoutingKey: 'k' })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    expect(await redis.keys(`${namespace}:*`)).toEqual([]);
+  });
+});

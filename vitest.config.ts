@@ -1,0 +1,50 @@
+/**
+ * Test projects: `unit` needs no Redis; the integration projects run the same files against a
+ * real server each (DESIGN.md section 10). With REDIS_URL set there is one project,
+ * `integration`, against that URL; otherwise `integration:redis` starts `redis-server` and
+ * `integration:valkey` starts `valkey-server` (required under CI, skipped elsewhere if missing).
+ */
+import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
+import { defaultRedisServerBinary, findOnPath } from './scripts/local-redis.js';
+
+const INTEGRATION_TIMEOUT_MS = 60_000;
+
+function integrationProject(name: string, binary: string): TestProjectInlineConfiguration {
+  return {
+    test: {
+      name,
+      include: ['test/integration/**/*.test.ts', 'test/fault/**/*.test.ts'],
+      globalSetup: ['test/support/global-setup.ts'],
+      provide: { redisServerBinary: binary },
+      testTimeout: INTEGRATION_TIMEOUT_MS,
+      hookTimeout: INTEGRATION_TIMEOUT_MS,
+    },
+  };
+}
+
+function integrationProjects(): TestProjectInlineConfiguration[] {
+  if (process.env.REDIS_URL) {
+    return [integrationProject('integration', defaultRedisServerBinary())];
+  }
+  const projects = [integrationProject('integration:redis', 'redis-server')];
+  if (findOnPath('valkey-server') !== undefined) {
+    projects.push(integrationProject('integration:valkey', 'valkey-server'));
+  } else if (process.env.CI) {
+    throw new Error(
+      'CI is set but valkey-server is not on PATH: integration tests must run on Valkey as well. ' +
+        'Install it (Debian bookworm: apt-get install -t bookworm-backports valkey-server) or set REDIS_URL.',
+    );
+  }
+  return projects;
+}
+
+export default defineConfig({
+  test: {
+    reporters: ['default', 'json'],
+    outputFile: { json: '.test-results/vitest.json' },
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      ...integrationProjects(),
+    ],
+  },
+});
