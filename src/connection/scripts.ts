@@ -1,43 +1,21 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-
-/** The Lua scripts under src/lua, one per operation. */
-export type ScriptName =
-  | 'ack'
-  | 'bind'
-  | 'declare'
-  | 'delete_exchange'
-  | 'delete_queue'
-  | 'publish'
-  | 'purge'
-  | 'requeue'
-  | 'unbind';
-
-const SCRIPT_NAMES: readonly ScriptName[] = [
-  'ack',
-  'bind',
-  'declare',
-  'delete_exchange',
-  'delete_queue',
-  'publish',
-  'purge',
-  'requeue',
-  'unbind',
-];
 
 /** A script argument as ioredis accepts it. */
 export type ScriptArg = string | Buffer | number;
 
 type ScriptCommand = (numberOfKeys: number, ...args: ScriptArg[]) => Promise<unknown>;
 
-const sources = new Map<ScriptName, string>(
-  SCRIPT_NAMES.map((name) => [
-    name,
-    readFileSync(new URL(`../lua/${name}.lua`, import.meta.url), 'utf8'),
-  ]),
+const LUA_DIR = new URL('../lua/', import.meta.url);
+
+/** Every script under src/lua, one per operation, by file name without `.lua`. */
+const sources = new Map<string, string>(
+  readdirSync(LUA_DIR)
+    .filter((file) => file.endsWith('.lua'))
+    .map((file) => [file.slice(0, -'.lua'.length), readFileSync(new URL(file, LUA_DIR), 'utf8')]),
 );
 
-function commandName(name: ScriptName): string {
+function commandName(name: string): string {
   return `sluice_${name}`;
 }
 
@@ -49,14 +27,16 @@ export function registerScripts(redis: Redis): void {
   for (const [name, lua] of sources) redis.defineCommand(commandName(name), { lua });
 }
 
-/** Runs a registered script. */
+/** Runs a registered script: `name` is a file of src/lua without `.lua`. */
 export function runScript(
   redis: Redis,
-  name: ScriptName,
+  name: string,
   keys: readonly string[],
   args: readonly ScriptArg[],
 ): Promise<unknown> {
-  const command = (redis as unknown as Record<string, ScriptCommand>)[commandName(name)];
-  if (command === undefined) throw new Error(`script ${name} is not registered`);
+  const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[commandName(name)];
+  if (command === undefined || !sources.has(name)) {
+    return Promise.reject(new Error(`script ${name} is not registered`));
+  }
   return command.call(redis, keys.length, ...keys, ...args);
 }
