@@ -6,8 +6,14 @@ import { Consumer, type ConsumeOptions, type Handler } from './consumer/consumer
 import type { Delivery } from './consumer/delivery.js';
 import { ClosedError, InvalidArgumentError, NotFoundError } from './errors/index.js';
 import { Keyspace } from './keys/index.js';
+import { TopologyCache } from './topology/cache.js';
 import { defaultCodec, type Codec } from './message/codec.js';
-import { Producer, type BatchMessage, type PublishConfirm, type PublishOptions } from './producer/producer.js';
+import {
+  Producer,
+  type BatchMessage,
+  type PublishConfirm,
+  type PublishOptions,
+} from './producer/producer.js';
 import {
   Topology,
   type DeleteExchangeOptions,
@@ -16,11 +22,7 @@ import {
   type QueueOptions,
 } from './topology/topology.js';
 import type { BindingArguments, ExchangeType } from './topology/types.js';
-import {
-  validateIntegerOption,
-  validateName,
-  validateOptionsObject,
-} from './validation/index.js';
+import { validateIntegerOption, validateName, validateOptionsObject } from './validation/index.js';
 
 /** Options of {@link Sluice.connect}: where Redis is, plus the namespace and limits. */
 export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis }) & {
@@ -53,6 +55,7 @@ export class Sluice {
   private readonly consumers = new Set<{ close(): Promise<void> }>();
   private readonly topology: Topology;
   private readonly producer: Producer;
+  private readonly cache: TopologyCache;
   private closed = false;
 
   private constructor(
@@ -61,8 +64,15 @@ export class Sluice {
     private readonly codec: Codec,
     maxBodyBytes: number,
   ) {
-    this.topology = new Topology(connection.redis, keys, () => this.producer.invalidate());
-    this.producer = new Producer({ redis: connection.redis, keys, topology: this.topology, codec, maxBodyBytes });
+    this.topology = new Topology(connection.redis, keys, () => this.cache.invalidate());
+    this.cache = new TopologyCache(connection.redis, keys, this.topology);
+    this.producer = new Producer({
+      redis: connection.redis,
+      keys,
+      topology: this.cache,
+      codec,
+      maxBodyBytes,
+    });
   }
 
   /** Connects to Redis (or adopts a client, which sluice will never close). */
@@ -122,22 +132,38 @@ export class Sluice {
   }
 
   /** Binds a queue to an exchange by binding key, or by header arguments for a headers exchange. */
-  bindQueue(queue: string, exchange: string, keyOrArguments?: string | BindingArguments): Promise<void> {
+  bindQueue(
+    queue: string,
+    exchange: string,
+    keyOrArguments?: string | BindingArguments,
+  ): Promise<void> {
     return this.guard(() => this.topology.bindQueue(queue, exchange, keyOrArguments));
   }
 
   /** Removes a queue binding. */
-  unbindQueue(queue: string, exchange: string, keyOrArguments?: string | BindingArguments): Promise<void> {
+  unbindQueue(
+    queue: string,
+    exchange: string,
+    keyOrArguments?: string | BindingArguments,
+  ): Promise<void> {
     return this.guard(() => this.topology.unbindQueue(queue, exchange, keyOrArguments));
   }
 
   /** Binds exchange `destination` to exchange `source`. */
-  bindExchange(destination: string, source: string, keyOrArguments?: string | BindingArguments): Promise<void> {
+  bindExchange(
+    destination: string,
+    source: string,
+    keyOrArguments?: string | BindingArguments,
+  ): Promise<void> {
     return this.guard(() => this.topology.bindExchange(destination, source, keyOrArguments));
   }
 
   /** Removes an exchange-to-exchange binding. */
-  unbindExchange(destination: string, source: string, keyOrArguments?: string | BindingArguments): Promise<void> {
+  unbindExchange(
+    destination: string,
+    source: string,
+    keyOrArguments?: string | BindingArguments,
+  ): Promise<void> {
     return this.guard(() => this.topology.unbindExchange(destination, source, keyOrArguments));
   }
 
@@ -145,7 +171,12 @@ export class Sluice {
    * Publishes a message. Resolves with the confirm once the message is appended to every
    * queue it routes to; `mandatory` publishes that route nowhere reject with UnroutableError.
    */
-  publish(exchange: string, routingKey: string, body: unknown, options?: PublishOptions): Promise<PublishConfirm> {
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: unknown,
+    options?: PublishOptions,
+  ): Promise<PublishConfirm> {
     return this.guard(() => this.producer.publish(exchange, routingKey, body, options));
   }
 
@@ -158,7 +189,11 @@ export class Sluice {
    * Runs `handler` for each message of `queue`. Resolving acks, throwing requeues;
    * the handler may also settle the delivery itself.
    */
-  async consume<T = unknown>(queue: string, handler: Handler<T>, options?: ConsumeOptions): Promise<Consumer<T>> {
+  async consume<T = unknown>(
+    queue: string,
+    handler: Handler<T>,
+    options?: ConsumeOptions,
+  ): Promise<Consumer<T>> {
     this.assertOpen();
     if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
     const consumer = this.createConsumer<T>(queue, handler, options);
@@ -182,7 +217,11 @@ export class Sluice {
     };
   }
 
-  private createConsumer<T>(queue: string, handler: Handler<T> | undefined, options: ConsumeOptions = {}): Consumer<T> {
+  private createConsumer<T>(
+    queue: string,
+    handler: Handler<T> | undefined,
+    options: ConsumeOptions = {},
+  ): Consumer<T> {
     validateName('queue', queue);
     validateOptionsObject('consume options', options);
     validateIntegerOption('prefetch', options.prefetch, 1, 10_000);
@@ -213,13 +252,10 @@ export class Sluice {
     this.consumers.add(consumer);
   }
 
-  private guard<R>(operation: () => Promise<R>): Promise<R> {
-    if (this.closed) return Promise.reject(new ClosedError('sluice client is closed'));
-    try {
-      return operation();
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+  /** Runs an operation of an open client; async, so that a synchronous throw rejects. */
+  private async guard<R>(operation: () => Promise<R>): Promise<R> {
+    this.assertOpen();
+    return operation();
   }
 
   /** Closes every consumer gracefully, then the connections sluice opened. */

@@ -34,7 +34,9 @@ export function runScript(
   keys: readonly string[],
   args: readonly ScriptArg[],
 ): Promise<unknown> {
-  const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[commandName(name)];
+  const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[
+    commandName(name)
+  ];
   if (command === undefined || !sources.has(name)) {
     return Promise.reject(new Error(`script ${name} is not registered`));
   }

@@ -149,7 +149,8 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
       } catch (error) {
         if (this.closing) break;
         this.readError = error;
-        if ((error as Error).message.startsWith('NOGROUP')) await this.ensureGroup().catch(() => undefined);
+        if ((error as Error).message.startsWith('NOGROUP'))
+          await this.ensureGroup().catch(() => undefined);
         else await new Promise((resolve) => setTimeout(resolve, ERROR_BACKOFF_MS));
         continue;
       }
@@ -176,11 +177,12 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
     } catch {
       // Not a sluice message (or a body the codec cannot read): drop it rather than crash.
       this.stats.poison++;
-      await runScript(this.context.connection.redis, 'ack', [this.stream], [
-        CONSUMER_GROUP,
-        this.context.consumerName,
-        streamId,
-      ]);
+      await runScript(
+        this.context.connection.redis,
+        'ack',
+        [this.stream],
+        [CONSUMER_GROUP, this.context.consumerName, streamId],
+      );
       return;
     }
     this.stats.delivered++;
@@ -243,11 +245,12 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
     const batch = this.acks;
     this.acks = [];
     try {
-      const results = (await runScript(this.context.connection.redis, 'ack', [this.stream], [
-        CONSUMER_GROUP,
-        this.context.consumerName,
-        ...batch.map((a) => a.delivery.streamId),
-      ])) as number[];
+      const results = (await runScript(
+        this.context.connection.redis,
+        'ack',
+        [this.stream],
+        [CONSUMER_GROUP, this.context.consumerName, ...batch.map((a) => a.delivery.streamId)],
+      )) as number[];
       batch.forEach((pending, i) => {
         if (results[i] === 1) pending.resolve();
         else pending.reject(this.stale(pending.delivery));
@@ -269,11 +272,12 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
   /** Puts the message back at the tail of the queue with its delivery count raised. */
   async requeue(delivery: Delivery): Promise<void> {
     try {
-      const id = await runScript(this.context.connection.redis, 'requeue', [this.stream], [
-        CONSUMER_GROUP,
-        this.context.consumerName,
-        delivery.streamId,
-      ]);
+      const id = await runScript(
+        this.context.connection.redis,
+        'requeue',
+        [this.stream],
+        [CONSUMER_GROUP, this.context.consumerName, delivery.streamId],
+      );
       if (id === null) throw this.stale(delivery);
       this.stats.requeued++;
     } finally {
@@ -284,11 +288,12 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
   /** Without a dead-letter exchange a rejected message is dropped, as in RabbitMQ. */
   async reject(delivery: Delivery): Promise<void> {
     try {
-      const [result] = (await runScript(this.context.connection.redis, 'ack', [this.stream], [
-        CONSUMER_GROUP,
-        this.context.consumerName,
-        delivery.streamId,
-      ])) as number[];
+      const [result] = (await runScript(
+        this.context.connection.redis,
+        'ack',
+        [this.stream],
+        [CONSUMER_GROUP, this.context.consumerName, delivery.streamId],
+      )) as number[];
       if (result !== 1) throw this.stale(delivery);
       this.stats.rejected++;
     } finally {
@@ -329,13 +334,16 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
     this.wakeReader?.();
     if (this.readerId !== undefined) {
       // Ends the blocking read at once; Redis answers it as a timeout, so no entry is lost.
-      await this.context.connection.redis.client('UNBLOCK', this.readerId, 'TIMEOUT').catch(() => undefined);
+      await this.context.connection.redis
+        .client('UNBLOCK', this.readerId, 'TIMEOUT')
+        .catch(() => undefined);
     }
     await this.loop;
     // Iterator form: deliveries not yet handed to the caller go back to the queue; those
     // the caller holds can still be settled after close, so there is nothing to wait for.
     if (this.handler === undefined) {
-      for (const delivery of this.ready.splice(0)) await delivery.nack({ requeue: true }).catch(() => undefined);
+      for (const delivery of this.ready.splice(0))
+        await delivery.nack({ requeue: true }).catch(() => undefined);
     } else if (this.unsettled > 0 || this.running > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -356,7 +364,9 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
       .xpending(this.stream, CONSUMER_GROUP, '-', '+', 1, this.context.consumerName)
       .catch(() => [1])) as unknown[];
     if (held.length === 0) {
-      await redis.xgroup('DELCONSUMER', this.stream, CONSUMER_GROUP, this.context.consumerName).catch(() => 0);
+      await redis
+        .xgroup('DELCONSUMER', this.stream, CONSUMER_GROUP, this.context.consumerName)
+        .catch(() => 0);
     }
   }
 }

@@ -71,7 +71,10 @@ export class UnroutableError extends SluiceError {
     readonly exchange: string,
     readonly routingKey: string,
   ) {
-    super('UNROUTABLE', `message to exchange '${exchange}' with routing key '${routingKey}' matched no queue`);
+    super(
+      'UNROUTABLE',
+      `message to exchange '${exchange}' with routing key '${routingKey}' matched no queue`,
+    );
   }
 }
 

@@ -56,7 +56,8 @@ export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer): (string | Buff
     Field.contentType,
     meta.contentType,
   ];
-  if (Object.keys(meta.headers).length > 0) fields.push(Field.headers, JSON.stringify(meta.headers));
+  if (Object.keys(meta.headers).length > 0)
+    fields.push(Field.headers, JSON.stringify(meta.headers));
   if (meta.expirationMs !== undefined) fields.push(Field.expirationMs, String(meta.expirationMs));
   if (meta.correlationId !== undefined) fields.push(Field.correlationId, meta.correlationId);
   if (meta.redeliveries > 0) fields.push(Field.redeliveries, String(meta.redeliveries));

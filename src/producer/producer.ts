@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { runScript, type ScriptArg } from '../connection/scripts.js';
 import {
   AccessRefusedError,
+  InvalidArgumentError,
   MessageTooLargeError,
   NotFoundError,
   SluiceError,
@@ -11,8 +12,8 @@ import {
 import type { Keyspace } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
 import { encodeEnvelope } from '../message/envelope.js';
-import { Router } from '../routing/router.js';
-import type { Topology } from '../topology/topology.js';
+import type { Router } from '../routing/router.js';
+import type { TopologyCache } from '../topology/cache.js';
 import type { Headers } from '../topology/types.js';
 import {
   validateBooleanOption,
@@ -80,7 +81,7 @@ interface Routed {
 export interface ProducerOptions {
   readonly redis: Redis;
   readonly keys: Keyspace;
-  readonly topology: Topology;
+  readonly topology: TopologyCache;
   readonly codec: Codec;
   readonly maxBodyBytes: number;
 }
@@ -97,45 +98,40 @@ const MAX_STALE_RETRIES = 8;
 export class Producer {
   private queue: Pending[] = [];
   private flushScheduled = false;
-  private router: Router | undefined;
-  private routerLoading: Promise<Router> | undefined;
 
   constructor(private readonly options: ProducerOptions) {}
 
-  /** Forgets the compiled router; the next publish reloads the topology. */
-  invalidate(): void {
-    this.router = undefined;
-  }
-
   /** Publishes one message; resolves once it is appended to every queue it routes to. */
-  publish(exchange: string, routingKey: string, body: unknown, options: PublishOptions = {}): Promise<PublishConfirm> {
-    try {
-      const pending = this.prepare({ exchange, routingKey, body, options });
-      return new Promise<PublishConfirm>((resolve, reject) => this.enqueue([pending(resolve, reject)]));
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+  // async so that a validation error rejects; the body up to the Promise runs synchronously,
+  // which keeps publishes of one tick in one batch.
+  async publish(
+    exchange: string,
+    routingKey: string,
+    body: unknown,
+    options: PublishOptions = {},
+  ): Promise<PublishConfirm> {
+    const pending = this.prepare({ exchange, routingKey, body, options });
+    return new Promise<PublishConfirm>((resolve, reject) =>
+      this.enqueue([pending(resolve, reject)]),
+    );
   }
 
   /** Publishes many messages in one round trip; one confirm per message, in order. */
-  publishBatch(messages: readonly BatchMessage[]): Promise<PublishConfirm[]> {
-    try {
-      if (!Array.isArray(messages)) throw new SluiceError('INVALID_ARGUMENT', 'publishBatch takes an array');
-      const prepared = messages.map((message) => this.prepare(message));
-      const promises: Promise<PublishConfirm>[] = [];
-      const batch: Pending[] = [];
-      for (const make of prepared) {
-        promises.push(new Promise<PublishConfirm>((resolve, reject) => batch.push(make(resolve, reject))));
-      }
-      this.enqueue(batch);
-      return Promise.all(promises);
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+  async publishBatch(messages: readonly BatchMessage[]): Promise<PublishConfirm[]> {
+    if (!Array.isArray(messages)) throw new InvalidArgumentError('publishBatch takes an array');
+    const prepared = (messages as readonly BatchMessage[]).map((message) => this.prepare(message));
+    const batch: Pending[] = [];
+    const promises = prepared.map(
+      (make) => new Promise<PublishConfirm>((resolve, reject) => batch.push(make(resolve, reject))),
+    );
+    this.enqueue(batch);
+    return Promise.all(promises);
   }
 
   /** Validates and encodes a message; nothing is sent until it is enqueued. */
-  private prepare(message: BatchMessage): (resolve: Pending['resolve'], reject: Pending['reject']) => Pending {
+  private prepare(
+    message: BatchMessage,
+  ): (resolve: Pending['resolve'], reject: Pending['reject']) => Pending {
     const { exchange, routingKey, body } = message;
     const options = message.options ?? {};
     validateExchangeReference(exchange);
@@ -168,7 +164,16 @@ export class Producer {
       encoded.data,
     );
     const mandatory = options.mandatory ?? false;
-    return (resolve, reject) => ({ exchange, routingKey, headers, mandatory, messageId, fields, resolve, reject });
+    return (resolve, reject) => ({
+      exchange,
+      routingKey,
+      headers,
+      mandatory,
+      messageId,
+      fields,
+      resolve,
+      reject,
+    });
   }
 
   private enqueue(messages: Pending[]): void {
@@ -185,30 +190,18 @@ export class Producer {
     });
   }
 
-  private async loadRouter(): Promise<Router> {
-    if (this.router !== undefined) return this.router;
-    this.routerLoading ??= this.options.topology
-      .snapshot()
-      .then((snapshot) => {
-        this.router = new Router(snapshot);
-        return this.router;
-      })
-      .finally(() => {
-        this.routerLoading = undefined;
-      });
-    return this.routerLoading;
-  }
-
   /** Routes, appends and settles one call's worth of messages; never throws. */
   private async send(batch: readonly Pending[]): Promise<void> {
     let remaining = batch;
     try {
       for (let attempt = 0; ; attempt++) {
-        const router = await this.loadRouter();
+        const compiled = await this.options.topology.get();
+        const { router } = compiled;
         const { routed, unrouted } = this.route(router, remaining);
         // A message that routes nowhere never reaches the publish script's version check,
         // so confirm the version here before calling it unroutable.
-        const current = unrouted.length > 0 ? await this.currentVersion() : router.version;
+        const current =
+          unrouted.length > 0 ? await this.options.topology.currentVersion() : router.version;
         if (current === router.version) {
           for (const settle of unrouted) settle();
           remaining = routed.map((r) => r.message);
@@ -220,7 +213,7 @@ export class Producer {
           }
         }
         // The topology changed since this router was compiled: reroute.
-        if (this.router === router) this.router = undefined;
+        this.options.topology.invalidate(compiled);
         if (attempt >= MAX_STALE_RETRIES) {
           throw new SluiceError('PRECONDITION_FAILED', 'topology kept changing while publishing', {
             retriable: true,
@@ -232,35 +225,42 @@ export class Producer {
     }
   }
 
-  private async currentVersion(): Promise<number> {
-    return Number((await this.options.redis.get(this.options.keys.topologyVersion)) ?? 0);
-  }
-
   /**
    * Resolves the target queues of each message with the compiled router. Messages that
    * fail (unknown or internal exchange, mandatory without a route) or route nowhere get
    * a settlement to run once the router is known to be current.
    */
-  private route(router: Router, batch: readonly Pending[]): { routed: Routed[]; unrouted: (() => void)[] } {
+  private route(
+    router: Router,
+    batch: readonly Pending[],
+  ): { routed: Routed[]; unrouted: (() => void)[] } {
     const routed: Routed[] = [];
     const unrouted: (() => void)[] = [];
     for (const message of batch) {
       const exchange = message.exchange === '' ? undefined : router.exchange(message.exchange);
       if (message.exchange !== '' && exchange === undefined) {
-        unrouted.push(() => message.reject(new NotFoundError(`exchange '${message.exchange}' does not exist`)));
+        unrouted.push(() =>
+          message.reject(new NotFoundError(`exchange '${message.exchange}' does not exist`)),
+        );
         continue;
       }
       if (exchange?.internal === true) {
-        unrouted.push(() => message.reject(new AccessRefusedError(`exchange '${message.exchange}' is internal`)));
+        unrouted.push(() =>
+          message.reject(new AccessRefusedError(`exchange '${message.exchange}' is internal`)),
+        );
         continue;
       }
       const queues = router.route(message.exchange, message.routingKey, message.headers);
       if (queues.length > 0) {
         routed.push({ message, queues });
       } else if (message.mandatory) {
-        unrouted.push(() => message.reject(new UnroutableError(message.exchange, message.routingKey)));
+        unrouted.push(() =>
+          message.reject(new UnroutableError(message.exchange, message.routingKey)),
+        );
       } else {
-        unrouted.push(() => message.resolve({ messageId: message.messageId, targets: [], duplicate: false }));
+        unrouted.push(() =>
+          message.resolve({ messageId: message.messageId, targets: [], duplicate: false }),
+        );
       }
     }
     return { routed, unrouted };

@@ -66,7 +66,11 @@ export interface DeleteQueueOptions {
 }
 
 const EXCHANGE_TYPES: readonly ExchangeType[] = ['direct', 'topic', 'fanout', 'headers'];
-const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['reject-publish', 'drop-head', 'reject-publish-dlx'];
+const OVERFLOW_POLICIES: readonly OverflowPolicy[] = [
+  'reject-publish',
+  'drop-head',
+  'reject-publish-dlx',
+];
 const DAY_MS = 86_400_000;
 const PURGE_BATCH = 1000;
 
@@ -116,20 +120,27 @@ export class Topology {
   ) {}
 
   /** Declares an exchange; declaring it again with the same arguments is a no-op. */
-  async declareExchange(name: string, type: ExchangeType, options: ExchangeOptions = {}): Promise<void> {
+  async declareExchange(
+    name: string,
+    type: ExchangeType,
+    options: ExchangeOptions = {},
+  ): Promise<void> {
     validateDeclaredName('exchange', name);
     validateEnumOption('exchange type', type, EXCHANGE_TYPES);
     if (type === undefined) throw new InvalidArgumentError('exchange type is required');
     validateOptionsObject('exchange options', options);
     validateBooleanOption('durable', options.durable);
     validateBooleanOption('internal', options.internal);
-    if (options.alternateExchange !== undefined) validateName('alternate exchange', options.alternateExchange);
+    if (options.alternateExchange !== undefined)
+      validateName('alternate exchange', options.alternateExchange);
     const record: ExchangeRecord = {
       name,
       type,
       durable: options.durable ?? true,
       internal: options.internal ?? false,
-      ...(options.alternateExchange === undefined ? {} : { alternateExchange: options.alternateExchange }),
+      ...(options.alternateExchange === undefined
+        ? {}
+        : { alternateExchange: options.alternateExchange }),
     };
     await this.declare(this.keys.topologyExchanges, 'exchange', name, canonicalJson({ ...record }));
   }
@@ -176,10 +187,12 @@ export class Topology {
   }
 
   private async declare(hash: string, kind: string, name: string, record: string): Promise<void> {
-    const [status, existing] = (await runScript(this.redis, 'declare', [hash, this.keys.topologyVersion], [
-      name,
-      record,
-    ])) as ScriptReply;
+    const [status, existing] = (await runScript(
+      this.redis,
+      'declare',
+      [hash, this.keys.topologyVersion],
+      [name, record],
+    )) as ScriptReply;
     if (status === 'precondition') {
       throw new PreconditionFailedError(
         `${kind} '${name}' exists with different arguments: ${String(existing)}, not ${record}`,
@@ -214,11 +227,13 @@ export class Topology {
     const { stream } = this.keys.queue(name);
     if (options.ifEmpty === true) {
       const length = await this.redis.xlen(stream);
-      if (length > 0) throw new PreconditionFailedError(`queue '${name}' is not empty: ${length} messages`);
+      if (length > 0)
+        throw new PreconditionFailedError(`queue '${name}' is not empty: ${length} messages`);
     }
     if (options.ifUnused === true) {
       const consumers = await this.consumerCount(name);
-      if (consumers > 0) throw new PreconditionFailedError(`queue '${name}' is in use: ${consumers} consumers`);
+      if (consumers > 0)
+        throw new PreconditionFailedError(`queue '${name}' is in use: ${consumers} consumers`);
     }
     await runScript(
       this.redis,
@@ -233,7 +248,11 @@ export class Topology {
   /** Consumers registered in the queue's group (a consumer deregisters on close). */
   private async consumerCount(queue: string): Promise<number> {
     try {
-      const consumers = (await this.redis.xinfo('CONSUMERS', this.keys.queue(queue).stream, CONSUMER_GROUP)) as unknown[];
+      const consumers = (await this.redis.xinfo(
+        'CONSUMERS',
+        this.keys.queue(queue).stream,
+        CONSUMER_GROUP,
+      )) as unknown[];
       return consumers.length;
     } catch {
       return 0;
@@ -246,10 +265,12 @@ export class Topology {
     await this.requireQueue(name);
     let purged = 0;
     for (;;) {
-      const deleted = (await runScript(this.redis, 'purge', [this.keys.queue(name).stream], [
-        CONSUMER_GROUP,
-        PURGE_BATCH,
-      ])) as number;
+      const deleted = (await runScript(
+        this.redis,
+        'purge',
+        [this.keys.queue(name).stream],
+        [CONSUMER_GROUP, PURGE_BATCH],
+      )) as number;
       if (deleted === 0) return purged;
       purged += deleted;
     }
@@ -265,13 +286,21 @@ export class Topology {
    * Binds a queue to an exchange with a binding key (direct, topic), nothing (fanout)
    * or header arguments (headers).
    */
-  async bindQueue(queue: string, exchange: string, keyOrArguments: string | BindingArguments = ''): Promise<void> {
+  async bindQueue(
+    queue: string,
+    exchange: string,
+    keyOrArguments: string | BindingArguments = '',
+  ): Promise<void> {
     validateName('queue', queue);
     await this.bind(await this.binding(exchange, 'queue', queue, keyOrArguments));
   }
 
   /** Removes a queue binding; removing one that does not exist is a no-op. */
-  async unbindQueue(queue: string, exchange: string, keyOrArguments: string | BindingArguments = ''): Promise<void> {
+  async unbindQueue(
+    queue: string,
+    exchange: string,
+    keyOrArguments: string | BindingArguments = '',
+  ): Promise<void> {
     validateName('queue', queue);
     await this.unbind(await this.binding(exchange, 'queue', queue, keyOrArguments));
   }
@@ -303,7 +332,8 @@ export class Topology {
     destination: string,
     keyOrArguments: string | BindingArguments,
   ): Promise<BindingRecord> {
-    if (source === '') throw new AccessRefusedError('the default exchange cannot be bound or unbound');
+    if (source === '')
+      throw new AccessRefusedError('the default exchange cannot be bound or unbound');
     validateName('exchange', source);
     if (typeof keyOrArguments !== 'string') validateBindingArguments(keyOrArguments);
     else validateRoutingKey(keyOrArguments);
@@ -312,12 +342,16 @@ export class Topology {
     const { type } = JSON.parse(raw) as ExchangeRecord;
     if (type === 'headers') {
       if (typeof keyOrArguments === 'string') {
-        throw new InvalidArgumentError(`headers exchange '${source}' is bound with header arguments, not a key`);
+        throw new InvalidArgumentError(
+          `headers exchange '${source}' is bound with header arguments, not a key`,
+        );
       }
       return { source, destinationType, destination, bindingKey: '', arguments: keyOrArguments };
     }
     if (typeof keyOrArguments !== 'string') {
-      throw new InvalidArgumentError(`${type} exchange '${source}' is bound with a key, not header arguments`);
+      throw new InvalidArgumentError(
+        `${type} exchange '${source}' is bound with a key, not header arguments`,
+      );
     }
     if (type === 'topic') validateTopicPattern(keyOrArguments);
     return {
@@ -335,10 +369,16 @@ export class Topology {
     const [status] = (await runScript(
       this.redis,
       'bind',
-      [this.keys.topologyExchanges, destinationHash, this.keys.topologyBindings, this.keys.topologyVersion],
+      [
+        this.keys.topologyExchanges,
+        destinationHash,
+        this.keys.topologyBindings,
+        this.keys.topologyVersion,
+      ],
       [binding.source, binding.destination, bindingField(binding)],
     )) as ScriptReply;
-    if (status === 'no_source') throw new NotFoundError(`exchange '${binding.source}' does not exist`);
+    if (status === 'no_source')
+      throw new NotFoundError(`exchange '${binding.source}' does not exist`);
     if (status === 'no_destination') {
       throw new NotFoundError(`${binding.destinationType} '${binding.destination}' does not exist`);
     }
@@ -346,9 +386,12 @@ export class Topology {
   }
 
   private async unbind(binding: BindingRecord): Promise<void> {
-    await runScript(this.redis, 'unbind', [this.keys.topologyBindings, this.keys.topologyVersion], [
-      bindingField(binding),
-    ]);
+    await runScript(
+      this.redis,
+      'unbind',
+      [this.keys.topologyBindings, this.keys.topologyVersion],
+      [bindingField(binding)],
+    );
     this.onChange();
   }
 
@@ -371,8 +414,12 @@ export class Topology {
     ];
     return {
       version: Number(version ?? 0),
-      exchanges: new Map(Object.entries(exchanges).map(([name, json]) => [name, JSON.parse(json) as ExchangeRecord])),
-      queues: new Map(Object.entries(queues).map(([name, json]) => [name, JSON.parse(json) as QueueRecord])),
+      exchanges: new Map(
+        Object.entries(exchanges).map(([name, json]) => [name, JSON.parse(json) as ExchangeRecord]),
+      ),
+      queues: new Map(
+        Object.entries(queues).map(([name, json]) => [name, JSON.parse(json) as QueueRecord]),
+      ),
       bindings: bindings.map(parseBindingField),
     };
   }

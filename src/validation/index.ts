@@ -17,7 +17,9 @@ export function validateName(kind: string, name: unknown): asserts name is strin
   if (typeof name !== 'string') throw new InvalidArgumentError(`${kind} name must be a string`);
   if (name.length === 0) throw new InvalidArgumentError(`${kind} name must not be empty`);
   if (byteLength(name) > MAX_NAME_BYTES) {
-    throw new InvalidArgumentError(`${kind} name '${name.slice(0, 40)}…' exceeds ${MAX_NAME_BYTES} bytes`);
+    throw new InvalidArgumentError(
+      `${kind} name '${name.slice(0, 40)}…' exceeds ${MAX_NAME_BYTES} bytes`,
+    );
   }
   if (FORBIDDEN_NAME_CHARS.test(name)) {
     throw new InvalidArgumentError(
@@ -42,7 +44,8 @@ export function validateExchangeReference(name: unknown): asserts name is string
 
 /** Checks a routing key: any string of at most 255 bytes. */
 export function validateRoutingKey(routingKey: unknown): asserts routingKey is string {
-  if (typeof routingKey !== 'string') throw new InvalidArgumentError('routing key must be a string');
+  if (typeof routingKey !== 'string')
+    throw new InvalidArgumentError('routing key must be a string');
   if (byteLength(routingKey) > MAX_NAME_BYTES) {
     throw new InvalidArgumentError(`routing key exceeds ${MAX_NAME_BYTES} bytes`);
   }
@@ -63,7 +66,11 @@ export function validateTopicPattern(pattern: unknown): asserts pattern is strin
   }
 }
 
-function validateHeaderValue(where: string, key: string, value: unknown): asserts value is HeaderValue {
+function validateHeaderValue(
+  where: string,
+  key: string,
+  value: unknown,
+): asserts value is HeaderValue {
   const ok =
     typeof value === 'string' ||
     typeof value === 'boolean' ||
@@ -117,17 +124,25 @@ export function validateIntegerOption(
 }
 
 /** Checks that an optional option is a boolean. */
-export function validateBooleanOption(name: string, value: unknown): asserts value is boolean | undefined {
+export function validateBooleanOption(
+  name: string,
+  value: unknown,
+): asserts value is boolean | undefined {
   if (value !== undefined && typeof value !== 'boolean') {
     throw new InvalidArgumentError(`${name} must be a boolean`);
   }
 }
 
 /** Checks that an optional option is a non-empty string of at most 255 bytes. */
-export function validateStringOption(name: string, value: unknown): asserts value is string | undefined {
+export function validateStringOption(
+  name: string,
+  value: unknown,
+): asserts value is string | undefined {
   if (value === undefined) return;
   if (typeof value !== 'string' || value.length === 0 || byteLength(value) > MAX_NAME_BYTES) {
-    throw new InvalidArgumentError(`${name} must be a non-empty string of at most ${MAX_NAME_BYTES} bytes`);
+    throw new InvalidArgumentError(
+      `${name} must be a non-empty string of at most ${MAX_NAME_BYTES} bytes`,
+    );
   }
 }
 
@@ -143,8 +158,14 @@ export function validateEnumOption<T extends string>(
 }
 
 /** Checks that options is undefined or a plain object, so that property reads are safe. */
-export function validateOptionsObject(name: string, value: unknown): asserts value is object | undefined {
-  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+export function validateOptionsObject(
+  name: string,
+  value: unknown,
+): asserts value is object | undefined {
+  if (
+    value !== undefined &&
+    (typeof value !== 'object' || value === null || Array.isArray(value))
+  ) {
     throw new InvalidArgumentError(`${name} must be an object`);
   }
 }

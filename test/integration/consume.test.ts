@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, NotFoundError, StaleDeliveryError, type Delivery } from '../../src/index.js';
+import {
+  InvalidArgumentError,
+  NotFoundError,
+  StaleDeliveryError,
+  type Delivery,
+} from '../../src/index.js';
 import { waitFor } from '../support/index.js';
 import { useSluice } from '../support/sluice.js';
 
@@ -13,10 +18,15 @@ describe('consume with automatic acks', () => {
     await sluice.declareExchange('orders', 'topic');
     await sluice.declareQueue('billing');
     await sluice.bindQueue('billing', 'orders', 'order.#');
-    const confirm = await sluice.publish('orders', 'order.created.eu', { total: 10 }, {
-      headers: { tenant: 'acme' },
-      correlationId: 'c-1',
-    });
+    const confirm = await sluice.publish(
+      'orders',
+      'order.created.eu',
+      { total: 10 },
+      {
+        headers: { tenant: 'acme' },
+        correlationId: 'c-1',
+      },
+    );
     const seen: Delivery[] = [];
     const consumer = await sluice.consume('billing', (msg) => {
       seen.push(msg);
@@ -75,7 +85,9 @@ describe('consume with automatic acks', () => {
   it('runs at most `concurrency` handlers at once', async () => {
     const { sluice } = await useSluice();
     await sluice.declareQueue('jobs');
-    await sluice.publishBatch(Array.from({ length: 40 }, (_, i) => ({ exchange: '', routingKey: 'jobs', body: i })));
+    await sluice.publishBatch(
+      Array.from({ length: 40 }, (_, i) => ({ exchange: '', routingKey: 'jobs', body: i })),
+    );
     let running = 0;
     let peak = 0;
     const consumer = await sluice.consume(
@@ -116,7 +128,9 @@ describe('consume with automatic acks', () => {
     const { sluice } = await useSluice();
     await expect(sluice.consume('ghost', () => undefined)).rejects.toBeInstanceOf(NotFoundError);
     await sluice.declareQueue('q');
-    await expect(sluice.consume('q', () => undefined, { prefetch: 0 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(sluice.consume('q', () => undefined, { prefetch: 0 })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
     await expect(sluice.consume('q', () => undefined, { concurrency: 1.5 })).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );
@@ -127,7 +141,9 @@ describe('messages() iterator with manual acks', () => {
   it('yields deliveries that the caller acks, nacks or rejects', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareQueue('q');
-    await sluice.publishBatch(['ack', 'nack', 'reject'].map((body) => ({ exchange: '', routingKey: 'q', body })));
+    await sluice.publishBatch(
+      ['ack', 'nack', 'reject'].map((body) => ({ exchange: '', routingKey: 'q', body })),
+    );
     const outcomes: string[] = [];
     for await (const msg of sluice.messages<string>('q')) {
       outcomes.push(`${msg.body}:${msg.deliveryCount}`);
@@ -144,14 +160,19 @@ describe('messages() iterator with manual acks', () => {
   it('holds at most `prefetch` unsettled deliveries', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareQueue('q');
-    await sluice.publishBatch(Array.from({ length: 10 }, (_, i) => ({ exchange: '', routingKey: 'q', body: i })));
+    await sluice.publishBatch(
+      Array.from({ length: 10 }, (_, i) => ({ exchange: '', routingKey: 'q', body: i })),
+    );
     const held: Delivery[] = [];
     const stream = sluice.messages('q', { prefetch: 3 });
     for await (const msg of stream) {
       held.push(msg);
       if (held.length === 3) break;
     }
-    const pending = (await redis.xpending(streamKey(namespace, 'q'), 'sluice')) as [number, ...unknown[]];
+    const pending = (await redis.xpending(streamKey(namespace, 'q'), 'sluice')) as [
+      number,
+      ...unknown[],
+    ];
     expect(pending[0]).toBe(3);
     await Promise.all(held.map((m) => m.ack()));
   });

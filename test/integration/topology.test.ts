@@ -20,8 +20,12 @@ describe('exchange declaration', () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareExchange('orders', 'topic');
     const before = await redis.hgetall(`${namespace}:{${namespace}}:topology:exchanges`);
-    await expect(sluice.declareExchange('orders', 'direct')).rejects.toBeInstanceOf(PreconditionFailedError);
-    await expect(sluice.declareExchange('orders', 'topic', { internal: true })).rejects.toMatchObject({
+    await expect(sluice.declareExchange('orders', 'direct')).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
+    await expect(
+      sluice.declareExchange('orders', 'topic', { internal: true }),
+    ).rejects.toMatchObject({
       code: 'PRECONDITION_FAILED',
     });
     expect(await redis.hgetall(`${namespace}:{${namespace}}:topology:exchanges`)).toEqual(before);
@@ -29,7 +33,9 @@ describe('exchange declaration', () => {
 
   it('refuses the reserved amq. prefix', async () => {
     const { sluice } = await useSluice();
-    await expect(sluice.declareExchange('amq.direct', 'direct')).rejects.toBeInstanceOf(AccessRefusedError);
+    await expect(sluice.declareExchange('amq.direct', 'direct')).rejects.toBeInstanceOf(
+      AccessRefusedError,
+    );
   });
 
   it('deletes with ifUnused only when no binding leaves the exchange', async () => {
@@ -71,9 +77,9 @@ describe('queue declaration', () => {
     };
     await sluice.declareQueue('work', options);
     await sluice.declareQueue('work', options);
-    await expect(sluice.declareQueue('work', { ...options, maxDeliveries: 6 })).rejects.toBeInstanceOf(
-      PreconditionFailedError,
-    );
+    await expect(
+      sluice.declareQueue('work', { ...options, maxDeliveries: 6 }),
+    ).rejects.toBeInstanceOf(PreconditionFailedError);
     await expect(sluice.declareQueue('work')).rejects.toBeInstanceOf(PreconditionFailedError);
   });
 
@@ -82,14 +88,18 @@ describe('queue declaration', () => {
     await sluice.declareQueue('jobs');
     const confirm = await sluice.publish('', 'jobs', { n: 1 });
     expect(confirm.targets.map((t) => t.queue)).toEqual(['jobs']);
-    await expect(sluice.publish('', 'nope', 1, { mandatory: true })).rejects.toMatchObject({ code: 'UNROUTABLE' });
+    await expect(sluice.publish('', 'nope', 1, { mandatory: true })).rejects.toMatchObject({
+      code: 'UNROUTABLE',
+    });
   });
 
   it('deletes with ifEmpty only when no message is queued', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareQueue('jobs');
     await sluice.publish('', 'jobs', 'one');
-    await expect(sluice.deleteQueue('jobs', { ifEmpty: true })).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(sluice.deleteQueue('jobs', { ifEmpty: true })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
     expect(await sluice.purgeQueue('jobs')).toBe(1);
     await sluice.deleteQueue('jobs', { ifEmpty: true });
     expect(await redis.exists(`${namespace}:{${namespace}:q:jobs:0}:stream`)).toBe(0);
@@ -102,7 +112,9 @@ describe('queue declaration', () => {
     const { sluice } = await useSluice();
     await sluice.declareQueue('jobs');
     const consumer = await sluice.consume('jobs', () => undefined);
-    await expect(sluice.deleteQueue('jobs', { ifUnused: true })).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(sluice.deleteQueue('jobs', { ifUnused: true })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
     await consumer.close();
     await sluice.deleteQueue('jobs', { ifUnused: true });
   });
@@ -110,7 +122,9 @@ describe('queue declaration', () => {
   it('purges ready messages but keeps unacked deliveries', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareQueue('jobs');
-    await sluice.publishBatch(['a', 'b', 'c'].map((body) => ({ exchange: '', routingKey: 'jobs', body })));
+    await sluice.publishBatch(
+      ['a', 'b', 'c'].map((body) => ({ exchange: '', routingKey: 'jobs', body })),
+    );
     const stream = sluice.messages('jobs', { prefetch: 1 });
     const iterator = stream[Symbol.asyncIterator]();
     const first = await iterator.next();
@@ -147,7 +161,9 @@ describe('bindings', () => {
     await expect(sluice.bindQueue('q', 't', 'a.b*')).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(sluice.bindQueue('q', 't', { a: 1 })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(sluice.bindQueue('q', 'h', 'key')).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(sluice.bindQueue('q', 'h', { 'x-match': 'some' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(sluice.bindQueue('q', 'h', { 'x-match': 'some' })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
   });
 
   it('are idempotent to add and to remove', async () => {
@@ -169,15 +185,25 @@ describe('input validation', () => {
     const bad = ['', 'a:b', 'a{b}', 'with space', 'x'.repeat(256), 'tab\t'];
     for (const name of bad) {
       await expect(sluice.declareQueue(name)).rejects.toBeInstanceOf(InvalidArgumentError);
-      await expect(sluice.declareExchange(name, 'direct')).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(sluice.declareExchange(name, 'direct')).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
     }
-    await expect(sluice.declareExchange('x', 'round' as 'direct')).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(sluice.declareQueue('q', { maxDeliveries: 0 })).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(sluice.declareQueue('q', { ackTimeoutMs: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(sluice.declareQueue('q', { ackTimeoutMs: 1e12 })).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(sluice.declareQueue('q', { overflow: 'drop-tail' as 'drop-head', maxLength: 1 })).rejects.toBeInstanceOf(
+    await expect(sluice.declareExchange('x', 'round' as 'direct')).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );
+    await expect(sluice.declareQueue('q', { maxDeliveries: 0 })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(sluice.declareQueue('q', { ackTimeoutMs: -1 })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(sluice.declareQueue('q', { ackTimeoutMs: 1e12 })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(
+      sluice.declareQueue('q', { overflow: 'drop-tail' as 'drop-head', maxLength: 1 }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(sluice.declareQueue('q', { deadLetterRoutingKey: 'k' })).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );

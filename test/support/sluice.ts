@@ -6,14 +6,19 @@ import { redisUrl, useNamespace } from './index.js';
 type ExtraOptions = Omit<ConnectOptions, 'url' | 'redis' | 'namespace'>;
 
 /** A sluice client on a fresh namespace, plus a raw client to inspect keys; both closed after the test. */
-export async function useSluice(options: ExtraOptions = {}): Promise<ReturnType<typeof useNamespace> & { sluice: Sluice }> {
+export async function useSluice(
+  options: ExtraOptions = {},
+): Promise<ReturnType<typeof useNamespace> & { sluice: Sluice }> {
   const scope = useNamespace();
   const sluice = await connectSluice(scope.namespace, options);
   return { ...scope, sluice };
 }
 
 /** Another client on an existing namespace (a second process, as far as sluice can tell). */
-export async function connectSluice(namespace: string, options: ExtraOptions = {}): Promise<Sluice> {
+export async function connectSluice(
+  namespace: string,
+  options: ExtraOptions = {},
+): Promise<Sluice> {
   const sluice = await Sluice.connect({ url: redisUrl(), namespace, ...options });
   onTestFinished(() => sluice.close());
   return sluice;
