@@ -8,6 +8,18 @@
 export interface QueueKeys {
   /** The stream holding the queue's messages. */
   readonly stream: string;
+  /**
+   * Dead-letter outbox: entries removed from the queue (rejected, expired, over the
+   * delivery limit, poison, dropped by overflow) wait here, in the queue's own slot,
+   * until they are routed to the dead-letter exchange.
+   */
+  readonly deadLetters: string;
+  /** Delayed retries: sorted set of retry ids scored by due time. */
+  readonly delayed: string;
+  /** Delayed retries: hash of retry id to the packed entry. */
+  readonly delayedEntries: string;
+  /** Publish dedup markers: hash of dedup key to the confirm of its first publish. */
+  readonly dedup: string;
 }
 
 /** Key names of one namespace. */
@@ -28,7 +40,14 @@ export class Keyspace {
   /** Keys of one queue partition (partition 0 until partitioned queues exist). */
   queue(queue: string, partition = 0): QueueKeys {
     const tag = `{${this.namespace}:q:${queue}:${partition}}`;
-    return { stream: `${this.namespace}:${tag}:stream` };
+    const prefix = `${this.namespace}:${tag}`;
+    return {
+      stream: `${prefix}:stream`,
+      deadLetters: `${prefix}:dead-letters`,
+      delayed: `${prefix}:delayed`,
+      delayedEntries: `${prefix}:delayed-entries`,
+      dedup: `${prefix}:dedup`,
+    };
   }
 }
 
