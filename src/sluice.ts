@@ -4,9 +4,11 @@ import type { Redis } from 'ioredis';
 import { Connection, type ServerInfo } from './connection/connection.js';
 import { Consumer, type ConsumeOptions, type Handler } from './consumer/consumer.js';
 import type { Delivery } from './consumer/delivery.js';
-import { ClosedError, InvalidArgumentError, NotFoundError } from './errors/index.js';
+import { ClosedError, InvalidArgumentError } from './errors/index.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './topology/cache.js';
+import { DeadLetterRelay } from './dead-letter/relay.js';
+import { validateRetryPolicy } from './consumer/retry.js';
 import { defaultCodec, type Codec } from './message/codec.js';
 import {
   Producer,
@@ -56,6 +58,7 @@ export class Sluice {
   private readonly topology: Topology;
   private readonly producer: Producer;
   private readonly cache: TopologyCache;
+  private readonly relay: DeadLetterRelay;
   private closed = false;
 
   private constructor(
@@ -66,6 +69,7 @@ export class Sluice {
   ) {
     this.topology = new Topology(connection.redis, keys, () => this.cache.invalidate());
     this.cache = new TopologyCache(connection.redis, keys, this.topology);
+    this.relay = new DeadLetterRelay(connection.redis, keys, this.cache);
     this.producer = new Producer({
       redis: connection.redis,
       keys,
@@ -226,6 +230,7 @@ export class Sluice {
     validateOptionsObject('consume options', options);
     validateIntegerOption('prefetch', options.prefetch, 1, 10_000);
     validateIntegerOption('concurrency', options.concurrency, 1, 10_000);
+    validateRetryPolicy(options.retry);
     const prefetch = options.prefetch ?? 100;
     const concurrency = Math.min(options.concurrency ?? 1, prefetch);
     const consumerName = `${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;
@@ -234,20 +239,19 @@ export class Sluice {
         connection: this.connection,
         keys: this.keys,
         codec: this.codec,
+        topology: this.cache,
+        relay: this.relay,
         consumerName,
         onClosed: () => this.consumers.delete(consumer),
       },
       queue,
       handler,
-      { prefetch, concurrency },
+      { prefetch, concurrency, retry: options.retry },
     );
     return consumer;
   }
 
   private async startConsumer<T>(consumer: Consumer<T>): Promise<void> {
-    if ((await this.connection.redis.hexists(this.keys.topologyQueues, consumer.queue)) === 0) {
-      throw new NotFoundError(`queue '${consumer.queue}' does not exist`);
-    }
     await consumer.start();
     this.consumers.add(consumer);
   }

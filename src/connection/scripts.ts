@@ -34,9 +34,27 @@ export function runScript(
   keys: readonly string[],
   args: readonly ScriptArg[],
 ): Promise<unknown> {
-  const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[
-    commandName(name)
-  ];
+  return call(redis, commandName(name), name, keys, args);
+}
+
+/** As {@link runScript}, with bulk strings in the reply as Buffers (for message bodies). */
+export function runScriptBuffer(
+  redis: Redis,
+  name: string,
+  keys: readonly string[],
+  args: readonly ScriptArg[],
+): Promise<unknown> {
+  return call(redis, `${commandName(name)}Buffer`, name, keys, args);
+}
+
+function call(
+  redis: Redis,
+  method: string,
+  name: string,
+  keys: readonly string[],
+  args: readonly ScriptArg[],
+): Promise<unknown> {
+  const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[method];
   if (command === undefined || !sources.has(name)) {
     return Promise.reject(new Error(`script ${name} is not registered`));
   }

@@ -1,11 +1,18 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Connection } from '../connection/connection.js';
-import { runScript } from '../connection/scripts.js';
-import { StaleDeliveryError } from '../errors/index.js';
-import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
+import { runScript, runScriptBuffer } from '../connection/scripts.js';
+import type { DeathReason } from '../dead-letter/death.js';
+import type { DeadLetterRelay } from '../dead-letter/relay.js';
+import { NotFoundError, StaleDeliveryError } from '../errors/index.js';
+import { CONSUMER_GROUP, type Keyspace, type QueueKeys } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
-import { decodeEnvelope } from '../message/envelope.js';
+import { decodeEnvelope, type Envelope } from '../message/envelope.js';
+import type { TopologyCache } from '../topology/cache.js';
+import type { QueueRecord } from '../topology/types.js';
 import { Delivery, type Settlement } from './delivery.js';
+import { retryDelayMs, type RetryPolicy } from './retry.js';
 
 /** Options of a consumer. */
 export interface ConsumeOptions {
@@ -13,6 +20,8 @@ export interface ConsumeOptions {
   readonly prefetch?: number;
   /** Most handlers running at once (handler form only). Default 1. */
   readonly concurrency?: number;
+  /** Delayed retry for handlers that throw (handler form); without it they are requeued at once. */
+  readonly retry?: RetryPolicy;
 }
 
 /** Options of {@link Consumer.close}. */
@@ -26,16 +35,30 @@ export interface ConsumerStats {
   delivered: number;
   acked: number;
   requeued: number;
+  /** Requeued with a delay (parked in the delayed set). */
+  delayed: number;
   rejected: number;
-  /** Entries that were not sluice messages; acked and dropped. */
-  poison: number;
+  /** Entries taken over from consumers that left them unacked past the ack timeout. */
+  reclaimed: number;
+  /** Moved to the dead-letter outbox, by reason (not counting `rejected` settlements). */
+  deadLettered: Record<DeathReason, number>;
   /** Settlements refused because the delivery was no longer owned by this consumer. */
   stale: number;
-  /** Handlers that threw (their deliveries were requeued). */
+  /** Handlers that threw. */
   handlerErrors: number;
 }
 
-/** A message handler; resolving acks the delivery, throwing requeues it. */
+/** Events of a consumer, for metrics and logs. */
+export interface ConsumerEvents {
+  /** An entry left the queue for the dead-letter outbox without reaching a handler. */
+  deadLettered: [event: { streamId: string; messageId: string | undefined; reason: DeathReason }];
+  /** The stream or consumer group had disappeared and was created again. */
+  groupRecreated: [];
+  /** Reading or maintenance failed; the consumer retries. */
+  readError: [error: unknown];
+}
+
+/** A message handler; resolving acks the delivery, throwing requeues it (or retries it later). */
 export type Handler<T = unknown> = (delivery: Delivery<T>) => Promise<void> | void;
 
 /** Everything a consumer needs from its client. */
@@ -43,13 +66,26 @@ export interface ConsumerContext {
   readonly connection: Connection;
   readonly keys: Keyspace;
   readonly codec: Codec;
+  readonly topology: TopologyCache;
+  readonly relay: DeadLetterRelay;
   readonly consumerName: string;
   /** Called once the consumer has shut down. */
   readonly onClosed: () => void;
 }
 
+/** The settings a consumer runs with, options and queue arguments resolved. */
+export interface ConsumerSettings {
+  readonly prefetch: number;
+  readonly concurrency: number;
+  readonly retry: RetryPolicy | undefined;
+}
+
+/** Default visibility timeout when the queue sets no `ackTimeoutMs`. */
+export const DEFAULT_ACK_TIMEOUT_MS = 30_000;
 const BLOCK_MS = 2000;
 const ERROR_BACKOFF_MS = 250;
+const MAINTENANCE_INTERVAL_MS = 250;
+const PROMOTE_BATCH = 500;
 
 interface PendingAck {
   readonly delivery: Delivery;
@@ -57,25 +93,40 @@ interface PendingAck {
   readonly reject: (error: unknown) => void;
 }
 
+function enqueuedAt(streamId: string): number {
+  return Number(streamId.slice(0, streamId.indexOf('-')));
+}
+
 /**
  * Reads one queue through its consumer group. In the handler form it runs the handler
  * for each delivery (automatic acks); in the iterator form it yields deliveries that the
  * caller settles. At most `prefetch` deliveries are unsettled at any time.
+ *
+ * Besides reading, a consumer keeps the queue healthy: it reclaims entries that other
+ * consumers left unacked past the ack timeout, extends the leases of its own unsettled
+ * deliveries, promotes due delayed retries and routes the queue's dead letters.
  */
-export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery<T>> {
+export class Consumer<T = unknown>
+  extends EventEmitter<ConsumerEvents>
+  implements Settlement, AsyncIterable<Delivery<T>>
+{
   readonly stats: ConsumerStats = {
     delivered: 0,
     acked: 0,
     requeued: 0,
+    delayed: 0,
     rejected: 0,
-    poison: 0,
+    reclaimed: 0,
+    deadLettered: { rejected: 0, expired: 0, maxlen: 0, delivery_limit: 0, poison: 0 },
     stale: 0,
     handlerErrors: 0,
   };
-  private readonly stream: string;
-  private readonly prefetch: number;
-  private readonly concurrency: number;
-  private unsettled = 0;
+  private readonly queueKeys: QueueKeys;
+  private readonly redis: Redis;
+  private record: QueueRecord | undefined;
+  private ackTimeoutMs = DEFAULT_ACK_TIMEOUT_MS;
+  /** Deliveries not yet settled, by stream id: the leases this consumer keeps. */
+  private readonly unsettled = new Map<string, Delivery<T>>();
   private running = 0;
   private readonly ready: Delivery<T>[] = [];
   private wakeReader: (() => void) | undefined;
@@ -88,46 +139,66 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
   private reader: Redis | undefined;
   private readerId: number | undefined;
   private loop: Promise<void> | undefined;
-  private readError: unknown;
+  private maintenanceTimer: NodeJS.Timeout | undefined;
+  private maintenance: Promise<void> | undefined;
+  private reclaimCursor = '0-0';
+  private lastExtendAt = Date.now();
 
   constructor(
     private readonly context: ConsumerContext,
     readonly queue: string,
     private readonly handler: Handler<T> | undefined,
-    options: Required<ConsumeOptions>,
+    private readonly settings: ConsumerSettings,
   ) {
-    this.stream = context.keys.queue(queue).stream;
-    this.prefetch = options.prefetch;
-    this.concurrency = options.concurrency;
+    super();
+    this.queueKeys = context.keys.queue(queue);
+    this.redis = context.connection.redis;
   }
 
-  /** Opens the blocking connection and starts reading. */
+  /** Checks the queue exists, opens the blocking connection and starts reading. */
   async start(): Promise<void> {
-    this.reader = await this.context.connection.duplicate();
-    this.readerId = Number(await this.reader.client('ID'));
+    this.record = await this.queueRecord();
+    if (this.record === undefined) throw new NotFoundError(`queue '${this.queue}' does not exist`);
+    this.ackTimeoutMs = this.record.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     await this.ensureGroup();
     // Registered before the first read, so the queue counts as in use from now on.
-    await this.context.connection.redis.xgroup(
+    await this.redis.xgroup(
       'CREATECONSUMER',
-      this.stream,
+      this.queueKeys.stream,
       CONSUMER_GROUP,
       this.context.consumerName,
     );
+    this.reader = await this.context.connection.duplicate();
+    this.readerId = Number(await this.reader.client('ID'));
     this.loop = this.read();
+    this.scheduleMaintenance(0);
   }
 
-  private async ensureGroup(): Promise<void> {
-    await this.context.connection.redis
-      .xgroup('CREATE', this.stream, CONSUMER_GROUP, '0', 'MKSTREAM')
-      .catch((error: Error) => {
-        if (!error.message.startsWith('BUSYGROUP')) throw error;
-      });
+  private async queueRecord(): Promise<QueueRecord | undefined> {
+    const cached = await this.context.topology.get();
+    const record = cached.snapshot.queues.get(this.queue);
+    if (record !== undefined) return record;
+    // Declared after this client cached the topology?
+    this.context.topology.invalidate(cached);
+    return (await this.context.topology.get()).snapshot.queues.get(this.queue);
+  }
+
+  /** Creates the stream and group if they are missing; true when it had to. */
+  private async ensureGroup(): Promise<boolean> {
+    try {
+      await this.redis.xgroup('CREATE', this.queueKeys.stream, CONSUMER_GROUP, '0', 'MKSTREAM');
+      return true;
+    } catch (error) {
+      if ((error as Error).message.startsWith('BUSYGROUP')) return false;
+      throw error;
+    }
   }
 
   private async read(): Promise<void> {
     const reader = this.reader as Redis;
     while (!this.closing) {
-      if (this.unsettled >= this.prefetch) {
+      const credit = this.settings.prefetch - this.unsettled.size;
+      if (credit <= 0) {
         await new Promise<void>((resolve) => (this.wakeReader = resolve));
         continue;
       }
@@ -139,62 +210,109 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
           CONSUMER_GROUP,
           this.context.consumerName,
           'COUNT',
-          this.prefetch - this.unsettled,
+          credit,
           'BLOCK',
           BLOCK_MS,
           'STREAMS',
-          this.stream,
+          this.queueKeys.stream,
           '>',
         );
       } catch (error) {
         if (this.closing) break;
-        this.readError = error;
-        if ((error as Error).message.startsWith('NOGROUP'))
-          await this.ensureGroup().catch(() => undefined);
-        else await new Promise((resolve) => setTimeout(resolve, ERROR_BACKOFF_MS));
+        await this.recover(error);
         continue;
       }
-      this.readError = undefined;
       if (reply === null) continue;
-      for (const [, entries] of reply as [Buffer, [Buffer, Buffer[] | null][]][]) {
-        for (const [id, fields] of entries) await this.receive(id.toString(), fields);
+      for (const [, entries] of reply as [Buffer, [Buffer, Buffer[]][]][]) {
+        for (const [id, fields] of entries) await this.receive(id.toString(), fields, 1);
       }
     }
   }
 
-  /** The last error of the read loop, until a read succeeds again (for health checks). */
-  get lastReadError(): unknown {
-    return this.readError;
+  /** After a failed read: recreate a lost group (FLUSH, failover), else back off. */
+  private async recover(error: unknown): Promise<void> {
+    this.emit('readError', error);
+    try {
+      if ((error as Error).message.startsWith('NOGROUP') && (await this.ensureGroup())) {
+        this.emit('groupRecreated');
+        return;
+      }
+    } catch (cause) {
+      this.emit('readError', cause);
+    }
+    await new Promise((resolve) => setTimeout(resolve, ERROR_BACKOFF_MS));
   }
 
-  private async receive(streamId: string, fields: Buffer[] | null): Promise<void> {
-    let delivery: Delivery<T>;
+  /**
+   * Turns an entry into a delivery, unless it must not reach a handler: unreadable
+   * (poison), past its delivery limit, or expired. Those go to the dead-letter outbox.
+   */
+  private async receive(
+    streamId: string,
+    fields: Buffer[] | null,
+    timesDelivered: number,
+  ): Promise<void> {
+    let envelope: Envelope;
+    let body: T;
     try {
-      if (fields === null) throw new Error('entry was deleted');
-      const envelope = decodeEnvelope(fields);
-      const body = this.context.codec.decode(envelope.body, envelope.contentType) as T;
-      delivery = new Delivery<T>(this.queue, streamId, envelope, body, this);
+      if (fields === null) throw new Error('entry has no data');
+      envelope = decodeEnvelope(fields);
+      body = this.context.codec.decode(envelope.body, envelope.contentType) as T;
     } catch {
-      // Not a sluice message (or a body the codec cannot read): drop it rather than crash.
-      this.stats.poison++;
-      await runScript(
-        this.context.connection.redis,
-        'ack',
-        [this.stream],
-        [CONSUMER_GROUP, this.context.consumerName, streamId],
-      );
+      await this.deadLetter(streamId, undefined, 'poison');
       return;
     }
+    const deliveryCount = envelope.redeliveries + timesDelivered;
+    const maxDeliveries = this.record?.maxDeliveries;
+    if (maxDeliveries !== undefined && deliveryCount > maxDeliveries) {
+      await this.deadLetter(streamId, envelope.messageId, 'delivery_limit');
+      return;
+    }
+    if (this.expired(streamId, envelope)) {
+      await this.deadLetter(streamId, envelope.messageId, 'expired');
+      return;
+    }
+    const delivery = new Delivery<T>(this.queue, streamId, envelope, body, deliveryCount, this);
     this.stats.delivered++;
-    this.unsettled++;
+    this.unsettled.set(streamId, delivery);
     this.ready.push(delivery);
     if (this.handler === undefined) this.wakeIterator?.();
     else this.dispatch();
   }
 
+  /** Per-message expiration counts from publish; the queue's TTL from entering this queue. */
+  private expired(streamId: string, envelope: Envelope): boolean {
+    const now = Date.now();
+    if (envelope.expirationMs !== undefined && now >= envelope.publishedAt + envelope.expirationMs)
+      return true;
+    const ttl = this.record?.messageTtlMs;
+    return ttl !== undefined && now >= enqueuedAt(streamId) + ttl;
+  }
+
+  /** Moves an owned entry to the outbox and routes it to the dead-letter exchange. */
+  private async deadLetter(
+    streamId: string,
+    messageId: string | undefined,
+    reason: DeathReason,
+  ): Promise<boolean> {
+    const [moved] = (await runScript(
+      this.redis,
+      'dead_letter',
+      [this.queueKeys.stream, this.queueKeys.deadLetters],
+      [CONSUMER_GROUP, this.context.consumerName, reason, Date.now(), streamId],
+    )) as number[];
+    if (moved !== 1) return false;
+    if (reason !== 'rejected') {
+      this.stats.deadLettered[reason]++;
+      this.emit('deadLettered', { streamId, messageId, reason });
+    }
+    await this.context.relay.drain(this.queue);
+    return true;
+  }
+
   private dispatch(): void {
     const handler = this.handler as Handler<T>;
-    while (this.running < this.concurrency && this.ready.length > 0) {
+    while (this.running < this.settings.concurrency && this.ready.length > 0) {
       const delivery = this.ready.shift() as Delivery<T>;
       this.running++;
       void this.handle(handler, delivery);
@@ -208,7 +326,9 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
     } catch {
       if (!delivery.settled) {
         this.stats.handlerErrors++;
-        await delivery.nack({ requeue: true }).catch(() => undefined);
+        const retry = this.settings.retry;
+        const delayMs = retry === undefined ? 0 : retryDelayMs(retry, delivery.deliveryCount);
+        await delivery.nack({ delayMs }).catch(() => undefined);
       }
     } finally {
       this.running--;
@@ -217,15 +337,15 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
     }
   }
 
-  private settled(): void {
-    this.unsettled--;
+  private settled(delivery: Delivery): void {
+    if (!this.unsettled.delete(delivery.streamId)) return;
     this.wakeReader?.();
     this.wakeReader = undefined;
     this.checkIdle();
   }
 
   private checkIdle(): void {
-    if (this.unsettled === 0 && this.running === 0) this.wakeIdle?.();
+    if (this.unsettled.size === 0 && this.running === 0) this.wakeIdle?.();
   }
 
   /** Acks are coalesced: all acks of one tick go to Redis in one script call. */
@@ -246,9 +366,9 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
     this.acks = [];
     try {
       const results = (await runScript(
-        this.context.connection.redis,
+        this.redis,
         'ack',
-        [this.stream],
+        [this.queueKeys.stream],
         [CONSUMER_GROUP, this.context.consumerName, ...batch.map((a) => a.delivery.streamId)],
       )) as number[];
       batch.forEach((pending, i) => {
@@ -258,7 +378,7 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
     } catch (error) {
       for (const pending of batch) pending.reject(error);
     } finally {
-      for (let i = 0; i < batch.length; i++) this.settled();
+      for (const pending of batch) this.settled(pending.delivery);
     }
   }
 
@@ -269,35 +389,101 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
     );
   }
 
-  /** Puts the message back at the tail of the queue with its delivery count raised. */
-  async requeue(delivery: Delivery): Promise<void> {
+  /** Puts the message back at the tail of the queue, now or after `delayMs`, with its delivery count raised. */
+  async requeue(delivery: Delivery, delayMs: number): Promise<void> {
     try {
-      const id = await runScript(
-        this.context.connection.redis,
+      const dueAt = delayMs > 0 ? Date.now() + delayMs : 0;
+      const done = (await runScript(
+        this.redis,
         'requeue',
-        [this.stream],
-        [CONSUMER_GROUP, this.context.consumerName, delivery.streamId],
-      );
-      if (id === null) throw this.stale(delivery);
-      this.stats.requeued++;
+        [this.queueKeys.stream, this.queueKeys.delayed, this.queueKeys.delayedEntries],
+        [CONSUMER_GROUP, this.context.consumerName, delivery.streamId, dueAt, randomUUID()],
+      )) as number;
+      if (done !== 1) throw this.stale(delivery);
+      if (dueAt > 0) this.stats.delayed++;
+      else this.stats.requeued++;
     } finally {
-      this.settled();
+      this.settled(delivery);
     }
   }
 
-  /** Without a dead-letter exchange a rejected message is dropped, as in RabbitMQ. */
+  /** Dead-letters the message with reason `rejected`; without a dead-letter exchange it is dropped. */
   async reject(delivery: Delivery): Promise<void> {
     try {
-      const [result] = (await runScript(
-        this.context.connection.redis,
-        'ack',
-        [this.stream],
-        [CONSUMER_GROUP, this.context.consumerName, delivery.streamId],
-      )) as number[];
-      if (result !== 1) throw this.stale(delivery);
+      if (!(await this.deadLetter(delivery.streamId, delivery.messageId, 'rejected')))
+        throw this.stale(delivery);
       this.stats.rejected++;
     } finally {
-      this.settled();
+      this.settled(delivery);
+    }
+  }
+
+  /** Renews one delivery's lease now. */
+  async extend(delivery: Delivery): Promise<void> {
+    const [extended] = await this.extendLeases([delivery.streamId]);
+    if (extended !== 1) throw this.stale(delivery);
+  }
+
+  private async extendLeases(ids: readonly string[]): Promise<number[]> {
+    if (ids.length === 0) return [];
+    return (await runScript(
+      this.redis,
+      'extend',
+      [this.queueKeys.stream],
+      [CONSUMER_GROUP, this.context.consumerName, ...ids],
+    )) as number[];
+  }
+
+  private scheduleMaintenance(delayMs: number): void {
+    if (this.closing) return;
+    this.maintenanceTimer = setTimeout(() => {
+      this.maintenance = this.maintain()
+        .catch((error: unknown) => {
+          this.emit('readError', error);
+        })
+        .finally(() =>
+          this.scheduleMaintenance(Math.min(MAINTENANCE_INTERVAL_MS, this.ackTimeoutMs / 2)),
+        );
+    }, delayMs);
+  }
+
+  /** The periodic work: leases, delayed retries, crashed consumers' entries, dead letters. */
+  private async maintain(): Promise<void> {
+    if (Date.now() - this.lastExtendAt >= this.ackTimeoutMs / 3) {
+      this.lastExtendAt = Date.now();
+      await this.extendLeases([...this.unsettled.keys()]);
+    }
+    await runScript(
+      this.redis,
+      'promote',
+      [this.queueKeys.stream, this.queueKeys.delayed, this.queueKeys.delayedEntries],
+      [Date.now(), PROMOTE_BATCH],
+    );
+    await this.reclaim();
+    await this.context.relay.drain(this.queue);
+  }
+
+  /** Takes over entries idle past the ack timeout, as many as the prefetch allows. */
+  private async reclaim(): Promise<void> {
+    const credit = this.settings.prefetch - this.unsettled.size;
+    if (credit <= 0 || this.closing) return;
+    const [cursor, entries] = (await runScriptBuffer(
+      this.redis,
+      'reclaim',
+      [this.queueKeys.stream, this.queueKeys.deadLetters],
+      [
+        CONSUMER_GROUP,
+        this.context.consumerName,
+        this.ackTimeoutMs,
+        this.reclaimCursor,
+        Math.min(credit, 100),
+        Date.now(),
+      ],
+    )) as [Buffer, [Buffer, Buffer[], number][]];
+    this.reclaimCursor = cursor.toString();
+    for (const [id, fields, timesDelivered] of entries) {
+      this.stats.reclaimed++;
+      await this.receive(id.toString(), fields, timesDelivered);
     }
   }
 
@@ -321,7 +507,8 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
 
   /**
    * Graceful shutdown: stop reading, let in-flight deliveries finish and settle (up to
-   * `timeoutMs`), then release the connection. What is not settled by then stays unacked.
+   * `timeoutMs`), then release the connection. What is not settled by then stays unacked
+   * and is reclaimed by another consumer after the queue's ack timeout.
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.closed ??= this.shutdown(options.timeoutMs ?? 30_000);
@@ -330,21 +517,20 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
 
   private async shutdown(timeoutMs: number): Promise<void> {
     this.closing = true;
+    clearTimeout(this.maintenanceTimer);
     this.wakeIterator?.();
     this.wakeReader?.();
     if (this.readerId !== undefined) {
       // Ends the blocking read at once; Redis answers it as a timeout, so no entry is lost.
-      await this.context.connection.redis
-        .client('UNBLOCK', this.readerId, 'TIMEOUT')
-        .catch(() => undefined);
+      await this.redis.client('UNBLOCK', this.readerId, 'TIMEOUT').catch(() => undefined);
     }
     await this.loop;
+    await this.maintenance;
     // Iterator form: deliveries not yet handed to the caller go back to the queue; those
     // the caller holds can still be settled after close, so there is nothing to wait for.
     if (this.handler === undefined) {
-      for (const delivery of this.ready.splice(0))
-        await delivery.nack({ requeue: true }).catch(() => undefined);
-    } else if (this.unsettled > 0 || this.running > 0) {
+      for (const delivery of this.ready.splice(0)) await delivery.nack().catch(() => undefined);
+    } else if (this.unsettled.size > 0 || this.running > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((resolve) => (this.wakeIdle = resolve)),
@@ -359,13 +545,12 @@ export class Consumer<T = unknown> implements Settlement, AsyncIterable<Delivery
 
   /** Removes this consumer from the group unless it still holds unacked entries. */
   private async deregister(): Promise<void> {
-    const redis = this.context.connection.redis;
-    const held = (await redis
-      .xpending(this.stream, CONSUMER_GROUP, '-', '+', 1, this.context.consumerName)
+    const held = (await this.redis
+      .xpending(this.queueKeys.stream, CONSUMER_GROUP, '-', '+', 1, this.context.consumerName)
       .catch(() => [1])) as unknown[];
     if (held.length === 0) {
-      await redis
-        .xgroup('DELCONSUMER', this.stream, CONSUMER_GROUP, this.context.consumerName)
+      await this.redis
+        .xgroup('DELCONSUMER', this.queueKeys.stream, CONSUMER_GROUP, this.context.consumerName)
         .catch(() => 0);
     }
   }

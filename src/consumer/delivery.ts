@@ -1,17 +1,29 @@
+import type { DeathHistory } from '../dead-letter/death.js';
+import { InvalidArgumentError } from '../errors/index.js';
 import type { Envelope } from '../message/envelope.js';
 import type { Headers } from '../topology/types.js';
+import { validateIntegerOption, validateOptionsObject } from '../validation/index.js';
 
 /** Options of {@link Delivery.nack}. */
 export interface NackOptions {
-  /** Put the message back in the queue (default) or drop it (dead-letter it, when the queue has a DLX). */
+  /**
+   * Put the message back in the queue (default), or, with `false`, dead-letter it with
+   * reason `rejected` (dropped when the queue has no dead-letter exchange).
+   */
   readonly requeue?: boolean;
+  /** Requeue after this delay instead of at once (a delayed retry). */
+  readonly delayMs?: number;
 }
 
-/** How a delivery was settled, decided by the consumer that created it. */
+/** The longest delay of a delayed retry: 30 days. */
+export const MAX_DELAY_MS = 30 * 86_400_000;
+
+/** What the consumer does when a delivery is settled. */
 export interface Settlement {
   ack(delivery: Delivery): Promise<void>;
-  requeue(delivery: Delivery): Promise<void>;
+  requeue(delivery: Delivery, delayMs: number): Promise<void>;
   reject(delivery: Delivery): Promise<void>;
+  extend(delivery: Delivery): Promise<void>;
 }
 
 /**
@@ -28,10 +40,10 @@ export class Delivery<T = unknown> {
   readonly expirationMs: number | undefined;
   /** Publish time, milliseconds since the epoch. */
   readonly publishedAt: number;
-  /** How many times this message has been delivered, this delivery included. */
-  readonly deliveryCount: number;
   /** True when an earlier delivery of this message was not acked. */
   readonly redelivered: boolean;
+  /** Set when the message was dead-lettered before: its death records, first and last death. */
+  readonly deathHistory: DeathHistory | undefined;
   private settlement: Promise<void> | undefined;
 
   constructor(
@@ -40,6 +52,8 @@ export class Delivery<T = unknown> {
     readonly streamId: string,
     envelope: Envelope,
     readonly body: T,
+    /** How many times this message has been delivered, this delivery included. */
+    readonly deliveryCount: number,
     private readonly settler: Settlement,
   ) {
     this.messageId = envelope.messageId;
@@ -50,8 +64,8 @@ export class Delivery<T = unknown> {
     this.correlationId = envelope.correlationId;
     this.expirationMs = envelope.expirationMs;
     this.publishedAt = envelope.publishedAt;
-    this.deliveryCount = envelope.redeliveries + 1;
-    this.redelivered = this.deliveryCount > 1;
+    this.deathHistory = envelope.deathHistory;
+    this.redelivered = deliveryCount > 1;
   }
 
   /** True once ack, nack or reject has been called. */
@@ -64,16 +78,33 @@ export class Delivery<T = unknown> {
     return this.settle(() => this.settler.ack(this));
   }
 
-  /** Negative acknowledgement: requeue (default) or drop/dead-letter with `{ requeue: false }`. */
-  nack(options: NackOptions = {}): Promise<void> {
+  /** Negative acknowledgement: requeue (default, optionally after `delayMs`) or dead-letter. */
+  async nack(options: NackOptions = {}): Promise<void> {
+    validateOptionsObject('nack options', options);
+    validateIntegerOption('delayMs', options.delayMs, 0, MAX_DELAY_MS);
+    if (options.requeue === false && options.delayMs !== undefined) {
+      throw new InvalidArgumentError(
+        'delayMs requeues the message; it cannot go with requeue: false',
+      );
+    }
     return this.settle(() =>
-      options.requeue === false ? this.settler.reject(this) : this.settler.requeue(this),
+      options.requeue === false
+        ? this.settler.reject(this)
+        : this.settler.requeue(this, options.delayMs ?? 0),
     );
   }
 
-  /** Rejects the message without requeue: it is dead-lettered with reason `rejected`, or dropped. */
+  /** Rejects the message: dead-lettered with reason `rejected`, or dropped without a DLX. */
   reject(): Promise<void> {
     return this.settle(() => this.settler.reject(this));
+  }
+
+  /**
+   * Renews the lease now, so the delivery is not reclaimed for another `ackTimeoutMs`.
+   * The consumer also does this by itself while the delivery is unsettled.
+   */
+  extend(): Promise<void> {
+    return this.settler.extend(this);
   }
 
   private settle(action: () => Promise<void>): Promise<void> {

@@ -1,3 +1,4 @@
+import { parseDeathHistory, type DeathHistory } from '../dead-letter/death.js';
 import type { Headers } from '../topology/types.js';
 
 /** Version of the envelope layout written by this release. */
@@ -18,6 +19,7 @@ export const Field = {
   expirationMs: 'exp',
   correlationId: 'cid',
   redeliveries: 'rc',
+  deaths: 'dh',
   body: 'b',
 } as const;
 
@@ -33,6 +35,8 @@ export interface EnvelopeMeta {
   readonly correlationId?: string;
   /** Deliveries before the current copy of the entry was written (carried across requeues). */
   readonly redeliveries: number;
+  /** Set once the message has been dead-lettered. */
+  readonly deathHistory?: DeathHistory;
 }
 
 /** A decoded stream entry. */
@@ -61,6 +65,7 @@ export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer): (string | Buff
   if (meta.expirationMs !== undefined) fields.push(Field.expirationMs, String(meta.expirationMs));
   if (meta.correlationId !== undefined) fields.push(Field.correlationId, meta.correlationId);
   if (meta.redeliveries > 0) fields.push(Field.redeliveries, String(meta.redeliveries));
+  if (meta.deathHistory !== undefined) fields.push(Field.deaths, JSON.stringify(meta.deathHistory));
   fields.push(Field.body, body);
   return fields;
 }
@@ -101,6 +106,7 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
   if (body === undefined) throw new MalformedEntryError('entry has no body');
   const expirationMs = integer(Field.expirationMs);
   const correlationId = text(Field.correlationId);
+  const deathHistory = decodeDeathHistory(text(Field.deaths));
   return {
     messageId: required(Field.messageId),
     exchange: required(Field.exchange),
@@ -111,8 +117,22 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
     redeliveries: integer(Field.redeliveries) ?? 0,
     ...(expirationMs === undefined ? {} : { expirationMs }),
     ...(correlationId === undefined ? {} : { correlationId }),
+    ...(deathHistory === undefined ? {} : { deathHistory }),
     body,
   };
+}
+
+function decodeDeathHistory(json: string | undefined): DeathHistory | undefined {
+  if (json === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    throw new MalformedEntryError('death history is not JSON');
+  }
+  const history = parseDeathHistory(parsed);
+  if (history === undefined) throw new MalformedEntryError('death history has the wrong shape');
+  return history;
 }
 
 function decodeHeaders(json: string | undefined): Headers {

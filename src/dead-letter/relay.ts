@@ -1,0 +1,211 @@
+import type { Redis } from 'ioredis';
+import { runScript } from '../connection/scripts.js';
+import type { Keyspace } from '../keys/index.js';
+import { decodeEnvelope, encodeEnvelope, type Envelope } from '../message/envelope.js';
+import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
+import { isDeadLetterCycle, recordDeath, type DeathReason } from './death.js';
+
+/** Content type of the copy made of an entry that was not a readable sluice message. */
+export const POISON_CONTENT_TYPE = 'application/vnd.sluice.poison+json';
+
+/** What one drain of an outbox did. */
+export interface RelayResult {
+  /** Dead letters routed to at least one queue. */
+  routed: number;
+  /** Dead letters dropped: no dead-letter exchange, no route, or only cycles. */
+  dropped: number;
+}
+
+/** An outbox entry, split into the dead-lettering facts and the original entry. */
+interface OutboxEntry {
+  readonly id: string;
+  readonly reason: DeathReason;
+  readonly time: number;
+  readonly sourceId: string;
+  readonly original: Buffer[];
+}
+
+const DRAIN_BATCH = 100;
+const MAX_STALE_RETRIES = 8;
+
+function parseOutboxEntry(id: string, fields: Buffer[]): OutboxEntry {
+  // dead_letter.lua and reclaim.lua write 'dr', 'dt', 'sid' first, then the original fields.
+  return {
+    id,
+    reason: (fields[1]?.toString() ?? 'poison') as DeathReason,
+    time: Number(fields[3]?.toString() ?? 0),
+    sourceId: fields[5]?.toString() ?? id,
+    original: fields.slice(6),
+  };
+}
+
+/**
+ * A readable stand-in for an entry that was not a sluice message: its raw fields, as
+ * text, in a JSON body, so that the dead-letter queue's consumers can inspect it.
+ */
+function poisonEnvelope(entry: OutboxEntry): Envelope {
+  const raw: Record<string, string> = {};
+  for (let i = 0; i + 1 < entry.original.length; i += 2) {
+    raw[(entry.original[i] as Buffer).toString()] = (entry.original[i + 1] as Buffer).toString();
+  }
+  return {
+    messageId: `poison-${entry.sourceId}`,
+    exchange: '',
+    routingKey: '',
+    publishedAt: entry.time,
+    headers: {},
+    contentType: POISON_CONTENT_TYPE,
+    redeliveries: 0,
+    body: Buffer.from(
+      JSON.stringify({ streamId: entry.sourceId, fields: entry.original.length > 0 ? raw : null }),
+    ),
+  };
+}
+
+function readEnvelope(entry: OutboxEntry): Envelope {
+  if (entry.reason === 'poison' || entry.original.length === 0) return poisonEnvelope(entry);
+  try {
+    return decodeEnvelope(entry.original);
+  } catch {
+    return poisonEnvelope(entry);
+  }
+}
+
+/**
+ * Routes dead letters from a queue's outbox to its dead-letter exchange, as RabbitMQ
+ * republishes them: body, headers and message id kept, a death record added, the
+ * routing key replaced by `deadLetterRoutingKey` when the queue sets one. Each move is
+ * one script that checks the topology version and deletes the outbox entry, so several
+ * consumers draining the same outbox never double a message.
+ */
+export class DeadLetterRelay {
+  private readonly draining = new Map<string, { run: Promise<RelayResult>; again: boolean }>();
+  /** Totals since this client started. */
+  readonly totals: RelayResult = { routed: 0, dropped: 0 };
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keyspace,
+    private readonly topology: TopologyCache,
+  ) {}
+
+  /**
+   * Routes everything in `queue`'s outbox. Calls that overlap share one run, which goes
+   * round once more if asked to while it was running.
+   */
+  drain(queue: string): Promise<RelayResult> {
+    const current = this.draining.get(queue);
+    if (current !== undefined) {
+      current.again = true;
+      return current.run;
+    }
+    const state = { run: Promise.resolve({ routed: 0, dropped: 0 }), again: true };
+    state.run = (async () => {
+      const result: RelayResult = { routed: 0, dropped: 0 };
+      try {
+        while (state.again) {
+          state.again = false;
+          await this.drainOnce(queue, result);
+        }
+      } finally {
+        this.draining.delete(queue);
+      }
+      return result;
+    })();
+    this.draining.set(queue, state);
+    return state.run;
+  }
+
+  private async drainOnce(queue: string, result: RelayResult): Promise<void> {
+    const outbox = this.keys.queue(queue).deadLetters;
+    let start = '-';
+    for (;;) {
+      const entries = (await this.redis.xrangeBuffer(outbox, start, '+', 'COUNT', DRAIN_BATCH)) as [
+        Buffer,
+        Buffer[],
+      ][];
+      for (const [id, fields] of entries) {
+        const routed = await this.relay(queue, parseOutboxEntry(id.toString(), fields));
+        if (routed === undefined) continue;
+        const key = routed ? 'routed' : 'dropped';
+        result[key]++;
+        this.totals[key]++;
+      }
+      if (entries.length < DRAIN_BATCH) return;
+      start = `(${(entries[entries.length - 1] as [Buffer, Buffer[]])[0].toString()}`;
+    }
+  }
+
+  /** Routes one dead letter; true if routed, false if dropped, undefined if someone else did. */
+  private async relay(queue: string, entry: OutboxEntry): Promise<boolean | undefined> {
+    const envelope = readEnvelope(entry);
+    for (let attempt = 0; ; attempt++) {
+      const compiled = await this.topology.get();
+      const targets = this.targets(compiled, queue, entry, envelope);
+      const stale =
+        targets === undefined && (await this.topology.currentVersion()) !== compiled.router.version;
+      if (!stale) {
+        const plan = targets ?? { queues: [], fields: [] };
+        const reply = (await runScript(
+          this.redis,
+          'move',
+          [
+            this.keys.topologyVersion,
+            this.keys.queue(queue).deadLetters,
+            ...plan.queues.map((q) => this.keys.queue(q).stream),
+          ],
+          [String(compiled.router.version), entry.id, '', ...plan.fields],
+        )) as string[];
+        if (reply[0] === 'gone') return undefined;
+        if (reply[0] === 'ok') return plan.queues.length > 0;
+      }
+      this.topology.invalidate(compiled);
+      if (attempt >= MAX_STALE_RETRIES)
+        throw new Error('topology kept changing while dead-lettering');
+    }
+  }
+
+  /**
+   * The queues a dead letter goes to and the fields of its copy; empty when it is to be
+   * dropped, undefined when that depends on a topology the cache may not have yet.
+   */
+  private targets(
+    compiled: CompiledTopology,
+    queue: string,
+    entry: OutboxEntry,
+    envelope: Envelope,
+  ): { queues: string[]; fields: (string | Buffer)[] } | undefined {
+    const record = compiled.snapshot.queues.get(queue);
+    const exchange = record?.deadLetterExchange;
+    if (record === undefined || exchange === undefined) return { queues: [], fields: [] };
+    if (exchange !== '' && compiled.router.exchange(exchange) === undefined) return undefined;
+    const routingKey = record.deadLetterRoutingKey ?? envelope.routingKey;
+    const deathHistory = recordDeath(envelope.deathHistory, {
+      queue,
+      reason: entry.reason,
+      time: entry.time,
+      exchange: envelope.exchange,
+      routingKey: envelope.routingKey,
+      ...(envelope.expirationMs === undefined ? {} : { expirationMs: envelope.expirationMs }),
+    });
+    const queues = compiled.router
+      .route(exchange, routingKey, envelope.headers)
+      .filter((target) => !isDeadLetterCycle(deathHistory, target));
+    // The copy does not expire again (RabbitMQ removes the expiration when dead-lettering).
+    const fields = encodeEnvelope(
+      {
+        messageId: envelope.messageId,
+        exchange,
+        routingKey,
+        publishedAt: envelope.publishedAt,
+        headers: envelope.headers,
+        contentType: envelope.contentType,
+        redeliveries: 0,
+        deathHistory,
+        ...(envelope.correlationId === undefined ? {} : { correlationId: envelope.correlationId }),
+      },
+      envelope.body,
+    );
+    return { queues, fields };
+  }
+}

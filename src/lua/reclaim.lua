@@ -1,0 +1,20 @@
+-- reclaim: take over entries that other consumers left unacked for longer than the
+-- ack timeout (crashed or stuck), with their delivery counts.
+-- KEYS[1] stream   KEYS[2] outbox
+-- ARGV[1] group   ARGV[2] consumer   ARGV[3] min idle (ms)   ARGV[4] start id
+-- ARGV[5] count   ARGV[6] time (ms)
+-- Pending entries whose data was trimmed away are dropped from the PEL by XAUTOCLAIM;
+-- they go to the outbox as 'poison' so that they are counted or dead-lettered.
+-- Returns {next start id, {{id, fields, times delivered}, ...}}.
+local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+local out = {}
+for _, entry in ipairs(claimed[2]) do
+  if entry then
+    local pending = redis.call('XPENDING', KEYS[1], ARGV[1], entry[1], entry[1], 1)
+    out[#out + 1] = {entry[1], entry[2], pending[1][4]}
+  end
+end
+for _, id in ipairs(claimed[3] or {}) do
+  redis.call('XADD', KEYS[2], '*', 'dr', 'poison', 'dt', ARGV[6], 'sid', id)
+end
+return {claimed[1], out}
