@@ -58,7 +58,7 @@ export async function waitFor<T>(
     }
     const remainingMs = deadline - Date.now();
     if (remainingMs <= 0) {
-      const reason = lastError === undefined ? '' : `; last attempt: ${String(lastError)}`;
+      const reason = lastError instanceof Error ? `; last attempt: ${lastError.message}` : '';
       throw new Error(`${description} not reached within ${timeoutMs} ms${reason}`, {
         cause: lastError,
       });
@@ -120,7 +120,9 @@ function sendCommand(port: number, args: string[], timeoutMs: number): Promise<s
       outcome();
     };
     const timer = setTimeout(() => {
-      finish(() => reject(new Error(`no reply to ${args[0]} from port ${port} in ${timeoutMs} ms`)));
+      finish(() =>
+        reject(new Error(`no reply to ${args[0]} from port ${port} in ${timeoutMs} ms`)),
+      );
     }, timeoutMs);
     socket.setEncoding('utf8');
     socket.once('connect', () => {
@@ -138,7 +140,7 @@ function sendCommand(port: number, args: string[], timeoutMs: number): Promise<s
 }
 
 /** True if a Redis on `port` of 127.0.0.1 answers PING with PONG within `timeoutMs`. */
-export async function pingsWithin(port: number, timeoutMs: number): Promise<boolean> {
+async function pingsWithin(port: number, timeoutMs: number): Promise<boolean> {
   try {
     return (await sendCommand(port, ['PING'], timeoutMs)) === '+PONG';
   } catch {
@@ -220,6 +222,7 @@ export interface RedisServerHandle {
 
 class LocalRedisServer implements RedisServerHandle {
   readonly url: string;
+  readonly #argv: readonly string[];
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #running = false;
@@ -229,26 +232,23 @@ class LocalRedisServer implements RedisServerHandle {
     readonly binary: string,
     readonly port: number,
     readonly dir: string,
-    private readonly argv: readonly string[],
+    args: readonly string[],
     private readonly ownsDir: boolean,
   ) {
     this.url = `redis://${HOST}:${port}`;
+    this.#argv = serverArgv(port, dir, this.#logFile(), args);
   }
 
   get pid(): number {
     return this.#child?.pid ?? 0;
   }
 
-  get logFile(): string {
-    return join(this.dir, 'server.log');
-  }
-
   async start(): Promise<void> {
     installExitHook();
     const setpriv = findOnPath('setpriv');
     const child = setpriv
-      ? spawn(setpriv, ['--pdeathsig', 'SIGKILL', this.binary, ...this.argv], { stdio: 'ignore' })
-      : spawn(this.binary, this.argv, { stdio: 'ignore' });
+      ? spawn(setpriv, ['--pdeathsig', 'SIGKILL', this.binary, ...this.#argv], { stdio: 'ignore' })
+      : spawn(this.binary, this.#argv, { stdio: 'ignore' });
     this.#child = child;
     this.#running = true;
     this.#paused = false;
@@ -263,6 +263,9 @@ class LocalRedisServer implements RedisServerHandle {
       child.once('error', exited);
     });
     await this.waitUntilReady();
+    // An idle server must not keep this process alive (the exit hook kills it); awaiting its
+    // exit re-references it, see #awaitExit.
+    child.unref();
   }
 
   async waitUntilReady(options: { timeoutMs?: number } = {}): Promise<void> {
@@ -288,7 +291,7 @@ class LocalRedisServer implements RedisServerHandle {
     if (!TERMINATING_SIGNALS.has(signal)) return;
     // A stopped process keeps every signal but SIGKILL pending until it runs again.
     if (this.#paused && signal !== 'SIGKILL') this.#child.kill('SIGCONT');
-    await this.#exited;
+    await this.#awaitExit();
   }
 
   async stop(): Promise<void> {
@@ -302,7 +305,7 @@ class LocalRedisServer implements RedisServerHandle {
     if (reply.startsWith('-')) child.kill('SIGTERM');
     if (await this.#exitsWithin(EXIT_TIMEOUT_MS)) return;
     child.kill('SIGKILL');
-    await this.#exited;
+    await this.#awaitExit();
   }
 
   async restart(): Promise<void> {
@@ -320,18 +323,28 @@ class LocalRedisServer implements RedisServerHandle {
 
   logTail(lines = 20): string {
     try {
-      return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      return readFileSync(this.#logFile(), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
     } catch {
       return '(no log)';
     }
   }
 
+  #logFile(): string {
+    return join(this.dir, 'server.log');
+  }
+
   async #exitsWithin(timeoutMs: number): Promise<boolean> {
     const timer = new AbortController();
     const timedOut = delay(timeoutMs, false, { signal: timer.signal }).catch(() => false);
-    const exited = await Promise.race([this.#exited.then(() => true), timedOut]);
+    const exited = await Promise.race([this.#awaitExit().then(() => true), timedOut]);
     timer.abort();
     return exited;
+  }
+
+  /** Waits for the exit with the child referenced, so that this process stays up to see it. */
+  async #awaitExit(): Promise<void> {
+    this.#child?.ref();
+    await this.#exited;
   }
 }
 
@@ -376,8 +389,7 @@ export async function startRedisServer(
   const maxAttempts = options.port === undefined ? 3 : 1;
   for (let attempt = 1; ; attempt += 1) {
     const port = options.port ?? (await findFreePort());
-    const argv = serverArgv(port, dir, join(dir, 'server.log'), options.args ?? []);
-    const server = new LocalRedisServer(binary, port, dir, argv, ownsDir);
+    const server = new LocalRedisServer(binary, port, dir, options.args ?? [], ownsDir);
     try {
       await server.start();
       return server;

@@ -442,14 +442,16 @@ export class Consumer<T = unknown>
           this.emit('readError', error);
         })
         .finally(() =>
-          this.scheduleMaintenance(Math.min(MAINTENANCE_INTERVAL_MS, this.ackTimeoutMs / 2)),
+          this.scheduleMaintenance(Math.min(MAINTENANCE_INTERVAL_MS, this.ackTimeoutMs / 4)),
         );
     }, delayMs);
   }
 
   /** The periodic work: leases, delayed retries, crashed consumers' entries, dead letters. */
   private async maintain(): Promise<void> {
-    if (Date.now() - this.lastExtendAt >= this.ackTimeoutMs / 3) {
+    // Renewed every quarter timeout, checked every quarter timeout: a lease is never
+    // idle for more than half the ack timeout while this consumer lives.
+    if (Date.now() - this.lastExtendAt >= this.ackTimeoutMs / 4) {
       this.lastExtendAt = Date.now();
       await this.extendLeases([...this.unsettled.keys()]);
     }

@@ -178,6 +178,14 @@ export class Topology {
       maxLength: options.maxLength,
       overflow: options.overflow,
     };
+    const dlx = options.deadLetterExchange;
+    if (
+      dlx !== undefined &&
+      dlx !== '' &&
+      (await this.redis.hexists(this.keys.topologyExchanges, dlx)) === 0
+    ) {
+      throw new NotFoundError(`dead-letter exchange '${dlx}' does not exist; declare it first`);
+    }
     await this.declare(this.keys.topologyQueues, 'queue', name, canonicalJson({ ...record }));
     await this.redis
       .xgroup('CREATE', this.keys.queue(name).stream, CONSUMER_GROUP, '0', 'MKSTREAM')

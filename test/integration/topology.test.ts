@@ -75,6 +75,8 @@ describe('queue declaration', () => {
       maxLength: 1000,
       overflow: 'reject-publish' as const,
     };
+    await expect(sluice.declareQueue('work', options)).rejects.toBeInstanceOf(NotFoundError);
+    await sluice.declareExchange('dlx', 'direct');
     await sluice.declareQueue('work', options);
     await sluice.declareQueue('work', options);
     await expect(

@@ -1,0 +1,239 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { InvalidArgumentError, type Delivery } from '../../src/index.js';
+import { redisUrl, waitFor } from '../support/index.js';
+import { useSluice } from '../support/sluice.js';
+
+function streamKey(namespace: string, queue: string): string {
+  return `${namespace}:{${namespace}:q:${queue}:0}:stream`;
+}
+
+const consumerProcess = fileURLToPath(new URL('../support/consumer-process.ts', import.meta.url));
+
+describe('crash recovery', () => {
+  it('loses nothing when a consumer process is SIGKILLed mid-batch', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs', { ackTimeoutMs: 1000 });
+    const total = 10_000;
+    const ids = new Set<string>();
+    for (let start = 0; start < total; start += 1000) {
+      const confirms = await sluice.publishBatch(
+        Array.from({ length: 1000 }, (_, i) => ({
+          exchange: '',
+          routingKey: 'jobs',
+          body: { n: start + i },
+        })),
+      );
+      for (const confirm of confirms) ids.add(confirm.messageId);
+    }
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', consumerProcess, redisUrl(), namespace, 'jobs'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
+    await waitFor(async () => Number(await redis.get(`${namespace}:runs`)) >= 2000, {
+      timeoutMs: 30_000,
+    });
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    const [pendingAtKill] = (await redis.xpending(streamKey(namespace, 'jobs'), 'sluice')) as [
+      number,
+    ];
+    expect(pendingAtKill).toBeGreaterThan(0);
+
+    const consumer = await sluice.consume(
+      'jobs',
+      async (msg) => {
+        await redis.sadd(`${namespace}:handled`, msg.messageId);
+      },
+      { prefetch: 200, concurrency: 20 },
+    );
+    await waitFor(async () => (await redis.scard(`${namespace}:handled`)) === total, {
+      timeoutMs: 60_000,
+    });
+    await waitFor(async () => (await redis.xlen(streamKey(namespace, 'jobs'))) === 0, {
+      timeoutMs: 10_000,
+    });
+    await consumer.close();
+    expect(consumer.stats.reclaimed).toBeGreaterThan(0);
+    const handled = new Set(await redis.smembers(`${namespace}:handled`));
+    expect([...ids].every((id) => handled.has(id))).toBe(true);
+    const [pending] = (await redis.xpending(streamKey(namespace, 'jobs'), 'sluice')) as [number];
+    expect(pending).toBe(0);
+  });
+
+  it('redelivers what a dead consumer held after ackTimeoutMs, marked redelivered', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs', { ackTimeoutMs: 200 });
+    const confirm = await sluice.publish('', 'jobs', 'orphan');
+    await redis.xreadgroup(
+      'GROUP',
+      'sluice',
+      'dead-consumer',
+      'COUNT',
+      1,
+      'STREAMS',
+      streamKey(namespace, 'jobs'),
+      '>',
+    );
+    const seen: Delivery[] = [];
+    const consumer = await sluice.consume('jobs', (msg) => void seen.push(msg));
+    await waitFor(() => consumer.stats.acked === 1);
+    expect(seen[0]).toMatchObject({
+      messageId: confirm.messageId,
+      redelivered: true,
+      deliveryCount: 2,
+    });
+    await consumer.close();
+  });
+
+  it('does not redeliver a slow handler whose lease is extended', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs', { ackTimeoutMs: 200 });
+    await sluice.publish('', 'jobs', 'slow');
+    const runs: number[] = [];
+    const handler = async (msg: Delivery): Promise<void> => {
+      runs.push(msg.deliveryCount);
+      const until = Date.now() + 1200;
+      await waitFor(() => Date.now() >= until, { timeoutMs: 5000 });
+    };
+    const first = await sluice.consume('jobs', handler);
+    const second = await sluice.consume('jobs', handler);
+    await waitFor(() => first.stats.acked + second.stats.acked === 1, { timeoutMs: 10_000 });
+    expect(runs).toEqual([1]);
+    expect(first.stats.stale + second.stats.stale).toBe(0);
+    expect(first.stats.reclaimed + second.stats.reclaimed).toBe(0);
+  });
+
+  it('leaves unfinished deliveries unacked when close times out, for another consumer to reclaim', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs', { ackTimeoutMs: 200 });
+    await sluice.publish('', 'jobs', 'stuck');
+    let started = false;
+    const stuck = await sluice.consume('jobs', async () => {
+      started = true;
+      await new Promise(() => undefined);
+    });
+    await waitFor(() => started);
+    await stuck.close({ timeoutMs: 50 });
+    expect(stuck.stats.acked).toBe(0);
+    const seen: Delivery[] = [];
+    const rescuer = await sluice.consume('jobs', (msg) => void seen.push(msg));
+    await waitFor(() => rescuer.stats.acked === 1);
+    expect(seen[0]?.redelivered).toBe(true);
+  });
+});
+
+describe('missing stream or group', () => {
+  it('recreates a deleted group and carries on', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const handled: unknown[] = [];
+    const consumer = await sluice.consume('jobs', (msg) => void handled.push(msg.body));
+    let recreated = 0;
+    consumer.on('groupRecreated', () => recreated++);
+    await sluice.publish('', 'jobs', 'before');
+    await waitFor(() => handled.length === 1);
+    await redis.del(streamKey(namespace, 'jobs'));
+    await waitFor(() => recreated === 1, { timeoutMs: 10_000 });
+    await sluice.publish('', 'jobs', 'after');
+    await waitFor(() => handled.length === 2);
+    expect(handled).toEqual(['before', 'after']);
+    await consumer.close();
+  });
+});
+
+describe('delayed retry', () => {
+  it('nack({ delayMs }) redelivers no earlier than the delay', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs');
+    await sluice.publish('', 'jobs', 'later');
+    const seenAt: number[] = [];
+    const consumer = await sluice.consume('jobs', async (msg) => {
+      seenAt.push(Date.now());
+      if (!msg.redelivered) await msg.nack({ delayMs: 400 });
+    });
+    await waitFor(() => consumer.stats.delayed === 1);
+    expect(await redis.zcard(`${namespace}:{${namespace}:q:jobs:0}:delayed`)).toBe(1);
+    await waitFor(() => consumer.stats.acked === 1, { timeoutMs: 5000 });
+    expect((seenAt[1] ?? 0) - (seenAt[0] ?? 0)).toBeGreaterThanOrEqual(400);
+    expect(await redis.zcard(`${namespace}:{${namespace}:q:jobs:0}:delayed`)).toBe(0);
+    await consumer.close();
+  });
+
+  it('applies a retry policy with growing delays to a failing handler', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    await sluice.publish('', 'jobs', 'flaky');
+    const seenAt: number[] = [];
+    const consumer = await sluice.consume(
+      'jobs',
+      () => {
+        seenAt.push(Date.now());
+        if (seenAt.length < 3) throw new Error('not yet');
+      },
+      { retry: { initialDelayMs: 100, multiplier: 3, jitter: 0 } },
+    );
+    await waitFor(() => consumer.stats.acked === 1, { timeoutMs: 5000 });
+    const [a = 0, b = 0, c = 0] = seenAt;
+    expect(b - a).toBeGreaterThanOrEqual(100);
+    expect(c - b).toBeGreaterThanOrEqual(300);
+    await consumer.close();
+  });
+
+  it('promotes each delayed message exactly once with several consumers', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const total = 300;
+    await sluice.publishBatch(
+      Array.from({ length: total }, (_, n) => ({ exchange: '', routingKey: 'jobs', body: n })),
+    );
+    const runs = new Map<number, number>();
+    const handler = async (msg: Delivery<number>): Promise<void> => {
+      runs.set(msg.body, (runs.get(msg.body) ?? 0) + 1);
+      if (!msg.redelivered) await msg.nack({ delayMs: 100 });
+    };
+    const consumers = await Promise.all(
+      [1, 2, 3].map(() => sluice.consume<number>('jobs', handler, { concurrency: 10 })),
+    );
+    await waitFor(() => consumers.reduce((sum, c) => sum + c.stats.acked, 0) === total, {
+      timeoutMs: 20_000,
+    });
+    expect([...runs.values()].every((count) => count === 2)).toBe(true);
+    expect(runs.size).toBe(total);
+  });
+});
+
+describe('reliability options', () => {
+  it('validate their input before anything is sent', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const bad = [
+      { retry: { initialDelayMs: -1 } },
+      { retry: { initialDelayMs: 10, jitter: 2 } },
+      { retry: { initialDelayMs: 10, maxDelayMs: 1e15 } },
+      { retry: {} },
+    ];
+    for (const options of bad) {
+      await expect(
+        sluice.consume('jobs', () => undefined, options as object),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    await sluice.publish('', 'jobs', 'x');
+    for await (const msg of sluice.messages('jobs')) {
+      await expect(msg.nack({ delayMs: -5 })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(msg.nack({ delayMs: 10, requeue: false })).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
+      expect(msg.settled).toBe(false);
+      await msg.ack();
+      break;
+    }
+  });
+});
