@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
-import { runScript } from '../connection/scripts.js';
 import type { Keyspace } from '../keys/index.js';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from '../message/envelope.js';
 import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
+import { moveEntry, type MovePlan } from './move.js';
 import { isDeadLetterCycle, recordDeath, type DeathReason } from './death.js';
 
 /** Content type of the copy made of an entry that was not a readable sluice message. */
@@ -26,7 +26,6 @@ interface OutboxEntry {
 }
 
 const DRAIN_BATCH = 100;
-const MAX_STALE_RETRIES = 8;
 
 function parseOutboxEntry(id: string, fields: Buffer[]): OutboxEntry {
   // dead_letter.lua and reclaim.lua write 'dr', 'dt', 'sid' first, then the original fields.
@@ -139,30 +138,20 @@ export class DeadLetterRelay {
   /** Routes one dead letter; true if routed, false if dropped, undefined if someone else did. */
   private async relay(queue: string, entry: OutboxEntry): Promise<boolean | undefined> {
     const envelope = readEnvelope(entry);
-    for (let attempt = 0; ; attempt++) {
-      const compiled = await this.topology.get();
-      const targets = this.targets(compiled, queue, entry, envelope);
-      const stale =
-        targets === undefined && (await this.topology.currentVersion()) !== compiled.router.version;
-      if (!stale) {
-        const plan = targets ?? { queues: [], fields: [] };
-        const reply = (await runScript(
-          this.redis,
-          'move',
-          [
-            this.keys.topologyVersion,
-            this.keys.queue(queue).deadLetters,
-            ...plan.queues.map((q) => this.keys.queue(q).stream),
-          ],
-          [String(compiled.router.version), entry.id, '', ...plan.fields],
-        )) as string[];
-        if (reply[0] === 'gone') return undefined;
-        if (reply[0] === 'ok') return plan.queues.length > 0;
-      }
-      this.topology.invalidate(compiled);
-      if (attempt >= MAX_STALE_RETRIES)
-        throw new Error('topology kept changing while dead-lettering');
-    }
+    let routed = false;
+    const ids = await moveEntry(
+      this.redis,
+      this.keys,
+      this.topology,
+      { stream: this.keys.queue(queue).deadLetters, entryId: entry.id, group: '' },
+      (compiled) => {
+        const plan = this.targets(compiled, queue, entry, envelope);
+        routed = (plan?.queues.length ?? 0) > 0;
+        return plan;
+      },
+      'delete',
+    );
+    return ids === undefined ? undefined : routed;
   }
 
   /**
@@ -174,7 +163,7 @@ export class DeadLetterRelay {
     queue: string,
     entry: OutboxEntry,
     envelope: Envelope,
-  ): { queues: string[]; fields: (string | Buffer)[] } | undefined {
+  ): MovePlan | undefined {
     const record = compiled.snapshot.queues.get(queue);
     const exchange = record?.deadLetterExchange;
     if (record === undefined || exchange === undefined) return { queues: [], fields: [] };

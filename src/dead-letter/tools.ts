@@ -1,0 +1,263 @@
+import type { Redis } from 'ioredis';
+import { InvalidArgumentError, NotFoundError } from '../errors/index.js';
+import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
+import type { Codec } from '../message/codec.js';
+import { decodeEnvelope, encodeEnvelope, type Envelope } from '../message/envelope.js';
+import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
+import type { Topology } from '../topology/topology.js';
+import type { Headers } from '../topology/types.js';
+import { validateIntegerOption, validateName, validateOptionsObject } from '../validation/index.js';
+import type { DeathHistory } from './death.js';
+import { moveEntry, type MovePlan } from './move.js';
+
+/** One message of a dead-letter queue, as the tools show it. */
+export interface DeadLetter {
+  readonly streamId: string;
+  readonly messageId: string;
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly headers: Headers;
+  readonly contentType: string;
+  readonly publishedAt: number;
+  readonly body: unknown;
+  readonly deathHistory: DeathHistory | undefined;
+}
+
+/** An entry of the queue that is not a sluice message. */
+export interface ForeignEntry {
+  readonly streamId: string;
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+/** Options of {@link DeadLetterTools.list}. */
+export interface ListOptions {
+  /** Start after this stream id (the `next` of the previous page). */
+  readonly after?: string;
+  /** Page size, default 20. */
+  readonly count?: number;
+}
+
+/** A page of {@link DeadLetterTools.list}. */
+export interface DeadLetterPage {
+  readonly messages: readonly (DeadLetter | ForeignEntry)[];
+  /** Pass as `after` to read the next page; undefined on the last page. */
+  readonly next: string | undefined;
+}
+
+/** Options of {@link DeadLetterTools.replay}. */
+export interface ReplayOptions {
+  /** Send every message to this queue instead of its original exchange and routing key. */
+  readonly toQueue?: string;
+  /** Replay at most this many messages. */
+  readonly limit?: number;
+  /** Called after each message with how many are done out of how many. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** What a replay did. */
+export interface ReplayResult {
+  /** Messages moved back to a queue. */
+  replayed: number;
+  /** Messages left in place: no death history to replay from, or no route (now). */
+  skipped: number;
+}
+
+const STREAM_ID = /^\d+-\d+$/u;
+const SCAN_BATCH = 500;
+
+/** The original exchange and routing key of a dead letter: those of its first death. */
+function origin(history: DeathHistory): { exchange: string; routingKey: string } | undefined {
+  const first = history.deaths.find(
+    (d) => d.queue === history.first.queue && d.reason === history.first.reason,
+  );
+  const routingKey = first?.routingKeys[0];
+  return first === undefined || routingKey === undefined
+    ? undefined
+    : { exchange: first.exchange, routingKey };
+}
+
+/**
+ * Tools for dead-letter queues: list, inspect, replay, purge. A dead-letter queue is an
+ * ordinary queue bound to a dead-letter exchange; these work on any queue.
+ */
+export class DeadLetterTools {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keyspace,
+    private readonly topology: Topology,
+    private readonly cache: TopologyCache,
+    private readonly codec: Codec,
+  ) {}
+
+  /** A page of the queue's messages, oldest first. */
+  async list(queue: string, options: ListOptions = {}): Promise<DeadLetterPage> {
+    validateName('queue', queue);
+    validateOptionsObject('list options', options);
+    validateIntegerOption('count', options.count, 1, 10_000);
+    if (options.after !== undefined && !STREAM_ID.test(options.after)) {
+      throw new InvalidArgumentError('after must be a stream id such as 1700000000000-0');
+    }
+    await this.requireQueue(queue);
+    const count = options.count ?? 20;
+    const start = options.after === undefined ? '-' : `(${options.after}`;
+    const entries = await this.range(queue, start, count + 1);
+    const page = entries.slice(0, count).map(([id, fields]) => this.describe(id, fields));
+    return {
+      messages: page,
+      next: entries.length > count ? page[page.length - 1]?.streamId : undefined,
+    };
+  }
+
+  /** One message by stream id or message id, with its death history. */
+  async show(queue: string, id: string): Promise<DeadLetter | ForeignEntry> {
+    validateName('queue', queue);
+    if (typeof id !== 'string' || id.length === 0)
+      throw new InvalidArgumentError('id must be a non-empty string');
+    await this.requireQueue(queue);
+    if (STREAM_ID.test(id)) {
+      const [entry] = await this.range(queue, id, 1, id);
+      if (entry !== undefined) return this.describe(...entry);
+    } else {
+      for (let start = '-'; ;) {
+        const entries = await this.range(queue, start, SCAN_BATCH);
+        for (const [entryId, fields] of entries) {
+          const described = this.describe(entryId, fields);
+          if ('messageId' in described && described.messageId === id) return described;
+        }
+        if (entries.length < SCAN_BATCH) break;
+        start = `(${(entries[entries.length - 1] as [string, Buffer[]])[0]}`;
+      }
+    }
+    throw new NotFoundError(`no message '${id}' in queue '${queue}'`);
+  }
+
+  /**
+   * Sends dead letters back to their original exchange and routing key (or to `toQueue`),
+   * oldest first. Each message moves in one script that also deletes it here, so a replay
+   * that is interrupted and run again never doubles a message.
+   */
+  async replay(queue: string, options: ReplayOptions = {}): Promise<ReplayResult> {
+    validateName('queue', queue);
+    validateOptionsObject('replay options', options);
+    validateIntegerOption('limit', options.limit, 1, Number.MAX_SAFE_INTEGER);
+    if (options.toQueue !== undefined) validateName('queue', options.toQueue);
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+      throw new InvalidArgumentError('onProgress must be a function');
+    }
+    await this.requireQueue(queue);
+    if (options.toQueue !== undefined) await this.requireQueue(options.toQueue);
+    const stream = this.keys.queue(queue).stream;
+    const total = Math.min(await this.redis.xlen(stream), options.limit ?? Number.MAX_SAFE_INTEGER);
+    const result: ReplayResult = { replayed: 0, skipped: 0 };
+    let start = '-';
+    while (result.replayed + result.skipped < total) {
+      const entries = await this.range(
+        queue,
+        start,
+        Math.min(SCAN_BATCH, total - result.replayed - result.skipped),
+      );
+      if (entries.length === 0) break;
+      for (const [entryId, fields] of entries) {
+        const moved = await moveEntry(
+          this.redis,
+          this.keys,
+          this.cache,
+          { stream, entryId, group: CONSUMER_GROUP },
+          (compiled) => this.replayPlan(compiled, fields, options.toQueue),
+          'keep',
+        );
+        if (moved !== undefined && moved.length > 0) result.replayed++;
+        else result.skipped++;
+        options.onProgress?.(result.replayed + result.skipped, total);
+      }
+      start = `(${(entries[entries.length - 1] as [string, Buffer[]])[0]}`;
+    }
+    return result;
+  }
+
+  /** Removes the queue's ready messages; resolves with how many. */
+  purge(queue: string): Promise<number> {
+    return this.topology.purgeQueue(queue);
+  }
+
+  /** Where a replayed copy goes; undefined leaves the entry where it is. */
+  private replayPlan(
+    compiled: CompiledTopology,
+    fields: Buffer[],
+    toQueue: string | undefined,
+  ): MovePlan | undefined {
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(fields);
+    } catch {
+      return undefined;
+    }
+    const from = envelope.deathHistory === undefined ? undefined : origin(envelope.deathHistory);
+    if (toQueue === undefined && from === undefined) return undefined;
+    const exchange = toQueue === undefined ? (from?.exchange ?? '') : '';
+    const routingKey = toQueue ?? from?.routingKey ?? '';
+    if (exchange !== '' && compiled.router.exchange(exchange) === undefined) return undefined;
+    const queues = compiled.router.route(exchange, routingKey, envelope.headers);
+    if (queues.length === 0) return undefined;
+    const copy = encodeEnvelope(
+      {
+        messageId: envelope.messageId,
+        exchange,
+        routingKey,
+        publishedAt: envelope.publishedAt,
+        headers: envelope.headers,
+        contentType: envelope.contentType,
+        redeliveries: 0,
+        ...(envelope.deathHistory === undefined ? {} : { deathHistory: envelope.deathHistory }),
+        ...(envelope.correlationId === undefined ? {} : { correlationId: envelope.correlationId }),
+      },
+      envelope.body,
+    );
+    return { queues, fields: copy };
+  }
+
+  private async requireQueue(queue: string): Promise<void> {
+    if ((await this.redis.hexists(this.keys.topologyQueues, queue)) === 0) {
+      throw new NotFoundError(`queue '${queue}' does not exist`);
+    }
+  }
+
+  private async range(
+    queue: string,
+    start: string,
+    count: number,
+    end = '+',
+  ): Promise<[string, Buffer[]][]> {
+    const entries = (await this.redis.xrangeBuffer(
+      this.keys.queue(queue).stream,
+      start,
+      end,
+      'COUNT',
+      count,
+    )) as [Buffer, Buffer[]][];
+    return entries.map(([id, fields]) => [id.toString(), fields]);
+  }
+
+  private describe(streamId: string, fields: Buffer[]): DeadLetter | ForeignEntry {
+    try {
+      const envelope = decodeEnvelope(fields);
+      return {
+        streamId,
+        messageId: envelope.messageId,
+        exchange: envelope.exchange,
+        routingKey: envelope.routingKey,
+        headers: envelope.headers,
+        contentType: envelope.contentType,
+        publishedAt: envelope.publishedAt,
+        body: this.codec.decode(envelope.body, envelope.contentType),
+        deathHistory: envelope.deathHistory,
+      };
+    } catch {
+      const raw: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        raw[(fields[i] as Buffer).toString()] = (fields[i + 1] as Buffer).toString();
+      }
+      return { streamId, fields: raw };
+    }
+  }
+}
