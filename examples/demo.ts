@@ -11,10 +11,14 @@
  * a new feature gets a step of its own there.
  */
 import { Redis } from 'ioredis';
-import { findRedis, waitFor, type FoundRedis } from '../scripts/local-redis.js';
+import {
+  deleteNamespaceKeys,
+  findRedis,
+  waitFor,
+  type FoundRedis,
+} from '../scripts/local-redis.js';
 // The public API has no queue inspection yet; the last step reads the queues' streams through
 // the key schema module, the one place that knows key names.
-import { CONSUMER_GROUP, Keyspace } from '../src/keys/index.js';
 // In an application: `from 'sluice'`.
 import {
   Sluice,
@@ -232,17 +236,16 @@ async function readDeadLetters(demo: Demo): Promise<void> {
   await dlq.close();
 }
 
-async function checkQueuesEmpty({ redis, namespace }: Demo): Promise<void> {
-  const keys = new Keyspace(namespace);
+async function checkQueuesEmpty({ sluice }: Demo): Promise<void> {
   const leftovers: string[] = [];
   for (const queue of QUEUES) {
-    const { stream, deadLetters, delayed } = keys.queue(queue);
-    const length = await redis.xlen(stream);
-    const [unacked] = (await redis.xpending(stream, CONSUMER_GROUP)) as [number, ...unknown[]];
-    // Dead letters not yet routed, and retries waiting for their time.
-    const waiting = (await redis.xlen(deadLetters)) + (await redis.zcard(delayed));
-    indent(`${queue.padEnd(17)} ${length} messages, ${unacked} unacked, ${waiting} waiting`);
-    if (length > 0 || unacked > 0 || waiting > 0) leftovers.push(queue);
+    const info = await sluice.inspectQueue(queue);
+    // Delayed retries and dead letters not yet routed count as waiting.
+    const waiting = info.delayed + info.deadLetterBacklog;
+    indent(
+      `${queue.padEnd(17)} ${info.messages} messages, ${info.unacked} unacked, ${waiting} waiting`,
+    );
+    if (info.messages > 0 || info.unacked > 0 || waiting > 0) leftovers.push(queue);
   }
   if (leftovers.length > 0) throw new Error(`queues not empty: ${leftovers.join(', ')}`);
   indent('every queue is empty');
@@ -269,16 +272,6 @@ const SOURCES: Record<FoundRedis['source'], string> = {
   container: 'a Testcontainers Redis started for this demo',
 };
 
-/** Deletes the namespace's keys with SCAN + UNLINK; resolves with how many. */
-async function deleteKeys(redis: Redis, namespace: string): Promise<number> {
-  let deleted = 0;
-  for await (const batch of redis.scanStream({ match: `${namespace}:*`, count: 500 })) {
-    const keys = batch as string[];
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-  }
-  return deleted;
-}
-
 async function main(): Promise<void> {
   const found = await findRedis({ preferLocal6379: true });
   const redis = new Redis(found.url, { lazyConnect: true });
@@ -304,7 +297,7 @@ async function main(): Promise<void> {
       }
     } finally {
       await sluice.close();
-      const deleted = await deleteKeys(redis, namespace);
+      const deleted = await deleteNamespaceKeys(redis, namespace);
       say();
       say(`Closed sluice; deleted the ${deleted} keys of namespace '${namespace}'.`);
     }

@@ -51,6 +51,21 @@ export interface QueueOptions {
   readonly overflow?: OverflowPolicy;
 }
 
+/** What {@link Topology.inspectQueue} reports. */
+export interface QueueInfo {
+  readonly name: string;
+  /** Ready messages: in the queue and not delivered to any consumer. */
+  readonly messages: number;
+  /** Delivered and not yet acked. */
+  readonly unacked: number;
+  /** Parked for a delayed retry. */
+  readonly delayed: number;
+  /** Dead letters waiting to be routed to the dead-letter exchange (normally 0). */
+  readonly deadLetterBacklog: number;
+  /** Consumers registered in the queue's group. */
+  readonly consumers: number;
+}
+
 /** Options of {@link Topology.deleteExchange}. */
 export interface DeleteExchangeOptions {
   /** Fail with PreconditionFailedError if the exchange still has bindings. */
@@ -265,6 +280,37 @@ export class Topology {
     } catch {
       return 0;
     }
+  }
+
+  /**
+   * Counts of a queue, like RabbitMQ's `queue.declare` passive reply and more: ready and
+   * unacked messages, delayed retries, dead letters not yet routed, registered consumers.
+   */
+  async inspectQueue(name: string): Promise<QueueInfo> {
+    validateName('queue', name);
+    await this.requireQueue(name);
+    const keys = this.keys.queue(name);
+    const replies = await this.redis
+      .multi()
+      .xlen(keys.stream)
+      .xpending(keys.stream, CONSUMER_GROUP)
+      .zcard(keys.delayed)
+      .xlen(keys.deadLetters)
+      .xinfo('CONSUMERS', keys.stream, CONSUMER_GROUP)
+      .exec();
+    // A missing group (XPENDING / XINFO errors) means nothing is pending and no one consumes.
+    const value = (index: number): unknown =>
+      replies?.[index]?.[0] ? undefined : replies?.[index]?.[1];
+    const length = Number(value(0) ?? 0);
+    const unacked = Number((value(1) as [number] | undefined)?.[0] ?? 0);
+    return {
+      name,
+      messages: length - unacked,
+      unacked,
+      delayed: Number(value(2) ?? 0),
+      deadLetterBacklog: Number(value(3) ?? 0),
+      consumers: ((value(4) as unknown[] | undefined) ?? []).length,
+    };
   }
 
   /** Removes every message that no consumer holds; unacked deliveries stay. Returns how many. */

@@ -58,7 +58,7 @@ describe('dead-letter queue tools', () => {
     const first = await sluice.dlq.list('work.dlq', { count: 3 });
     expect(first.messages).toHaveLength(3);
     expect(first.next).toBeDefined();
-    const second = await sluice.dlq.list('work.dlq', { count: 3, after: first.next });
+    const second = await sluice.dlq.list('work.dlq', { count: 3, after: first.next as string });
     expect(second.messages).toHaveLength(2);
     expect(second.next).toBeUndefined();
     const listed = [...first.messages, ...second.messages];

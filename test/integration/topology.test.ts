@@ -212,3 +212,28 @@ describe('input validation', () => {
     expect(await redis.keys(`${namespace}:*`)).toEqual([]);
   });
 });
+
+describe('queue inspection', () => {
+  it('counts ready, unacked, delayed messages and consumers', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    await sluice.publishBatch(['a', 'b', 'c', 'd'].map((body) => ({ exchange: '', routingKey: 'jobs', body })));
+    const stream = sluice.messages<string>('jobs', { prefetch: 2 });
+    const held = [];
+    for await (const msg of stream) {
+      held.push(msg);
+      if (held.length === 2) break;
+    }
+    await held[0]?.nack({ delayMs: 60_000 });
+    expect(await sluice.inspectQueue('jobs')).toEqual({
+      name: 'jobs',
+      messages: 2,
+      unacked: 1,
+      delayed: 1,
+      deadLetterBacklog: 0,
+      consumers: 1,
+    });
+    await held[1]?.ack();
+    await expect(sluice.inspectQueue('ghost')).rejects.toBeInstanceOf(NotFoundError);
+  });
+});

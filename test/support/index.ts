@@ -6,13 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { inject, onTestFinished } from 'vitest';
 import {
+  deleteNamespaceKeys,
   startRedisServer,
   type RedisServerHandle,
   type RedisServerOptions,
 } from '../../scripts/local-redis.js';
 import type { RedisServerInfo } from './context.js';
 
-export { waitFor, type WaitForOptions } from '../../scripts/local-redis.js';
+export { deleteNamespaceKeys, waitFor, type WaitForOptions } from '../../scripts/local-redis.js';
 export type { RedisServerHandle } from '../../scripts/local-redis.js';
 export { readServerInfo, type RedisServerInfo, type ServerInfo } from './context.js';
 
@@ -41,22 +42,6 @@ export function connectRedis(options: RedisOptions = {}, url: string = redisUrl(
     redis.disconnect();
   });
   return redis;
-}
-
-/**
- * Deletes every key of `namespace` (the key schema puts each one under `<namespace>:`) with
- * SCAN + UNLINK, never FLUSH; resolves with how many were deleted. Scans one node only.
- */
-export async function deleteNamespaceKeys(redis: Redis, namespace: string): Promise<number> {
-  const pattern = `${namespace.replace(/[*?[\]\\]/g, '\\$&')}:*`;
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return deleted;
 }
 
 /**
