@@ -8,11 +8,26 @@ type ScriptCommand = (numberOfKeys: number, ...args: ScriptArg[]) => Promise<unk
 
 const LUA_DIR = new URL('../lua/', import.meta.url);
 
-/** Every script under src/lua, one per operation, by file name without `.lua`. */
+function luaFiles(dir: URL): Map<string, string> {
+  return new Map(
+    readdirSync(dir)
+      .filter((file) => file.endsWith('.lua'))
+      .map((file) => [file.slice(0, -'.lua'.length), readFileSync(new URL(file, dir), 'utf8')]),
+  );
+}
+
+/** Shared Lua functions, one per file of src/lua/lib named as the function. */
+const library = luaFiles(new URL('lib/', LUA_DIR));
+
+/**
+ * Every script under src/lua, one per operation, by file name without `.lua`, with the
+ * library functions it calls prepended (Redis scripts cannot import one another).
+ */
 const sources = new Map<string, string>(
-  readdirSync(LUA_DIR)
-    .filter((file) => file.endsWith('.lua'))
-    .map((file) => [file.slice(0, -'.lua'.length), readFileSync(new URL(file, LUA_DIR), 'utf8')]),
+  [...luaFiles(LUA_DIR)].map(([name, lua]) => {
+    const used = [...library].filter(([fn]) => new RegExp(`\\b${fn}\\(`, 'u').test(lua));
+    return [name, [...used.map(([, code]) => code), lua].join('\n')];
+  }),
 );
 
 function commandName(name: string): string {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keyspace } from '../keys/index.js';
-import { decodeEnvelope, encodeEnvelope, type Envelope } from '../message/envelope.js';
+import { decodeEnvelope, encodeCopy, type Envelope } from '../message/envelope.js';
 import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
 import { moveEntry, type MovePlan } from './move.js';
 import { isDeadLetterCycle, recordDeath, type DeathReason } from './death.js';
@@ -181,20 +181,7 @@ export class DeadLetterRelay {
       .route(exchange, routingKey, envelope.headers)
       .filter((target) => !isDeadLetterCycle(deathHistory, target));
     // The copy does not expire again (RabbitMQ removes the expiration when dead-lettering).
-    const fields = encodeEnvelope(
-      {
-        messageId: envelope.messageId,
-        exchange,
-        routingKey,
-        publishedAt: envelope.publishedAt,
-        headers: envelope.headers,
-        contentType: envelope.contentType,
-        redeliveries: 0,
-        deathHistory,
-        ...(envelope.correlationId === undefined ? {} : { correlationId: envelope.correlationId }),
-      },
-      envelope.body,
-    );
+    const fields = encodeCopy(envelope, { exchange, routingKey, deathHistory });
     return { queues, fields };
   }
 }

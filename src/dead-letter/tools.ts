@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { InvalidArgumentError, NotFoundError } from '../errors/index.js';
 import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
-import { decodeEnvelope, encodeEnvelope, type Envelope } from '../message/envelope.js';
+import { decodeEnvelope, encodeCopy, type Envelope } from '../message/envelope.js';
 import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
 import type { Topology } from '../topology/topology.js';
 import type { Headers } from '../topology/types.js';
@@ -199,20 +199,12 @@ export class DeadLetterTools {
     if (exchange !== '' && compiled.router.exchange(exchange) === undefined) return undefined;
     const queues = compiled.router.route(exchange, routingKey, envelope.headers);
     if (queues.length === 0) return undefined;
-    const copy = encodeEnvelope(
-      {
-        messageId: envelope.messageId,
-        exchange,
-        routingKey,
-        publishedAt: envelope.publishedAt,
-        headers: envelope.headers,
-        contentType: envelope.contentType,
-        redeliveries: 0,
-        ...(envelope.deathHistory === undefined ? {} : { deathHistory: envelope.deathHistory }),
-        ...(envelope.correlationId === undefined ? {} : { correlationId: envelope.correlationId }),
-      },
-      envelope.body,
-    );
+    // The copy keeps its death history, as a message re-published by a shovel keeps x-death.
+    const copy = encodeCopy(envelope, {
+      exchange,
+      routingKey,
+      deathHistory: envelope.deathHistory,
+    });
     return { queues, fields: copy };
   }
 

@@ -8,8 +8,8 @@
 local out = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
-  local owned = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
-  if #owned == 1 then
+  out[#out + 1] = 0
+  if owned(KEYS[1], ARGV[1], ARGV[2], id) then
     local entry = redis.call('XRANGE', KEYS[1], id, id)[1]
     local fields = {'dr', ARGV[3], 'dt', ARGV[4], 'sid', id}
     if entry then
@@ -18,9 +18,7 @@ for i = 5, #ARGV do
     redis.call('XADD', KEYS[2], '*', unpack(fields))
     redis.call('XACK', KEYS[1], ARGV[1], id)
     redis.call('XDEL', KEYS[1], id)
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
+    out[#out] = 1
   end
 end
 return out

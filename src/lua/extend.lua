@@ -1,18 +1,15 @@
 -- extend: renew the lease of deliveries this consumer still owns, so that a slow
 -- handler's entries are not reclaimed while it works.
 -- KEYS[1] stream   ARGV[1] group   ARGV[2] consumer   ARGV[3..] entry ids
--- XCLAIM with min idle 0 resets the idle time and JUSTID keeps the delivery count; the
--- ownership check matters, as XCLAIM alone would take back an entry reclaimed by another.
+-- XCLAIM with min idle 0 resets the idle time and JUSTID keeps the delivery count.
 -- Returns one integer per id: 1 extended, 0 not owned.
 local out = {}
 for i = 3, #ARGV do
   local id = ARGV[i]
-  local owned = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
-  if #owned == 1 then
+  out[#out + 1] = 0
+  if owned(KEYS[1], ARGV[1], ARGV[2], id) then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID')
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
+    out[#out] = 1
   end
 end
 return out

@@ -4,8 +4,7 @@
 -- ARGV[1] group   ARGV[2] consumer   ARGV[3] entry id   ARGV[4] due time (ms, 0 = now)
 -- ARGV[5] retry id (member of the delayed set)
 -- Returns 1, or 0 when the entry is not owned by this consumer (nothing changed).
-local owned = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
-if #owned == 0 then return 0 end
+if not owned(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
 local entry = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])[1]
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])

@@ -70,6 +70,31 @@ export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer): (string | Buff
   return fields;
 }
 
+/**
+ * The fields of a copy of a message sent on through another exchange (dead-lettering, DLQ
+ * replay): same id, body, headers, content type and correlation id; a new exchange, routing
+ * key and death history; a fresh delivery count; no expiration.
+ */
+export function encodeCopy(
+  envelope: Envelope,
+  route: { exchange: string; routingKey: string; deathHistory: DeathHistory | undefined },
+): (string | Buffer)[] {
+  return encodeEnvelope(
+    {
+      messageId: envelope.messageId,
+      exchange: route.exchange,
+      routingKey: route.routingKey,
+      publishedAt: envelope.publishedAt,
+      headers: envelope.headers,
+      contentType: envelope.contentType,
+      redeliveries: 0,
+      ...(route.deathHistory === undefined ? {} : { deathHistory: route.deathHistory }),
+      ...(envelope.correlationId === undefined ? {} : { correlationId: envelope.correlationId }),
+    },
+    envelope.body,
+  );
+}
+
 /** Why an entry could not be read as a sluice message. */
 export class MalformedEntryError extends Error {}
 

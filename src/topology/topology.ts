@@ -40,16 +40,7 @@ export interface ExchangeOptions {
 }
 
 /** Queue arguments, stored with the queue and enforced by producers and consumers. */
-export interface QueueOptions {
-  readonly durable?: boolean;
-  readonly deadLetterExchange?: string;
-  readonly deadLetterRoutingKey?: string;
-  readonly maxDeliveries?: number;
-  readonly ackTimeoutMs?: number;
-  readonly messageTtlMs?: number;
-  readonly maxLength?: number;
-  readonly overflow?: OverflowPolicy;
-}
+export type QueueOptions = Partial<Omit<QueueRecord, 'name'>>;
 
 /** What {@link Topology.inspectQueue} reports. */
 export interface QueueInfo {

@@ -28,13 +28,21 @@ export type OverflowPolicy = 'reject-publish' | 'drop-head' | 'reject-publish-dl
 /** A declared queue and its arguments, as stored in the topology. */
 export interface QueueRecord {
   readonly name: string;
+  /** Recorded for RabbitMQ parity; all topology is stored in Redis. Default true. */
   readonly durable: boolean;
+  /** Exchange that dead letters of this queue are published to (`''`: the default exchange). */
   readonly deadLetterExchange?: string;
+  /** Routing key of dead letters; default: the message's own routing key. */
   readonly deadLetterRoutingKey?: string;
+  /** The delivery after this many is dead-lettered (`delivery_limit`) instead. */
   readonly maxDeliveries?: number;
+  /** How long a delivery may stay unacked without a lease renewal before it is reclaimed. Default 30 000. */
   readonly ackTimeoutMs?: number;
+  /** Messages older than this (since entering the queue) are dead-lettered (`expired`). */
   readonly messageTtlMs?: number;
+  /** Most ready messages the queue holds; see `overflow`. */
   readonly maxLength?: number;
+  /** What a publish to a full queue does. */
   readonly overflow?: OverflowPolicy;
 }
 

@@ -6,11 +6,7 @@ import {
   type Delivery,
 } from '../../src/index.js';
 import { waitFor } from '../support/index.js';
-import { useSluice } from '../support/sluice.js';
-
-function streamKey(namespace: string, queue: string): string {
-  return `${namespace}:{${namespace}:q:${queue}:0}:stream`;
-}
+import { streamKey, useSluice } from '../support/sluice.js';
 
 describe('consume with automatic acks', () => {
   it('acks a message when the handler resolves and deletes it from the stream', async () => {

@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Delivery, Sluice } from '../../src/index.js';
 import { waitFor } from '../support/index.js';
-import { useSluice } from '../support/sluice.js';
-
-function streamKey(namespace: string, queue: string): string {
-  return `${namespace}:{${namespace}:q:${queue}:0}:stream`;
-}
+import { streamKey, useSluice } from '../support/sluice.js';
 
 /** `work` dead-letters into the fanout `dlx`, which feeds `work.dlq`. */
 async function withDeadLetterQueue(

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, NotFoundError, type Sluice } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
-import { useSluice } from '../support/sluice.js';
+import { streamKey, useSluice } from '../support/sluice.js';
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -21,10 +21,6 @@ async function sluiceCli(namespace: string, ...args: string[]): Promise<string> 
     ...args,
   ]);
   return stdout;
-}
-
-function streamKey(namespace: string, queue: string): string {
-  return `${namespace}:{${namespace}:q:${queue}:0}:stream`;
 }
 
 /** Orders go through topic `orders` to `work`, which dead-letters into `work.dlq`; `n` rejected. */

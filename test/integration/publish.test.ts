@@ -8,11 +8,7 @@ import {
   UnroutableError,
   type Codec,
 } from '../../src/index.js';
-import { connectSluice, useSluice } from '../support/sluice.js';
-
-function streamKey(namespace: string, queue: string): string {
-  return `${namespace}:{${namespace}:q:${queue}:0}:stream`;
-}
+import { connectSluice, streamKey, useSluice } from '../support/sluice.js';
 
 describe('publish with confirm', () => {
   it('resolves with the message id and the stream id in every target queue', async () => {

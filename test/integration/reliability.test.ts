@@ -3,11 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { InvalidArgumentError, type Delivery } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
-import { useSluice } from '../support/sluice.js';
-
-function streamKey(namespace: string, queue: string): string {
-  return `${namespace}:{${namespace}:q:${queue}:0}:stream`;
-}
+import { streamKey, useSluice } from '../support/sluice.js';
 
 const consumerProcess = fileURLToPath(new URL('../support/consumer-process.ts', import.meta.url));
 

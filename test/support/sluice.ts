@@ -1,6 +1,7 @@
 /** Connects sluice clients for integration tests, each in its own namespace. */
 import { onTestFinished } from 'vitest';
 import { Sluice, type ConnectOptions } from '../../src/index.js';
+import { Keyspace } from '../../src/keys/index.js';
 import { redisUrl, useNamespace } from './index.js';
 
 type ExtraOptions = Omit<ConnectOptions, 'url' | 'redis' | 'namespace'>;
@@ -22,4 +23,9 @@ export async function connectSluice(
   const sluice = await Sluice.connect({ url: redisUrl(), namespace, ...options });
   onTestFinished(() => sluice.close());
   return sluice;
+}
+
+/** The stream of a queue, for tests that look at Redis directly. */
+export function streamKey(namespace: string, queue: string): string {
+  return new Keyspace(namespace).queue(queue).stream;
 }
