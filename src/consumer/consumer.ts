@@ -93,6 +93,26 @@ interface PendingAck {
   readonly reject: (error: unknown) => void;
 }
 
+/** Lowest and highest of stream ids (`<ms>-<seq>`), compared as numbers. */
+function idRange(ids: readonly string[]): [string, string] {
+  const parse = (id: string): [number, number] => {
+    const dash = id.indexOf('-');
+    return [Number(id.slice(0, dash)), Number(id.slice(dash + 1))];
+  };
+  const before = (a: [number, number], b: [number, number]): boolean =>
+    a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+  let lowest = ids[0] as string;
+  let highest = lowest;
+  let low = parse(lowest);
+  let high = low;
+  for (const id of ids) {
+    const parsed = parse(id);
+    if (before(parsed, low)) [lowest, low] = [id, parsed];
+    if (before(high, parsed)) [highest, high] = [id, parsed];
+  }
+  return [lowest, highest];
+}
+
 function enqueuedAt(streamId: string): number {
   return Number(streamId.slice(0, streamId.indexOf('-')));
 }
@@ -134,6 +154,8 @@ export class Consumer<T = unknown>
   private wakeIterator: (() => void) | undefined;
   private acks: PendingAck[] = [];
   private ackScheduled = false;
+  /** Ack calls sent and not yet answered; close waits for them. */
+  private readonly acksInFlight = new Set<Promise<void>>();
   private closing = false;
   private closed: Promise<void> | undefined;
   private reader: Redis | undefined;
@@ -224,7 +246,10 @@ export class Consumer<T = unknown>
       }
       if (reply === null) continue;
       for (const [, entries] of reply as [Buffer, [Buffer, Buffer[]][]][]) {
-        for (const [id, fields] of entries) await this.receive(id.toString(), fields, 1);
+        for (const [id, fields] of entries) {
+          const deadLettered = this.receive(id.toString(), fields, 1);
+          if (deadLettered !== undefined) await deadLettered;
+        }
       }
     }
   }
@@ -245,13 +270,14 @@ export class Consumer<T = unknown>
 
   /**
    * Turns an entry into a delivery, unless it must not reach a handler: unreadable
-   * (poison), past its delivery limit, or expired. Those go to the dead-letter outbox.
+   * (poison), past its delivery limit, or expired. Those go to the dead-letter outbox, and
+   * only then is there something to wait for: the common path stays synchronous.
    */
-  private async receive(
+  private receive(
     streamId: string,
     fields: Buffer[] | null,
     timesDelivered: number,
-  ): Promise<void> {
+  ): Promise<boolean> | undefined {
     let envelope: Envelope;
     let body: T;
     try {
@@ -259,18 +285,15 @@ export class Consumer<T = unknown>
       envelope = decodeEnvelope(fields);
       body = this.context.codec.decode(envelope.body, envelope.contentType) as T;
     } catch {
-      await this.deadLetter(streamId, undefined, 'poison');
-      return;
+      return this.deadLetter(streamId, undefined, 'poison');
     }
     const deliveryCount = envelope.redeliveries + timesDelivered;
     const maxDeliveries = this.record?.maxDeliveries;
     if (maxDeliveries !== undefined && deliveryCount > maxDeliveries) {
-      await this.deadLetter(streamId, envelope.messageId, 'delivery_limit');
-      return;
+      return this.deadLetter(streamId, envelope.messageId, 'delivery_limit');
     }
     if (this.expired(streamId, envelope)) {
-      await this.deadLetter(streamId, envelope.messageId, 'expired');
-      return;
+      return this.deadLetter(streamId, envelope.messageId, 'expired');
     }
     const delivery = new Delivery<T>(this.queue, streamId, envelope, body, deliveryCount, this);
     this.stats.delivered++;
@@ -278,6 +301,7 @@ export class Consumer<T = unknown>
     this.ready.push(delivery);
     if (this.handler === undefined) this.wakeIterator?.();
     else this.dispatch();
+    return undefined;
   }
 
   /** Per-message expiration counts from publish; the queue's TTL from entering this queue. */
@@ -319,22 +343,47 @@ export class Consumer<T = unknown>
     }
   }
 
-  private async handle(handler: Handler<T>, delivery: Delivery<T>): Promise<void> {
+  /** Runs the handler; a synchronous handler costs no promise of sluice's own. */
+  private handle(handler: Handler<T>, delivery: Delivery<T>): void {
+    let outcome: Promise<void> | void;
     try {
-      await handler(delivery);
-      if (!delivery.settled) await delivery.ack();
+      outcome = handler(delivery);
     } catch {
-      if (!delivery.settled) {
+      this.finish(delivery, false);
+      return;
+    }
+    if (outcome instanceof Promise) {
+      outcome.then(
+        () => this.finish(delivery, true),
+        () => this.finish(delivery, false),
+      );
+    } else {
+      this.finish(delivery, true);
+    }
+  }
+
+  /**
+   * After a handler: settles the delivery unless the handler did (ack on success; on
+   * failure requeue, after the retry policy's delay if there is one), then frees its slot.
+   * A failed automatic settlement (stale delivery, lost connection) is counted, not thrown:
+   * the entry stays pending and is reclaimed.
+   */
+  private finish(delivery: Delivery<T>, succeeded: boolean): void {
+    if (!delivery.settled) {
+      if (succeeded) {
+        delivery.ack().catch(() => undefined);
+      } else {
         this.stats.handlerErrors++;
         const retry = this.settings.retry;
         const delayMs = retry === undefined ? 0 : retryDelayMs(retry, delivery.deliveryCount);
-        await delivery.nack({ delayMs }).catch(() => undefined);
+        delivery.nack({ delayMs }).catch(() => undefined);
       }
-    } finally {
-      this.running--;
-      this.dispatch();
-      this.checkIdle();
+    } else if (!succeeded) {
+      this.stats.handlerErrors++;
     }
+    this.running--;
+    this.dispatch();
+    this.checkIdle();
   }
 
   private settled(delivery: Delivery): void {
@@ -348,37 +397,52 @@ export class Consumer<T = unknown>
     if (this.unsettled.size === 0 && this.running === 0) this.wakeIdle?.();
   }
 
-  /** Acks are coalesced: all acks of one tick go to Redis in one script call. */
+  /**
+   * Acks are coalesced: all acks of one tick go to Redis in one script call. As with AMQP's
+   * basic.ack, the delivery stops counting against the prefetch once its ack is sent, so
+   * the next read overlaps the ack's round trip.
+   */
   ack(delivery: Delivery): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.acks.push({ delivery, resolve, reject });
+      this.settled(delivery);
       if (this.ackScheduled) return;
       this.ackScheduled = true;
-      process.nextTick(() => void this.flushAcks());
-    }).then(() => {
-      this.stats.acked++;
+      process.nextTick(() => {
+        const flush = this.flushAcks();
+        this.acksInFlight.add(flush);
+        void flush.finally(() => this.acksInFlight.delete(flush));
+      });
     });
   }
 
+  /** Sends the acks of this tick; never rejects (each ack's own promise does). */
   private async flushAcks(): Promise<void> {
     this.ackScheduled = false;
     const batch = this.acks;
     this.acks = [];
     try {
+      const ids = batch.map((a) => a.delivery.streamId);
+      const [lowest, highest] = idRange(ids);
+      // This consumer holds at most the batch plus its other unsettled deliveries; a few
+      // more may have been reclaimed into it and not read yet (the script checks those).
+      const limit = ids.length + this.unsettled.size + 16;
       const results = (await runScript(
         this.redis,
         'ack',
         [this.queueKeys.stream],
-        [CONSUMER_GROUP, this.context.consumerName, ...batch.map((a) => a.delivery.streamId)],
+        [CONSUMER_GROUP, this.context.consumerName, lowest, highest, limit, ...ids],
       )) as number[];
       batch.forEach((pending, i) => {
-        if (results[i] === 1) pending.resolve();
-        else pending.reject(this.stale(pending.delivery));
+        if (results[i] === 1) {
+          this.stats.acked++;
+          pending.resolve();
+        } else {
+          pending.reject(this.stale(pending.delivery));
+        }
       });
     } catch (error) {
       for (const pending of batch) pending.reject(error);
-    } finally {
-      for (const pending of batch) this.settled(pending.delivery);
     }
   }
 
@@ -485,7 +549,8 @@ export class Consumer<T = unknown>
     this.reclaimCursor = cursor.toString();
     for (const [id, fields, timesDelivered] of entries) {
       this.stats.reclaimed++;
-      await this.receive(id.toString(), fields, timesDelivered);
+      const deadLettered = this.receive(id.toString(), fields, timesDelivered);
+      if (deadLettered !== undefined) await deadLettered;
     }
   }
 
@@ -540,6 +605,7 @@ export class Consumer<T = unknown>
       ]);
       clearTimeout(timer);
     }
+    await Promise.all(this.acksInFlight);
     await this.deregister();
     if (this.reader !== undefined) this.context.connection.release(this.reader);
     this.context.onClosed();

@@ -1,14 +1,30 @@
 -- ack: acknowledge and delete deliveries that this consumer still owns.
--- KEYS[1] stream   ARGV[1] group   ARGV[2] consumer   ARGV[3..] entry ids
+-- KEYS[1] stream
+-- ARGV[1] group   ARGV[2] consumer   ARGV[3] lowest id   ARGV[4] highest id
+-- ARGV[5] most entries this consumer may hold in that range   ARGV[6..] entry ids
+-- Ownership comes from one XPENDING over the batch's id range for this consumer (much
+-- cheaper than one per id); if that answer may be cut short, ids it lacks are checked one
+-- by one.
 -- Returns one integer per id: 1 acked, 0 not owned by this consumer (nothing changed).
-local out = {}
-for i = 3, #ARGV do
+local limit = tonumber(ARGV[5])
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[4], limit, ARGV[2])
+local mine = {}
+for _, entry in ipairs(pending) do mine[entry[1]] = true end
+local complete = #pending < limit
+local out, acked = {}, {}
+for i = 6, #ARGV do
   local id = ARGV[i]
-  out[#out + 1] = 0
-  if owned(KEYS[1], ARGV[1], ARGV[2], id) then
-    redis.call('XACK', KEYS[1], ARGV[1], id)
-    redis.call('XDEL', KEYS[1], id)
-    out[#out] = 1
+  if mine[id] or (not complete and owned(KEYS[1], ARGV[1], ARGV[2], id)) then
+    acked[#acked + 1] = id
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
   end
+end
+-- One XACK and one XDEL per chunk (unpack is bounded by Lua's stack).
+for first = 1, #acked, 1000 do
+  local chunk = {unpack(acked, first, math.min(first + 999, #acked))}
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(chunk))
+  redis.call('XDEL', KEYS[1], unpack(chunk))
 end
 return out

@@ -104,42 +104,74 @@ export class MalformedEntryError extends Error {}
  * entries as poison instead of crashing.
  */
 export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
-  const map = new Map<string, Buffer>();
+  // One pass, no intermediate map: this runs for every delivered message.
+  let version: string | undefined;
+  let messageId: string | undefined;
+  let exchange: string | undefined;
+  let routingKey: string | undefined;
+  let contentType: string | undefined;
+  let publishedAt = 0;
+  let redeliveries = 0;
+  let headers: Headers = {};
+  let expirationMs: number | undefined;
+  let correlationId: string | undefined;
+  let deathHistory: DeathHistory | undefined;
+  let body: Buffer | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    map.set((fields[i] as Buffer).toString('utf8'), fields[i + 1] as Buffer);
-  }
-  const text = (name: string): string | undefined => map.get(name)?.toString('utf8');
-  const required = (name: string): string => {
-    const value = text(name);
-    if (value === undefined) throw new MalformedEntryError(`entry lacks field '${name}'`);
-    return value;
-  };
-  const integer = (name: string): number | undefined => {
-    const value = text(name);
-    if (value === undefined) return undefined;
-    const parsed = Number(value);
-    if (!Number.isSafeInteger(parsed) || parsed < 0) {
-      throw new MalformedEntryError(`field '${name}' is not a non-negative integer`);
+    const value = fields[i + 1] as Buffer;
+    switch ((fields[i] as Buffer).toString('latin1')) {
+      case Field.version:
+        version = value.toString('utf8');
+        break;
+      case Field.messageId:
+        messageId = value.toString('utf8');
+        break;
+      case Field.exchange:
+        exchange = value.toString('utf8');
+        break;
+      case Field.routingKey:
+        routingKey = value.toString('utf8');
+        break;
+      case Field.contentType:
+        contentType = value.toString('utf8');
+        break;
+      case Field.publishedAt:
+        publishedAt = integerField(Field.publishedAt, value);
+        break;
+      case Field.redeliveries:
+        redeliveries = integerField(Field.redeliveries, value);
+        break;
+      case Field.expirationMs:
+        expirationMs = integerField(Field.expirationMs, value);
+        break;
+      case Field.headers:
+        headers = decodeHeaders(value.toString('utf8'));
+        break;
+      case Field.correlationId:
+        correlationId = value.toString('utf8');
+        break;
+      case Field.deaths:
+        deathHistory = decodeDeathHistory(value.toString('utf8'));
+        break;
+      case Field.body:
+        body = value;
+        break;
     }
-    return parsed;
-  };
-
-  if (required(Field.version) !== ENVELOPE_VERSION) {
-    throw new MalformedEntryError(`unknown envelope version '${text(Field.version)}'`);
   }
-  const body = map.get(Field.body);
+  if (version !== ENVELOPE_VERSION) throw new MalformedEntryError(`unknown envelope version '${version}'`);
+  if (messageId === undefined || exchange === undefined || routingKey === undefined) {
+    throw new MalformedEntryError('entry lacks its message id, exchange or routing key');
+  }
+  if (contentType === undefined) throw new MalformedEntryError('entry lacks its content type');
   if (body === undefined) throw new MalformedEntryError('entry has no body');
-  const expirationMs = integer(Field.expirationMs);
-  const correlationId = text(Field.correlationId);
-  const deathHistory = decodeDeathHistory(text(Field.deaths));
   return {
-    messageId: required(Field.messageId),
-    exchange: required(Field.exchange),
-    routingKey: required(Field.routingKey),
-    publishedAt: integer(Field.publishedAt) ?? 0,
-    headers: decodeHeaders(text(Field.headers)),
-    contentType: required(Field.contentType),
-    redeliveries: integer(Field.redeliveries) ?? 0,
+    messageId,
+    exchange,
+    routingKey,
+    publishedAt,
+    headers,
+    contentType,
+    redeliveries,
     ...(expirationMs === undefined ? {} : { expirationMs }),
     ...(correlationId === undefined ? {} : { correlationId }),
     ...(deathHistory === undefined ? {} : { deathHistory }),
@@ -147,8 +179,15 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
   };
 }
 
-function decodeDeathHistory(json: string | undefined): DeathHistory | undefined {
-  if (json === undefined) return undefined;
+function integerField(name: string, value: Buffer): number {
+  const parsed = Number(value.toString('latin1'));
+  if (!Number.isSafeInteger(parsed) || parsed < 0) {
+    throw new MalformedEntryError(`field '${name}' is not a non-negative integer`);
+  }
+  return parsed;
+}
+
+function decodeDeathHistory(json: string): DeathHistory {
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);
@@ -160,8 +199,7 @@ function decodeDeathHistory(json: string | undefined): DeathHistory | undefined 
   return history;
 }
 
-function decodeHeaders(json: string | undefined): Headers {
-  if (json === undefined) return {};
+function decodeHeaders(json: string): Headers {
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);

@@ -173,6 +173,43 @@ describe('messages() iterator with manual acks', () => {
     await Promise.all(held.map((m) => m.ack()));
   });
 
+  it('acks in one batch only the deliveries this consumer still owns', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('q');
+    await sluice.publishBatch(
+      ['a', 'b', 'c'].map((body) => ({ exchange: '', routingKey: 'q', body })),
+    );
+    const held: Delivery[] = [];
+    for await (const msg of sluice.messages('q')) {
+      held.push(msg);
+      if (held.length === 3) break;
+    }
+    const [first, second, third] = held as [Delivery, Delivery, Delivery];
+    await redis.xclaim(streamKey(namespace, 'q'), 'sluice', 'someone-else', 0, second.streamId);
+    const outcomes = await Promise.allSettled([first.ack(), second.ack(), third.ack()]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(StaleDeliveryError);
+    const left = await redis.xrange(streamKey(namespace, 'q'), '-', '+');
+    expect(left.map(([id]) => id)).toEqual([second.streamId]);
+  });
+
+  it('refuses the ack of a delivery reclaimed by another sluice consumer after its lease lapsed', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('q', { ackTimeoutMs: 200 });
+    await sluice.publish('', 'q', 'slow');
+    const stream = sluice.messages('q');
+    let held: Delivery | undefined;
+    for await (const msg of stream) {
+      held = msg;
+      break;
+    }
+    // Leaving the loop closed the first consumer: nobody renews the lease of `held` any more.
+    const rescuer = await sluice.consume('q', () => undefined);
+    await waitFor(() => rescuer.stats.acked === 1);
+    await expect(held?.ack()).rejects.toBeInstanceOf(StaleDeliveryError);
+    await rescuer.close();
+  });
+
   it('refuses an ack for a delivery that another consumer has reclaimed', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareQueue('q');
