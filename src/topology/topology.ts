@@ -256,7 +256,9 @@ export class Topology {
       [name],
     );
     this.onChange();
-    await this.redis.unlink(stream);
+    // Dedup markers are not listed: they expire with their window.
+    const keys = this.keys.queue(name);
+    await this.redis.unlink(keys.stream, keys.deadLetters, keys.delayed, keys.delayedEntries);
   }
 
   /** Consumers registered in the queue's group (a consumer deregisters on close). */

@@ -104,7 +104,7 @@ describe('queue declaration', () => {
     );
     expect(await sluice.purgeQueue('jobs')).toBe(1);
     await sluice.deleteQueue('jobs', { ifEmpty: true });
-    expect(await redis.exists(`${namespace}:{${namespace}:q:jobs:0}:stream`)).toBe(0);
+    expect(await redis.keys(`${namespace}:{${namespace}:q:jobs:0}:*`)).toEqual([]);
     await expect(sluice.publish('', 'jobs', 'x', { mandatory: true })).rejects.toMatchObject({
       code: 'UNROUTABLE',
     });
