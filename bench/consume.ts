@@ -1,0 +1,217 @@
+/**
+ * Scenario 2: consume and ack N pre-filled messages with at most {@link PREFETCH} unacked.
+ *
+ * - sluice: `consume(queue, handler, { prefetch, concurrency: prefetch })`, automatic ack
+ *   (ownership-checked ack + delete, coalesced per tick).
+ * - raw: the loop a competent engineer writes by hand: XREADGROUP COUNT prefetch BLOCK on its
+ *   own connection, the batch's handlers run concurrently, then one XACK and one XDEL with all
+ *   of the batch's ids, pipelined on a second connection, before the next read.
+ * - bullmq: a Worker with `concurrency: prefetch` on jobs added with `removeOnComplete`.
+ *
+ * The pre-fill is not timed. The clock starts before the consumer or worker is created (so its
+ * start-up, a few round trips, is included) and stops once every message has been handled and
+ * acked (completed, for BullMQ).
+ */
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { waitFor } from '../scripts/local-redis.js';
+import { Sluice, type Consumer } from '../src/index.js';
+import {
+  EXCHANGE,
+  PREFETCH,
+  PREFILL_CHUNK,
+  QUEUE,
+  ROUTING_KEY,
+  declareTopology,
+  expectCount,
+  handleMessage,
+  makeBody,
+  timed,
+  type BenchBody,
+  type Contender,
+  type RunContext,
+} from './support.js';
+
+const BLOCK_MS = 2000;
+/** Polling for "all handled": every millisecond, so the poll adds at most ~1 ms to a run. */
+const POLL = { intervalMs: 1, timeoutMs: 300_000 };
+
+/** Calls `fill(first, count)` for consecutive chunks of {@link PREFILL_CHUNK} message indexes. */
+async function prefill(
+  messages: number,
+  fill: (first: number, count: number) => Promise<unknown>,
+): Promise<void> {
+  for (let first = 0; first < messages; first += PREFILL_CHUNK) {
+    await fill(first, Math.min(PREFILL_CHUNK, messages - first));
+  }
+}
+
+function indexes(first: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => first + i);
+}
+
+const sluiceConsume: Contender = {
+  name: 'sluice',
+  async run({ url, prefix, messages }: RunContext): Promise<number> {
+    const sluice = await Sluice.connect({ url, namespace: prefix });
+    let consumer: Consumer<BenchBody> | undefined;
+    try {
+      await declareTopology(sluice);
+      await prefill(messages, (first, count) =>
+        sluice.publishBatch(
+          indexes(first, count).map((i) => ({
+            exchange: EXCHANGE,
+            routingKey: ROUTING_KEY,
+            body: makeBody(i),
+          })),
+        ),
+      );
+      const elapsedMs = await timed(async () => {
+        const options = { prefetch: PREFETCH, concurrency: PREFETCH };
+        const started = await sluice.consume<BenchBody>(
+          QUEUE,
+          (delivery) => handleMessage(delivery.body),
+          options,
+        );
+        consumer = started;
+        await waitFor(() => started.stats.acked + started.stats.handlerErrors >= messages, {
+          ...POLL,
+          description: 'sluice: every message acked',
+        });
+      });
+      const stats = consumer?.stats;
+      expectCount('sluice: handler errors', stats?.handlerErrors ?? -1, 0);
+      expectCount('sluice: acked', stats?.acked ?? -1, messages);
+      const left = await sluice.inspectQueue(QUEUE);
+      expectCount('sluice: messages left in the queue', left.messages + left.unacked, 0);
+      return elapsedMs;
+    } finally {
+      await consumer?.close();
+      await sluice.close();
+    }
+  },
+};
+
+/** The entries of an XREADGROUP reply on one stream (strings), or none after a BLOCK timeout. */
+function entriesOf(reply: unknown): [id: string, fields: string[]][] {
+  if (reply === null) return [];
+  const [stream] = reply as [[name: string, entries: [string, string[]][]]];
+  return stream[1];
+}
+
+function bodyOf(fields: readonly string[]): BenchBody {
+  const value = fields[fields.indexOf('body') + 1];
+  if (value === undefined) throw new Error('stream entry without a body field');
+  return JSON.parse(value) as BenchBody;
+}
+
+const rawConsume: Contender = {
+  name: 'raw',
+  async run({ url, prefix, messages }: RunContext): Promise<number> {
+    const stream = `${prefix}:stream`;
+    const group = 'bench';
+    const consumerName = 'bench-1';
+    const commands = new Redis(url);
+    const reader = new Redis(url);
+    try {
+      await commands.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+      await prefill(messages, async (first, count) => {
+        const pipeline = commands.pipeline();
+        for (const i of indexes(first, count)) {
+          pipeline.xadd(stream, '*', 'body', JSON.stringify(makeBody(i)));
+        }
+        await pipeline.exec();
+      });
+      const elapsedMs = await timed(async () => {
+        let handled = 0;
+        while (handled < messages) {
+          const reply = await reader.xreadgroup(
+            'GROUP',
+            group,
+            consumerName,
+            'COUNT',
+            PREFETCH,
+            'BLOCK',
+            BLOCK_MS,
+            'STREAMS',
+            stream,
+            '>',
+          );
+          const entries = entriesOf(reply);
+          if (entries.length === 0) continue;
+          await Promise.all(entries.map(([, fields]) => handleMessage(bodyOf(fields))));
+          const ids = entries.map(([id]) => id);
+          const results = await commands
+            .pipeline()
+            .xack(stream, group, ...ids)
+            .xdel(stream, ...ids)
+            .exec();
+          const failed = results?.find(([error]) => error !== null);
+          if (failed !== undefined) throw failed[0] as Error;
+          handled += ids.length;
+        }
+      });
+      expectCount('raw: stream length', await commands.xlen(stream), 0);
+      return elapsedMs;
+    } finally {
+      reader.disconnect();
+      await commands.quit();
+    }
+  },
+};
+
+const bullmqConsume: Contender = {
+  name: 'bullmq',
+  async run({ url, prefix, messages }: RunContext): Promise<number> {
+    const queue = new Queue<BenchBody>(QUEUE, { connection: { url }, prefix });
+    let worker: Worker<BenchBody, void> | undefined;
+    try {
+      await prefill(messages, (first, count) =>
+        queue.addBulk(
+          indexes(first, count).map((i) => ({
+            name: ROUTING_KEY,
+            data: makeBody(i),
+            opts: { removeOnComplete: true, removeOnFail: true },
+          })),
+        ),
+      );
+      let completed = 0;
+      let failure: Error | undefined;
+      const elapsedMs = await timed(async () => {
+        worker = new Worker<BenchBody, void>(QUEUE, (job) => handleMessage(job.data), {
+          connection: { url, maxRetriesPerRequest: null },
+          prefix,
+          concurrency: PREFETCH,
+        });
+        worker.on('completed', () => {
+          completed += 1;
+        });
+        worker.on('failed', (_job, error) => {
+          failure = error;
+        });
+        worker.on('error', (error) => {
+          failure = error;
+        });
+        await waitFor(() => completed >= messages || failure !== undefined, {
+          ...POLL,
+          description: 'bullmq: every job completed',
+        });
+      });
+      if (failure !== undefined) throw failure;
+      expectCount('bullmq: completed', completed, messages);
+      const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'failed', 'completed');
+      expectCount(
+        'bullmq: jobs left in the queue',
+        Object.values(counts).reduce((sum, count) => sum + count, 0),
+        0,
+      );
+      return elapsedMs;
+    } finally {
+      await worker?.close();
+      await queue.close();
+    }
+  },
+};
+
+/** The contenders of the consume scenario (the runner rotates who goes first per round). */
+export const consumeContenders: readonly Contender[] = [sluiceConsume, rawConsume, bullmqConsume];
