@@ -6,19 +6,40 @@ export { Sluice } from './sluice.js';
 export type { ConnectOptions, MessageStream } from './sluice.js';
 export type { ServerInfo } from './connection/connection.js';
 export { Consumer } from './consumer/consumer.js';
-export type { CloseOptions, ConsumeOptions, ConsumerStats, Handler } from './consumer/consumer.js';
+export type {
+  CloseOptions,
+  ConsumeOptions,
+  ConsumerEvents,
+  ConsumerStats,
+  Handler,
+} from './consumer/consumer.js';
+export type { RetryPolicy } from './consumer/retry.js';
+export type { DeathHistory, DeathReason, DeathRecord, DeathSummary } from './dead-letter/death.js';
+export { POISON_CONTENT_TYPE } from './dead-letter/relay.js';
+export type {
+  DeadLetter,
+  DeadLetterPage,
+  DeadLetterTools,
+  ForeignEntry,
+  ListOptions,
+  ReplayOptions,
+  ReplayResult,
+} from './dead-letter/tools.js';
 export { Delivery } from './consumer/delivery.js';
 export type { NackOptions } from './consumer/delivery.js';
 export type {
   BatchMessage,
   ConfirmTarget,
+  PublishBatchOptions,
   PublishConfirm,
   PublishOptions,
 } from './producer/producer.js';
+export type { Durability, ProducerConnectOptions } from './producer/settings.js';
 export type {
   DeleteExchangeOptions,
   DeleteQueueOptions,
   ExchangeOptions,
+  QueueInfo,
   QueueOptions,
 } from './topology/topology.js';
 export type {
@@ -36,15 +57,22 @@ export {
   AccessRefusedError,
   ClosedError,
   CodecError,
+  ConfirmTimeoutError,
   ConnectionError,
   InvalidArgumentError,
   MessageTooLargeError,
   NotFoundError,
   PreconditionFailedError,
+  QueueFullError,
+  ServerError,
   SluiceError,
   StaleDeliveryError,
   TimeoutError,
   UnroutableError,
   UnsupportedError,
 } from './errors/index.js';
-export type { SluiceErrorCode, SluiceErrorOptions } from './errors/index.js';
+export type {
+  ConfirmTimeoutErrorOptions,
+  SluiceErrorCode,
+  SluiceErrorOptions,
+} from './errors/index.js';

@@ -8,43 +8,49 @@ import { ClosedError, InvalidArgumentError } from './errors/index.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './topology/cache.js';
 import { DeadLetterRelay } from './dead-letter/relay.js';
+import { DeadLetterTools } from './dead-letter/tools.js';
 import { validateRetryPolicy } from './consumer/retry.js';
 import { defaultCodec, type Codec } from './message/codec.js';
 import {
   Producer,
   type BatchMessage,
+  type PublishBatchOptions,
   type PublishConfirm,
   type PublishOptions,
 } from './producer/producer.js';
+import {
+  assertDurabilitySupported,
+  producerSettings,
+  type ProducerConnectOptions,
+  type ProducerSettings,
+} from './producer/settings.js';
 import {
   Topology,
   type DeleteExchangeOptions,
   type DeleteQueueOptions,
   type ExchangeOptions,
+  type QueueInfo,
   type QueueOptions,
 } from './topology/topology.js';
 import type { BindingArguments, ExchangeType } from './topology/types.js';
 import { validateIntegerOption, validateName, validateOptionsObject } from './validation/index.js';
 
 /** Options of {@link Sluice.connect}: where Redis is, plus the namespace and limits. */
-export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis }) & {
-  /** Prefix of every key; one deployment, one namespace. Default `sluice`. */
-  readonly namespace?: string;
-  /** How long connecting may take before it fails with ConnectionError. Default 10 000. */
-  readonly connectTimeoutMs?: number;
-  /** Largest encoded body accepted by publish. Default 16 MiB. */
-  readonly maxBodyBytes?: number;
-  /** Body codec. Default: Buffer as bytes, string as text, anything else as JSON. */
-  readonly codec?: Codec;
-};
+export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis }) &
+  ProducerConnectOptions & {
+    /** Prefix of every key; one deployment, one namespace. Default `sluice`. */
+    readonly namespace?: string;
+    /** How long connecting may take before it fails with ConnectionError. Default 10 000. */
+    readonly connectTimeoutMs?: number;
+    /** Body codec. Default: Buffer as bytes, string as text, anything else as JSON. */
+    readonly codec?: Codec;
+  };
 
 /** A stream of deliveries for `for await`; settle each one yourself. */
 export interface MessageStream<T> extends AsyncIterable<Delivery<T>> {
   /** Stops the stream gracefully (as {@link Consumer.close}). */
   close(): Promise<void>;
 }
-
-const MIB = 1024 * 1024;
 
 /**
  * A sluice client: topology, publishing and consuming on one Redis namespace.
@@ -59,24 +65,21 @@ export class Sluice {
   private readonly producer: Producer;
   private readonly cache: TopologyCache;
   private readonly relay: DeadLetterRelay;
+  /** Dead-letter queue tools: list, show, replay, purge. */
+  readonly dlq: DeadLetterTools;
   private closed = false;
 
   private constructor(
     private readonly connection: Connection,
     private readonly keys: Keyspace,
     private readonly codec: Codec,
-    maxBodyBytes: number,
+    settings: ProducerSettings,
   ) {
     this.topology = new Topology(connection.redis, keys, () => this.cache.invalidate());
     this.cache = new TopologyCache(connection.redis, keys, this.topology);
     this.relay = new DeadLetterRelay(connection.redis, keys, this.cache);
-    this.producer = new Producer({
-      redis: connection.redis,
-      keys,
-      topology: this.cache,
-      codec,
-      maxBodyBytes,
-    });
+    this.dlq = new DeadLetterTools(connection.redis, keys, this.topology, this.cache, codec);
+    this.producer = new Producer({ connection, keys, topology: this.cache, codec, settings });
   }
 
   /** Connects to Redis (or adopts a client, which sluice will never close). */
@@ -86,14 +89,20 @@ export class Sluice {
     const namespace = options.namespace ?? 'sluice';
     validateName('namespace', namespace);
     validateIntegerOption('connectTimeoutMs', options.connectTimeoutMs, 1, 600_000);
-    validateIntegerOption('maxBodyBytes', options.maxBodyBytes, 1, 512 * MIB);
+    const settings = producerSettings(options);
     const codec = options.codec ?? defaultCodec;
     if (typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
       throw new InvalidArgumentError('codec must have encode and decode functions');
     }
     const source = 'redis' in options ? { redis: options.redis } : { url: options.url };
     const connection = await Connection.open(source, options.connectTimeoutMs ?? 10_000);
-    return new Sluice(connection, new Keyspace(namespace), codec, options.maxBodyBytes ?? 16 * MIB);
+    try {
+      assertDurabilitySupported(connection, settings.durability);
+    } catch (error) {
+      await connection.close();
+      throw error;
+    }
+    return new Sluice(connection, new Keyspace(namespace), codec, settings);
   }
 
   /** The server sluice is connected to and the optional features it has. */
@@ -128,6 +137,11 @@ export class Sluice {
   /** Deletes a queue with its bindings and messages. */
   deleteQueue(name: string, options?: DeleteQueueOptions): Promise<void> {
     return this.guard(() => this.topology.deleteQueue(name, options));
+  }
+
+  /** Counts of a queue: ready, unacked, delayed, dead letters not yet routed, consumers. */
+  inspectQueue(name: string): Promise<QueueInfo> {
+    return this.guard(() => this.topology.inspectQueue(name));
   }
 
   /** Removes the queue's ready messages (not the unacked ones); resolves with how many. */
@@ -184,9 +198,15 @@ export class Sluice {
     return this.guard(() => this.producer.publish(exchange, routingKey, body, options));
   }
 
-  /** Publishes many messages in one round trip; one confirm per message, in order. */
-  publishBatch(messages: readonly BatchMessage[]): Promise<PublishConfirm[]> {
-    return this.guard(() => this.producer.publishBatch(messages));
+  /**
+   * Publishes many messages in one round trip; one confirm per message, in order. With
+   * `atomic`, either every message is stored or none is.
+   */
+  publishBatch(
+    messages: readonly BatchMessage[],
+    options?: PublishBatchOptions,
+  ): Promise<PublishConfirm[]> {
+    return this.guard(() => this.producer.publishBatch(messages, options));
   }
 
   /**

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import { ConnectionError, InvalidArgumentError, TimeoutError } from '../errors/index.js';
 import { registerScripts } from './scripts.js';
 
@@ -52,6 +52,9 @@ export function parseServerInfo(info: string): ServerInfo {
   };
 }
 
+/** How long close() waits for the replies in flight before it drops the connection. */
+const QUIT_TIMEOUT_MS = 2000;
+
 function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -64,17 +67,136 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
 }
 
 /**
+ * How a failed command may be retried:
+ * - `unsent`: Redis did not run it (LOADING, TRYAGAIN, READONLY, MASTERDOWN, BUSY, CLUSTERDOWN,
+ *   or it was refused before being written); running it again is always safe;
+ * - `uncertain`: the connection failed with the command in flight, so it may have run;
+ *   running it again is safe only for an idempotent command;
+ * - `closed`: the client was closed; nothing will run any more;
+ * - `fatal`: Redis refused the command for good (OOM, NOPERM, a script error, ...).
+ */
+export type FailureKind = 'unsent' | 'uncertain' | 'closed' | 'fatal';
+
+/** Error replies that Redis sends instead of running a command, during a transient state. */
+const TRANSIENT_REPLIES = ['LOADING', 'TRYAGAIN', 'READONLY', 'MASTERDOWN', 'BUSY', 'CLUSTERDOWN'];
+/** Socket errors: the connection broke, with or without our command on the wire. */
+const SOCKET_ERRORS = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTCONN',
+]);
+
+/** Classifies a failed command of `redis` (see {@link FailureKind}). */
+export function classifyFailure(error: unknown, redis: Redis): FailureKind {
+  if (redis.status === 'end') return 'closed';
+  if (error instanceof ReplyError) {
+    const prefix = (error as Error).message.split(' ', 1)[0] ?? '';
+    return TRANSIENT_REPLIES.includes(prefix) ? 'unsent' : 'fatal';
+  }
+  if (error instanceof ConnectionError) return 'uncertain';
+  if (!(error instanceof Error)) return 'fatal';
+  // ioredis names and messages, for errors it has no classes for.
+  if (error.name === 'MaxRetriesPerRequestError' || error.name === 'AbortError') return 'uncertain';
+  if (error.message.startsWith("Stream isn't writeable")) return 'unsent';
+  if (error.message === 'Connection is closed.' || error.message === 'Command timed out') {
+    return 'uncertain';
+  }
+  const code = (error as NodeJS.ErrnoException).code;
+  return code !== undefined && SOCKET_ERRORS.has(code) ? 'uncertain' : 'fatal';
+}
+
+/**
+ * Reconnect delays of the client sluice creates: 10 ms first, doubling up to 2 s, with jitter,
+ * so that a reset connection is back before a retried publish needs it, and a restarting server
+ * is not hammered.
+ */
+function reconnectDelayMs(attempt: number): number {
+  const base = Math.min(10 * 2 ** Math.min(attempt - 1, 8), 2000);
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+/**
  * One Redis client for commands and scripts, plus the duplicates that consumers use
  * for blocking reads. Closes only what it created.
  */
 export class Connection {
   private readonly duplicates = new Set<Redis>();
+  private closes = 0;
+  private nextClose: { promise: Promise<void>; resolve: () => void } | undefined;
+  private readonly onClose = (): void => {
+    this.closes++;
+    this.nextClose?.resolve();
+    this.nextClose = undefined;
+  };
 
   private constructor(
     readonly redis: Redis,
     private readonly owned: boolean,
     readonly server: ServerInfo,
-  ) {}
+    /** Whether the server kept an append-only file when sluice connected (`aof_enabled`). */
+    readonly appendOnly: boolean,
+  ) {
+    redis.on('close', this.onClose);
+  }
+
+  /**
+   * Counts the connection losses of the main client. A command issued at one epoch and answered
+   * at the same epoch ran on the same connection as everything else issued then, which is what
+   * WAIT and WAITAOF rely on: they cover the writes of their own connection only.
+   */
+  get epoch(): number {
+    return this.closes;
+  }
+
+  /**
+   * True when ioredis sends the commands that were in flight at a connection loss again after
+   * reconnecting (`autoResendUnfulfilledCommands`, on by default). When it does not, those
+   * commands never settle: callers race them with {@link nextConnectionLoss}.
+   */
+  get resendsInFlightCommands(): boolean {
+    return this.redis.options.autoResendUnfulfilledCommands !== false;
+  }
+
+  /** Resolves at the main client's next connection loss. */
+  nextConnectionLoss(): Promise<void> {
+    if (this.nextClose === undefined) {
+      let resolve: () => void = () => undefined;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.nextClose = { promise, resolve };
+    }
+    return this.nextClose.promise;
+  }
+
+  /**
+   * WAIT: resolves with how many replicas acknowledged every write that this connection made
+   * before the command, waiting up to `timeoutMs` for `replicas` of them.
+   */
+  async waitForReplicas(replicas: number, timeoutMs: number): Promise<number> {
+    return Number(await this.redis.call('WAIT', replicas, timeoutMs));
+  }
+
+  /**
+   * WAITAOF (Redis ≥ 7.2, Valkey): resolves with `[local, replicas]`, whether the local AOF
+   * and how many replicas' AOFs have fsynced every write this connection made before it.
+   */
+  async waitForAof(
+    local: number,
+    replicas: number,
+    timeoutMs: number,
+  ): Promise<[local: number, replicas: number]> {
+    const [fsyncedLocal, fsyncedReplicas] = (await this.redis.call(
+      'WAITAOF',
+      local,
+      replicas,
+      timeoutMs,
+    )) as [number, number];
+    return [Number(fsyncedLocal), Number(fsyncedReplicas)];
+  }
 
   /** Connects (or adopts a client), reads the server version and registers the scripts. */
   static async open(source: RedisSource, connectTimeoutMs: number): Promise<Connection> {
@@ -90,14 +212,34 @@ export class Connection {
       if (typeof source.url !== 'string' || !/^rediss?:\/\//u.test(source.url)) {
         throw new InvalidArgumentError('url must be a redis:// or rediss:// URL');
       }
-      redis = new Redis(source.url, { lazyConnect: true, connectTimeout: connectTimeoutMs });
+      redis = new Redis(source.url, {
+        lazyConnect: true,
+        connectTimeout: connectTimeoutMs,
+        retryStrategy: reconnectDelayMs,
+        // Publishes are idempotent (dedup markers), so resending what was in flight at a
+        // connection loss is exactly the retry they need; ioredis drops (never settles) those
+        // commands when this is off. Stated here because sluice relies on it.
+        autoResendUnfulfilledCommands: true,
+        // A failover turns the master into a replica: reconnect (the address may lead to the
+        // new master by now) and let the command fail with READONLY, which sluice retries.
+        reconnectOnError: (error) => error.message.startsWith('READONLY'),
+        // No commandTimeout: WAIT, WAITAOF and the consumers' blocking reads legitimately take
+        // long; each publish is bounded by its own confirm deadline instead.
+      });
+      // Errors reach callers as rejected commands; without a listener ioredis would also log them.
+      redis.on('error', () => undefined);
       owned = true;
     }
     try {
       if (owned) await withTimeout(redis.connect(), connectTimeoutMs, 'connecting to Redis');
-      const info = await withTimeout(redis.info('server'), connectTimeoutMs, 'INFO server');
+      const info = (await withTimeout(
+        redis.call('INFO', 'server', 'persistence'),
+        connectTimeoutMs,
+        'INFO server persistence',
+      )) as string;
       registerScripts(redis);
-      return new Connection(redis, owned, parseServerInfo(info));
+      const appendOnly = /^aof_enabled:1\r?$/mu.test(info);
+      return new Connection(redis, owned, parseServerInfo(info), appendOnly);
     } catch (cause) {
       if (owned) redis.disconnect();
       if (cause instanceof TimeoutError) throw new ConnectionError(cause.message, cause);
@@ -123,6 +265,12 @@ export class Connection {
   async close(): Promise<void> {
     for (const client of this.duplicates) client.disconnect();
     this.duplicates.clear();
-    if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
+    this.redis.off('close', this.onClose);
+    if (!this.owned) return;
+    // QUIT lets the replies in flight arrive first; a server that does not answer (frozen,
+    // partitioned) must not keep close() waiting forever.
+    await withTimeout(this.redis.quit(), QUIT_TIMEOUT_MS, 'QUIT').catch(() =>
+      this.redis.disconnect(),
+    );
   }
 }

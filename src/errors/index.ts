@@ -14,7 +14,9 @@ export type SluiceErrorCode =
   | 'UNSUPPORTED'
   | 'CLOSED'
   | 'STALE_DELIVERY'
-  | 'CODEC';
+  | 'CODEC'
+  | 'QUEUE_FULL'
+  | 'SERVER';
 
 /** Options shared by every sluice error. */
 export interface SluiceErrorOptions {
@@ -127,5 +129,53 @@ export class StaleDeliveryError extends SluiceError {
 export class CodecError extends SluiceError {
   constructor(message: string, cause?: unknown) {
     super('CODEC', message, { cause });
+  }
+}
+
+/** Options of {@link ConfirmTimeoutError}. */
+export interface ConfirmTimeoutErrorOptions {
+  readonly messageId: string;
+  readonly mayBeApplied: boolean;
+  readonly applied: boolean;
+  readonly cause?: unknown;
+}
+
+/**
+ * A publish got no confirm within `confirmTimeoutMs` (or its retries ran out, or WAIT / WAITAOF
+ * did not reach the requested durability in time). Publishing the same message again (same
+ * message id or dedup key, within the dedup window) is safe: it never makes a second copy.
+ */
+export class ConfirmTimeoutError extends TimeoutError {
+  readonly messageId: string;
+  /** False only when Redis certainly did not store the message. */
+  readonly mayBeApplied: boolean;
+  /** True when Redis confirmed the write but not the requested durability (replicas, fsync). */
+  readonly applied: boolean;
+
+  constructor(message: string, options: ConfirmTimeoutErrorOptions) {
+    super(message, options.cause);
+    this.messageId = options.messageId;
+    this.mayBeApplied = options.mayBeApplied || options.applied;
+    this.applied = options.applied;
+  }
+}
+
+/**
+ * A publish found a target queue at its `maxLength` (overflow `reject-publish`); the message was
+ * written to none of its targets. Not retriable as such: the queue must drain first.
+ */
+export class QueueFullError extends SluiceError {
+  constructor(
+    readonly queue: string,
+    readonly maxLength: number,
+  ) {
+    super('QUEUE_FULL', `queue '${queue}' is full: ${maxLength} ready messages (reject-publish)`);
+  }
+}
+
+/** Redis refused a command for good (OOM, NOPERM, a script error); its reply is the cause. */
+export class ServerError extends SluiceError {
+  constructor(message: string, cause?: unknown) {
+    super('SERVER', message, { cause });
   }
 }

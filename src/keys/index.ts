@@ -18,8 +18,6 @@ export interface QueueKeys {
   readonly delayed: string;
   /** Delayed retries: hash of retry id to the packed entry. */
   readonly delayedEntries: string;
-  /** Publish dedup markers: hash of dedup key to the confirm of its first publish. */
-  readonly dedup: string;
 }
 
 /** Key names of one namespace. */
@@ -39,15 +37,30 @@ export class Keyspace {
 
   /** Keys of one queue partition (partition 0 until partitioned queues exist). */
   queue(queue: string, partition = 0): QueueKeys {
-    const tag = `{${this.namespace}:q:${queue}:${partition}}`;
-    const prefix = `${this.namespace}:${tag}`;
+    const prefix = this.queuePrefix(queue, partition);
     return {
       stream: `${prefix}:stream`,
       deadLetters: `${prefix}:dead-letters`,
       delayed: `${prefix}:delayed`,
       delayedEntries: `${prefix}:delayed-entries`,
-      dedup: `${prefix}:dedup`,
     };
+  }
+
+  /**
+   * Publish dedup markers of one queue partition for one dedup window: two hashes (slots 0
+   * and 1) of dedup key to the stream id of the copy that the first publish appended there.
+   * The publish script writes the slot of the current time bucket and reads both, so a marker
+   * lives from one to two windows (see src/lua/publish.lua). In the queue's hash tag, so that
+   * the publish call of that queue's slot checks and records them together with the append.
+   */
+  dedupSlots(queue: string, windowMs: number, partition = 0): [slot0: string, slot1: string] {
+    const prefix = `${this.queuePrefix(queue, partition)}:dedup:${windowMs}`;
+    return [`${prefix}:0`, `${prefix}:1`];
+  }
+
+  /** `<ns>:{<ns>:q:<queue>:<partition>}`: the start of every key of one queue partition. */
+  private queuePrefix(queue: string, partition: number): string {
+    return `${this.namespace}:{${this.namespace}:q:${queue}:${partition}}`;
   }
 }
 

@@ -158,7 +158,8 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
         break;
     }
   }
-  if (version !== ENVELOPE_VERSION) throw new MalformedEntryError(`unknown envelope version '${version}'`);
+  if (version !== ENVELOPE_VERSION)
+    throw new MalformedEntryError(`unknown envelope version '${version}'`);
   if (messageId === undefined || exchange === undefined || routingKey === undefined) {
     throw new MalformedEntryError('entry lacks its message id, exchange or routing key');
   }

@@ -1,22 +1,28 @@
-import type { Redis } from 'ioredis';
+import { ReplyError } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
+import { classifyFailure, type Connection } from '../connection/connection.js';
 import { runScript, type ScriptArg } from '../connection/scripts.js';
 import {
   AccessRefusedError,
+  ClosedError,
+  ConfirmTimeoutError,
   InvalidArgumentError,
   MessageTooLargeError,
   NotFoundError,
+  QueueFullError,
+  ServerError,
   SluiceError,
   UnroutableError,
+  UnsupportedError,
 } from '../errors/index.js';
-import type { Keyspace } from '../keys/index.js';
+import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
 import { encodeEnvelope } from '../message/envelope.js';
-import type { Router } from '../routing/router.js';
-import type { TopologyCache } from '../topology/cache.js';
-import type { Headers } from '../topology/types.js';
+import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
+import type { Headers, OverflowPolicy, TopologySnapshot } from '../topology/types.js';
 import {
   validateBooleanOption,
+  validateEnumOption,
   validateExchangeReference,
   validateHeaders,
   validateIntegerOption,
@@ -24,6 +30,16 @@ import {
   validateRoutingKey,
   validateStringOption,
 } from '../validation/index.js';
+import { groupCommits, type GroupCommit } from './group-commit.js';
+import { packFields } from './pack.js';
+import { CallState, Retrier, untilAborted, type RetryPolicy } from './retry.js';
+import {
+  assertDurabilitySupported,
+  DURABILITIES,
+  validateDedupWindow,
+  type Durability,
+  type ProducerSettings,
+} from './settings.js';
 
 /** Options of one publish, named as in amqplib where they exist there. */
 export interface PublishOptions {
@@ -37,6 +53,16 @@ export interface PublishOptions {
   readonly correlationId?: string;
   /** Time to live of this message, from publish. */
   readonly expirationMs?: number;
+  /**
+   * Publishes with the same dedup key within the dedup window store the message once; the
+   * later ones resolve with the first one's stream ids and `duplicate: true`. Default: the
+   * message id.
+   */
+  readonly dedupKey?: string;
+  /** Dedup window of this publish; 0 turns dedup off for it. Default: the connect option. */
+  readonly dedupWindowMs?: number;
+  /** Confirm level of this publish. Default: the connect option `durability`. */
+  readonly durability?: Durability;
 }
 
 /** One message of {@link Producer.publishBatch}. */
@@ -45,6 +71,15 @@ export interface BatchMessage {
   readonly routingKey: string;
   readonly body: unknown;
   readonly options?: PublishOptions;
+}
+
+/** Options of {@link Producer.publishBatch}. */
+export interface PublishBatchOptions {
+  /**
+   * All or nothing: either every message is stored in every target queue, or none is (one
+   * script call on one node; on Redis Cluster all targets must share a slot). Default false.
+   */
+  readonly atomic?: boolean;
 }
 
 /** Where one copy of a message was stored. */
@@ -61,47 +96,115 @@ export interface PublishConfirm {
   readonly duplicate: boolean;
 }
 
-interface Pending {
+/** A validated, encoded message. */
+interface Message {
   readonly exchange: string;
   readonly routingKey: string;
   readonly headers: Headers;
   readonly mandatory: boolean;
   readonly messageId: string;
-  readonly fields: readonly ScriptArg[];
-  readonly resolve: (confirm: PublishConfirm) => void;
-  readonly reject: (error: unknown) => void;
+  readonly dedupKey: string;
+  readonly dedupWindowMs: number;
+  readonly durability: Durability;
+  /** The envelope's XADD field/value items, packed (see {@link packFields}). */
+  readonly fields: Buffer;
+}
+
+/** A message on its way to its confirm, which settles once. */
+class Publication {
+  settled = false;
+  /** Redis confirmed the write; a wait for replicas or fsync may still be pending. */
+  written = false;
+  readonly confirmed: Promise<PublishConfirm>;
+  private settle: { resolve(c: PublishConfirm): void; reject(e: unknown): void } | undefined;
+
+  constructor(readonly message: Message) {
+    this.confirmed = new Promise<PublishConfirm>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+  }
+
+  resolve(confirm: PublishConfirm): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.settle?.resolve(confirm);
+  }
+
+  reject(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.settle?.reject(error);
+  }
 }
 
 interface Routed {
-  readonly message: Pending;
+  readonly publication: Publication;
   readonly queues: readonly string[];
+}
+
+interface Routing {
+  readonly routed: Routed[];
+  /** Messages refused before any write (see {@link targets}). */
+  readonly failed: { publication: Publication; error: SluiceError }[];
+  /** Messages that route nowhere and resolve with no targets. */
+  readonly unroutable: Publication[];
+}
+
+type AppendResult =
+  | { readonly kind: 'stale' }
+  | { readonly kind: 'full'; readonly message: number; readonly target: number }
+  /** Per message: 'new' or 'dup' and one value per target, or 'full' and a target position. */
+  | { readonly kind: 'ok'; readonly replies: readonly (string | number)[] };
+
+interface Written {
+  readonly publication: Publication;
+  readonly confirm: PublishConfirm;
 }
 
 /** Options of the producer, set once at connect. */
 export interface ProducerOptions {
-  readonly redis: Redis;
+  readonly connection: Connection;
   readonly keys: Keyspace;
   readonly topology: TopologyCache;
   readonly codec: Codec;
-  readonly maxBodyBytes: number;
+  readonly settings: ProducerSettings;
 }
 
+/**
+ * Overflow policy of a queue with `maxLength` and no `overflow`: reject-publish, so that no
+ * message is ever dropped unless the queue asks for it (RabbitMQ's default is drop-head).
+ */
+const DEFAULT_OVERFLOW: OverflowPolicy = 'reject-publish';
+/** Overflow policies the publish script applies. */
+const APPLIED_OVERFLOW: ReadonlySet<OverflowPolicy> = new Set(['reject-publish']);
 /** Messages per script call: bounds one call's latency and Lua stack use. */
 const MAX_CALL_MESSAGES = 512;
+/** Largest atomic batch: it is one script call, which blocks Redis while it runs. */
+const MAX_ATOMIC_MESSAGES = 10_000;
 /** Topology changes racing one publish before it gives up. */
 const MAX_STALE_RETRIES = 8;
+/** Rounds of write + WAIT after a connection loss made a WAIT prove nothing. */
+const MAX_DURABILITY_ROUNDS = 4;
+const READ: RetryPolicy = { write: false, idempotent: true };
 
 /**
  * Publishes with confirms. Publishes issued in the same tick are coalesced into one
- * script call (as Kafka producers linger), each keeping its own confirm.
+ * script call (as Kafka producers linger), each keeping its own confirm; dedup markers are
+ * checked and written in that call, so retrying a publish never stores it twice.
  */
 export class Producer {
-  private queue: Pending[] = [];
+  private queue: (Publication | readonly Publication[])[] = [];
   private flushScheduled = false;
+  private readonly retrier: Retrier;
+  private readonly commits: Record<Exclude<Durability, 'written'>, GroupCommit>;
 
-  constructor(private readonly options: ProducerOptions) {}
+  constructor(private readonly options: ProducerOptions) {
+    const { connection, settings } = options;
+    this.retrier = new Retrier(connection);
+    this.commits = groupCommits(connection, settings.replicas, settings.durabilityTimeoutMs);
+  }
 
-  /** Publishes one message; resolves once it is appended to every queue it routes to. */
+  /** Publishes one message; resolves once it is stored at the requested durability. */
   // async so that a validation error rejects; the body up to the Promise runs synchronously,
   // which keeps publishes of one tick in one batch.
   async publish(
@@ -110,30 +213,39 @@ export class Producer {
     body: unknown,
     options: PublishOptions = {},
   ): Promise<PublishConfirm> {
-    const pending = this.prepare({ exchange, routingKey, body, options });
-    return new Promise<PublishConfirm>((resolve, reject) =>
-      this.enqueue([pending(resolve, reject)]),
-    );
+    const publication = new Publication(this.prepare({ exchange, routingKey, body, options }));
+    this.enqueue(publication);
+    return publication.confirmed;
   }
 
   /** Publishes many messages in one round trip; one confirm per message, in order. */
-  async publishBatch(messages: readonly BatchMessage[]): Promise<PublishConfirm[]> {
+  async publishBatch(
+    messages: readonly BatchMessage[],
+    options: PublishBatchOptions = {},
+  ): Promise<PublishConfirm[]> {
     if (!Array.isArray(messages)) throw new InvalidArgumentError('publishBatch takes an array');
-    const prepared = (messages as readonly BatchMessage[]).map((message) => this.prepare(message));
-    const batch: Pending[] = [];
-    const promises = prepared.map(
-      (make) => new Promise<PublishConfirm>((resolve, reject) => batch.push(make(resolve, reject))),
+    validateOptionsObject('batch options', options);
+    validateBooleanOption('atomic', options.atomic);
+    const atomic = options.atomic ?? false;
+    if (atomic && messages.length > MAX_ATOMIC_MESSAGES) {
+      throw new InvalidArgumentError(
+        `an atomic batch holds at most ${MAX_ATOMIC_MESSAGES} messages`,
+      );
+    }
+    const publications = (messages as readonly BatchMessage[]).map(
+      (message) => new Publication(this.prepare(message)),
     );
-    this.enqueue(batch);
-    return Promise.all(promises);
+    if (publications.length === 0) return [];
+    if (atomic) this.enqueue(publications);
+    else for (const publication of publications) this.enqueue(publication);
+    return Promise.all(publications.map((publication) => publication.confirmed));
   }
 
   /** Validates and encodes a message; nothing is sent until it is enqueued. */
-  private prepare(
-    message: BatchMessage,
-  ): (resolve: Pending['resolve'], reject: Pending['reject']) => Pending {
+  private prepare(message: BatchMessage): Message {
     const { exchange, routingKey, body } = message;
     const options = message.options ?? {};
+    const { settings, connection } = this.options;
     validateExchangeReference(exchange);
     validateRoutingKey(routingKey);
     validateOptionsObject('publish options', options);
@@ -143,157 +255,414 @@ export class Producer {
     validateStringOption('contentType', options.contentType);
     validateStringOption('correlationId', options.correlationId);
     validateIntegerOption('expirationMs', options.expirationMs, 1, 2 ** 31 - 1);
+    validateStringOption('dedupKey', options.dedupKey);
+    validateDedupWindow(options.dedupWindowMs, settings.confirmTimeoutMs);
+    validateEnumOption('durability', options.durability, DURABILITIES);
+    const durability = options.durability ?? settings.durability;
+    assertDurabilitySupported(connection, durability);
     const encoded = this.options.codec.encode(body);
-    if (encoded.data.length > this.options.maxBodyBytes) {
-      throw new MessageTooLargeError(encoded.data.length, this.options.maxBodyBytes);
+    if (encoded.data.length > settings.maxBodyBytes) {
+      throw new MessageTooLargeError(encoded.data.length, settings.maxBodyBytes);
     }
     const messageId = options.messageId ?? uuidv7();
     const headers = options.headers ?? {};
-    const fields = encodeEnvelope(
-      {
-        messageId,
-        exchange,
-        routingKey,
-        publishedAt: Date.now(),
-        headers,
-        contentType: options.contentType ?? encoded.contentType,
-        redeliveries: 0,
-        ...(options.expirationMs === undefined ? {} : { expirationMs: options.expirationMs }),
-        ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
-      },
-      encoded.data,
+    const fields = packFields(
+      encodeEnvelope(
+        {
+          messageId,
+          exchange,
+          routingKey,
+          publishedAt: Date.now(),
+          headers,
+          contentType: options.contentType ?? encoded.contentType,
+          redeliveries: 0,
+          ...(options.expirationMs === undefined ? {} : { expirationMs: options.expirationMs }),
+          ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
+        },
+        encoded.data,
+      ),
     );
-    const mandatory = options.mandatory ?? false;
-    return (resolve, reject) => ({
+    return {
       exchange,
       routingKey,
       headers,
-      mandatory,
+      mandatory: options.mandatory ?? false,
       messageId,
+      dedupKey: options.dedupKey ?? messageId,
+      dedupWindowMs: options.dedupWindowMs ?? settings.dedupWindowMs,
+      durability,
       fields,
-      resolve,
-      reject,
-    });
+    };
   }
 
-  private enqueue(messages: Pending[]): void {
-    for (const message of messages) this.queue.push(message);
+  /** Queues a publication, or an atomic batch as one unit; flushed at the end of the tick. */
+  private enqueue(unit: Publication | readonly Publication[]): void {
+    this.queue.push(unit);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    process.nextTick(() => {
-      this.flushScheduled = false;
-      const batch = this.queue;
-      this.queue = [];
-      for (let i = 0; i < batch.length; i += MAX_CALL_MESSAGES) {
-        void this.send(batch.slice(i, i + MAX_CALL_MESSAGES));
-      }
-    });
+    process.nextTick(() => this.flush());
   }
 
-  /** Routes, appends and settles one call's worth of messages; never throws. */
-  private async send(batch: readonly Pending[]): Promise<void> {
-    let remaining = batch;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const compiled = await this.options.topology.get();
-        const { router } = compiled;
-        const { routed, unrouted } = this.route(router, remaining);
-        // A message that routes nowhere never reaches the publish script's version check,
-        // so confirm the version here before calling it unroutable.
-        const current =
-          unrouted.length > 0 ? await this.options.topology.currentVersion() : router.version;
-        if (current === router.version) {
-          for (const settle of unrouted) settle();
-          remaining = routed.map((r) => r.message);
-          if (routed.length === 0) return;
-          const ids = await this.append(router.version, routed);
-          if (ids !== undefined) {
-            this.confirm(routed, ids);
-            return;
-          }
-        }
-        // The topology changed since this router was compiled: reroute.
-        this.options.topology.invalidate(compiled);
-        if (attempt >= MAX_STALE_RETRIES) {
-          throw new SluiceError('PRECONDITION_FAILED', 'topology kept changing while publishing', {
-            retriable: true,
-          });
-        }
+  /** Sends the tick's publications in order: up to 512 per call, an atomic batch alone. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const units = this.queue;
+    this.queue = [];
+    let chunk: Publication[] = [];
+    const sendChunk = (): void => {
+      if (chunk.length > 0) void this.send(chunk, false);
+      chunk = [];
+    };
+    for (const unit of units) {
+      if (unit instanceof Publication) {
+        chunk.push(unit);
+        if (chunk.length === MAX_CALL_MESSAGES) sendChunk();
+      } else {
+        sendChunk();
+        void this.send(unit, true);
       }
+    }
+    sendChunk();
+  }
+
+  /**
+   * Delivers one call's publications and settles every one of them by the confirm deadline:
+   * what is still open then rejects with ConfirmTimeoutError. Never throws.
+   */
+  private async send(batch: readonly Publication[], atomic: boolean): Promise<void> {
+    const { confirmTimeoutMs } = this.options.settings;
+    const deadline = new AbortController();
+    const state = new CallState(deadline.signal);
+    const timer = setTimeout(() => {
+      deadline.abort();
+      for (const publication of batch) {
+        publication.reject(
+          this.timeout(publication, state, `no confirm within ${confirmTimeoutMs} ms`),
+        );
+      }
+    }, confirmTimeoutMs);
+    try {
+      await this.deliver(batch, atomic, state);
     } catch (error) {
-      for (const message of remaining) message.reject(error);
+      for (const publication of batch) publication.reject(this.failure(error, publication, state));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Routes, writes and waits for durability, retrying what may be retried; may throw. */
+  private async deliver(
+    batch: readonly Publication[],
+    atomic: boolean,
+    state: CallState,
+  ): Promise<void> {
+    let remaining = batch;
+    let staleRounds = 0;
+    let durabilityRounds = 0;
+    for (;;) {
+      const compiled = await this.retrier.run(() => this.options.topology.get(), state, READ);
+      const { routed, failed, unroutable } = this.route(compiled, remaining);
+      // Messages refused before the script never meet its version check: confirm the version.
+      if (failed.length + unroutable.length > 0 && !(await this.isCurrent(compiled, state))) {
+        staleRounds = this.stale(compiled, staleRounds);
+        continue;
+      }
+      const [refusal] = failed;
+      if (atomic && refusal !== undefined) {
+        for (const publication of remaining) publication.reject(refusal.error);
+        return;
+      }
+      for (const { publication, error } of failed) publication.reject(error);
+      if (routed.length === 0) return this.resolveUnroutable(unroutable);
+      let epoch = 0;
+      const result = await this.retrier.run(
+        () => {
+          epoch = this.options.connection.epoch;
+          return this.append(compiled, routed, atomic);
+        },
+        state,
+        { write: true, idempotent: routed.every((r) => r.publication.message.dedupWindowMs > 0) },
+      );
+      if (result.kind === 'stale') {
+        staleRounds = this.stale(compiled, staleRounds);
+        continue;
+      }
+      if (result.kind === 'full') {
+        const { queues } = routed[result.message - 1] as Routed;
+        const error = this.queueFull(compiled.snapshot, queues[result.target - 1] as string);
+        for (const publication of remaining) publication.reject(error);
+        return;
+      }
+      this.resolveUnroutable(unroutable);
+      const durable = this.confirm(compiled.snapshot, routed, result.replies);
+      remaining = await this.awaitDurability(durable, epoch, state);
+      if (remaining.length === 0) return;
+      // A connection loss came between the write and its WAIT, which then proved nothing.
+      // Publish again: the call finds the copies and makes a write, which the next WAIT covers.
+      if (++durabilityRounds >= MAX_DURABILITY_ROUNDS) {
+        for (const publication of remaining) {
+          publication.reject(this.timeout(publication, state, 'the connection kept failing'));
+        }
+        return;
+      }
+    }
+  }
+
+  private async isCurrent(compiled: CompiledTopology, state: CallState): Promise<boolean> {
+    const { topology } = this.options;
+    return (
+      (await this.retrier.run(() => topology.currentVersion(), state, READ)) ===
+      compiled.router.version
+    );
+  }
+
+  /** Drops a stale topology; returns the rounds so far, or throws after too many. */
+  private stale(compiled: CompiledTopology, rounds: number): number {
+    this.options.topology.invalidate(compiled);
+    if (rounds >= MAX_STALE_RETRIES) {
+      throw new SluiceError('PRECONDITION_FAILED', 'topology kept changing while publishing', {
+        retriable: true,
+      });
+    }
+    return rounds + 1;
+  }
+
+  private resolveUnroutable(unroutable: readonly Publication[]): void {
+    for (const publication of unroutable) {
+      publication.resolve({
+        messageId: publication.message.messageId,
+        targets: [],
+        duplicate: false,
+      });
     }
   }
 
   /**
-   * Resolves the target queues of each message with the compiled router. Messages that
-   * fail (unknown or internal exchange, mandatory without a route) or route nowhere get
-   * a settlement to run once the router is known to be current.
+   * Resolves the target queues of each message with the compiled router; messages refused
+   * before any write (unknown or internal exchange, mandatory without a route, a queue whose
+   * overflow policy this producer cannot apply) are set apart.
    */
-  private route(
-    router: Router,
-    batch: readonly Pending[],
-  ): { routed: Routed[]; unrouted: (() => void)[] } {
-    const routed: Routed[] = [];
-    const unrouted: (() => void)[] = [];
-    for (const message of batch) {
-      const exchange = message.exchange === '' ? undefined : router.exchange(message.exchange);
-      if (message.exchange !== '' && exchange === undefined) {
-        unrouted.push(() =>
-          message.reject(new NotFoundError(`exchange '${message.exchange}' does not exist`)),
-        );
-        continue;
-      }
-      if (exchange?.internal === true) {
-        unrouted.push(() =>
-          message.reject(new AccessRefusedError(`exchange '${message.exchange}' is internal`)),
-        );
-        continue;
-      }
-      const queues = router.route(message.exchange, message.routingKey, message.headers);
-      if (queues.length > 0) {
-        routed.push({ message, queues });
-      } else if (message.mandatory) {
-        unrouted.push(() =>
-          message.reject(new UnroutableError(message.exchange, message.routingKey)),
-        );
-      } else {
-        unrouted.push(() =>
-          message.resolve({ messageId: message.messageId, targets: [], duplicate: false }),
-        );
-      }
+  private route(compiled: CompiledTopology, batch: readonly Publication[]): Routing {
+    const routing: Routing = { routed: [], failed: [], unroutable: [] };
+    for (const publication of batch) {
+      if (publication.settled) continue;
+      const queues = targets(compiled, publication.message);
+      if (queues instanceof SluiceError) routing.failed.push({ publication, error: queues });
+      else if (queues.length > 0) routing.routed.push({ publication, queues });
+      else routing.unroutable.push(publication);
     }
-    return { routed, unrouted };
+    return routing;
   }
 
-  /** One script call; returns the stream ids in target order, or undefined when stale. */
-  private async append(version: number, routed: readonly Routed[]): Promise<string[] | undefined> {
-    const keyIndex = new Map<string, number>();
-    const keys = [this.options.keys.topologyVersion];
-    const args: ScriptArg[] = [String(version), routed.length];
-    for (const { message, queues } of routed) {
-      args.push(queues.length);
+  /** One script call: dedup, overflow check and appends of every routed message. */
+  private async append(
+    compiled: CompiledTopology,
+    routed: readonly Routed[],
+    atomic: boolean,
+  ): Promise<AppendResult> {
+    const { keys } = this.options;
+    const streams: string[] = [];
+    const slots: string[] = [];
+    const queueArgs: ScriptArg[] = [];
+    const groupArgs: ScriptArg[] = [];
+    const messageArgs: ScriptArg[] = [routed.length];
+    const queueIndex = new Map<string, number>();
+    const groupIndex = new Map<string, number>();
+    const indexOfQueue = (queue: string): number => {
+      let index = queueIndex.get(queue);
+      if (index === undefined) {
+        index = streams.push(keys.queue(queue).stream);
+        queueIndex.set(queue, index);
+        const record = compiled.snapshot.queues.get(queue);
+        queueArgs.push(record?.maxLength ?? 0, record?.overflow ?? DEFAULT_OVERFLOW);
+      }
+      return index;
+    };
+    // A dedup group is a queue and a window: its two marker slots (see src/lua/publish.lua).
+    const indexOfGroup = (queue: string, queueIndex: number, windowMs: number): number => {
+      const group = `${windowMs} ${queue}`;
+      let index = groupIndex.get(group);
+      if (index === undefined) {
+        index = slots.push(...keys.dedupSlots(queue, windowMs)) / 2;
+        groupIndex.set(group, index);
+        groupArgs.push(queueIndex, windowMs);
+      }
+      return index;
+    };
+    let touchDuplicates = false;
+    for (const { publication, queues } of routed) {
+      const { dedupWindowMs, dedupKey, messageId, fields, durability } = publication.message;
+      messageArgs.push(queues.length);
       for (const queue of queues) {
-        let index = keyIndex.get(queue);
-        if (index === undefined) {
-          index = keys.push(this.options.keys.queue(queue).stream);
-          keyIndex.set(queue, index);
-        }
-        args.push(index);
+        const index = indexOfQueue(queue);
+        messageArgs.push(index, dedupWindowMs > 0 ? indexOfGroup(queue, index, dedupWindowMs) : 0);
       }
-      args.push(message.fields.length);
-      for (const field of message.fields) args.push(field);
+      messageArgs.push(dedupKey, messageId === dedupKey ? '' : messageId, fields);
+      touchDuplicates ||= durability !== 'written';
     }
-    const reply = (await runScript(this.options.redis, 'publish', keys, args)) as string[];
-    if (reply[0] === 'stale') return undefined;
-    return reply.slice(1);
+    const args: ScriptArg[] = [
+      String(compiled.router.version),
+      streams.length,
+      groupArgs.length / 2,
+      CONSUMER_GROUP,
+      atomic ? '1' : '0',
+      touchDuplicates ? '1' : '0',
+      ...queueArgs,
+      ...groupArgs,
+      ...messageArgs,
+    ];
+    const reply = (await runScript(
+      this.options.connection.redis,
+      'publish',
+      [keys.topologyVersion, ...streams, ...slots],
+      args,
+    )) as [string, ...unknown[]];
+    const [status, ...rest] = reply;
+    if (status === 'stale') return { kind: 'stale' };
+    if (status === 'full') {
+      return { kind: 'full', message: rest[0] as number, target: rest[1] as number };
+    }
+    return { kind: 'ok', replies: rest as (string | number)[] };
   }
 
-  private confirm(routed: readonly Routed[], ids: readonly string[]): void {
+  /** Settles what the script refused or stored; returns the stored ones that await durability. */
+  private confirm(
+    snapshot: TopologySnapshot,
+    routed: readonly Routed[],
+    replies: readonly (string | number)[],
+  ): Written[] {
+    const durable: Written[] = [];
     let next = 0;
-    for (const { message, queues } of routed) {
-      const targets = queues.map((queue) => ({ queue, streamId: ids[next++] as string }));
-      message.resolve({ messageId: message.messageId, targets, duplicate: false });
+    for (const { publication, queues } of routed) {
+      const status = replies[next++];
+      if (status === 'full') {
+        const target = replies[next++] as number;
+        publication.reject(this.queueFull(snapshot, queues[target - 1] as string));
+        continue;
+      }
+      const values = replies.slice(next, (next += queues.length)) as string[];
+      publication.written = true;
+      const confirm = toConfirm(publication.message, queues, status === 'dup', values);
+      if (publication.message.durability === 'written') publication.resolve(confirm);
+      else durable.push({ publication, confirm });
+    }
+    return durable;
+  }
+
+  /**
+   * Waits for the group commits of the durable levels; settles what they decide and returns
+   * the publications whose WAIT proved nothing (a connection loss came between), to write again.
+   */
+  private async awaitDurability(
+    durable: readonly Written[],
+    epoch: number,
+    state: CallState,
+  ): Promise<Publication[]> {
+    if (durable.length === 0) return [];
+    const again: Publication[] = [];
+    const levels = (['replicated', 'fsynced'] as const).map(async (level) => {
+      const group = durable.filter((w) => w.publication.message.durability === level);
+      if (group.length === 0) return;
+      const outcome = await untilAborted(this.commits[level].wait(), state.signal);
+      for (const { publication, confirm } of group) {
+        if ('error' in outcome) {
+          const kind = classifyFailure(outcome.error, this.options.connection.redis);
+          if (kind === 'fatal' || kind === 'closed') {
+            publication.reject(this.failure(outcome.error, publication, state));
+            continue;
+          }
+        } else if (outcome.epoch === epoch) {
+          if (outcome.reached) publication.resolve(confirm);
+          else publication.reject(this.timeout(publication, state, outcome.detail));
+          continue;
+        }
+        // Writing again is safe only when the write is deduplicated.
+        if (publication.message.dedupWindowMs > 0) again.push(publication);
+        else publication.reject(this.timeout(publication, state, 'connection lost before WAIT'));
+      }
+    });
+    await Promise.all(levels);
+    return again;
+  }
+
+  private queueFull(snapshot: TopologySnapshot, queue: string): QueueFullError {
+    return new QueueFullError(queue, snapshot.queues.get(queue)?.maxLength ?? 0);
+  }
+
+  private timeout(publication: Publication, state: CallState, reason: string): ConfirmTimeoutError {
+    const { messageId } = publication.message;
+    return new ConfirmTimeoutError(`publish of message ${messageId}: ${reason}`, {
+      messageId,
+      mayBeApplied: state.writeMayBeApplied,
+      applied: publication.written,
+      cause: state.lastError,
+    });
+  }
+
+  /** The typed error a publication rejects with when its call failed with `error`. */
+  private failure(error: unknown, publication: Publication, state: CallState): unknown {
+    if (error instanceof SluiceError) return error;
+    switch (classifyFailure(error, this.options.connection.redis)) {
+      case 'closed':
+        return new ClosedError('the Redis client was closed before the publish was confirmed');
+      case 'fatal':
+        return error instanceof ReplyError
+          ? new ServerError(`Redis refused the publish: ${(error as Error).message}`, error)
+          : error;
+      default:
+        // Out of retries, or not retriable without dedup (it may have been applied).
+        return this.timeout(publication, state, `no confirm after ${String(error)}`);
     }
   }
+}
+
+/**
+ * The target queues of a message, or why it is refused before any write: unknown or internal
+ * exchange, mandatory without a route, a target whose overflow policy the producer cannot apply.
+ */
+function targets(compiled: CompiledTopology, message: Message): readonly string[] | SluiceError {
+  const { router, snapshot } = compiled;
+  if (message.exchange !== '') {
+    const exchange = router.exchange(message.exchange);
+    if (exchange === undefined) {
+      return new NotFoundError(`exchange '${message.exchange}' does not exist`);
+    }
+    if (exchange.internal)
+      return new AccessRefusedError(`exchange '${message.exchange}' is internal`);
+  }
+  const queues = router.route(message.exchange, message.routingKey, message.headers);
+  if (queues.length === 0 && message.mandatory) {
+    return new UnroutableError(message.exchange, message.routingKey);
+  }
+  for (const queue of queues) {
+    const record = snapshot.queues.get(queue);
+    const overflow = record?.overflow ?? DEFAULT_OVERFLOW;
+    if (record?.maxLength !== undefined && !APPLIED_OVERFLOW.has(overflow)) {
+      return new UnsupportedError(
+        `queue '${queue}' has overflow '${overflow}', which needs dead-lettering; not available yet`,
+      );
+    }
+  }
+  return queues;
+}
+
+/**
+ * The confirm of a stored message. A duplicate's targets carry the first publish's stream ids;
+ * its message id is the first publish's (kept in the marker when it was not the dedup key).
+ */
+function toConfirm(
+  message: Message,
+  queues: readonly string[],
+  duplicate: boolean,
+  values: readonly string[],
+): PublishConfirm {
+  let messageId = duplicate ? message.dedupKey : message.messageId;
+  const targets = queues.map((queue, t) => {
+    const value = values[t] as string;
+    const space = value.indexOf(' ');
+    if (space < 0) return { queue, streamId: value };
+    messageId = value.slice(space + 1);
+    return { queue, streamId: value.slice(0, space) };
+  });
+  return { messageId, targets, duplicate };
 }

@@ -106,7 +106,12 @@ interface CodeBlock {
   readonly code: string;
 }
 
-const DOCUMENTS = ['README.md', 'docs/getting-started.md', 'docs/routing.md', 'docs/reliability.md'];
+const DOCUMENTS = [
+  'README.md',
+  'docs/getting-started.md',
+  'docs/routing.md',
+  'docs/reliability.md',
+];
 
 function typeScriptBlocks(document: string): CodeBlock[] {
   const text = readFileSync(join(ROOT, document), 'utf8');

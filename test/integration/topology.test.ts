@@ -219,7 +219,9 @@ describe('queue inspection', () => {
   it('counts ready, unacked, delayed messages and consumers', async () => {
     const { sluice } = await useSluice();
     await sluice.declareQueue('jobs');
-    await sluice.publishBatch(['a', 'b', 'c', 'd'].map((body) => ({ exchange: '', routingKey: 'jobs', body })));
+    await sluice.publishBatch(
+      ['a', 'b', 'c', 'd'].map((body) => ({ exchange: '', routingKey: 'jobs', body })),
+    );
     const stream = sluice.messages<string>('jobs', { prefetch: 2 });
     const held = [];
     for await (const msg of stream) {
