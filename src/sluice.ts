@@ -79,7 +79,14 @@ export class Sluice {
     this.cache = new TopologyCache(connection.redis, keys, this.topology);
     this.relay = new DeadLetterRelay(connection.redis, keys, this.cache);
     this.dlq = new DeadLetterTools(connection.redis, keys, this.topology, this.cache, codec);
-    this.producer = new Producer({ connection, keys, topology: this.cache, codec, settings });
+    this.producer = new Producer({
+      connection,
+      keys,
+      topology: this.cache,
+      codec,
+      settings,
+      drainDeadLetters: (queue) => this.relay.drain(queue),
+    });
   }
 
   /** Connects to Redis (or adopts a client, which sluice will never close). */

@@ -11,6 +11,7 @@
 -- KEYS[1]              topology version counter
 -- KEYS[2..Q+1]         target streams, each once
 -- KEYS[Q+2..Q+1+2G]    per dedup group (a queue and a window): slot 0, slot 1
+-- KEYS[Q+2+2G..]       the queues' dead-letter outboxes, in queue order
 -- ARGV[1] expected topology version   ARGV[2] Q   ARGV[3] G   ARGV[4] consumer group
 -- ARGV[5] '1': all or nothing (atomic batch)
 -- ARGV[6] '1': make a write even when only duplicates are found, so that a WAIT / WAITAOF
@@ -27,6 +28,11 @@
 --   'dup', per target the marker found, or the stream id of a copy filled in now (a target
 --     that lacked the message);
 --   'full', the position of a target without room (nothing written for that message).
+--
+-- Overflow of a queue at its max length (ready messages): 'reject-publish' refuses the
+-- message; 'reject-publish-dlx' refuses it and dead-letters it from that queue ('maxlen');
+-- 'drop-head' makes room by dead-lettering the oldest ready messages ('maxlen'). Dead letters
+-- go to the queue's outbox here; the producer's relay routes them to the dead-letter exchange.
 local version = redis.call('GET', KEYS[1]) or '0'
 if version ~= ARGV[1] then return {'stale', version} end
 
@@ -74,10 +80,31 @@ local function ready_count(q)
   return ready[q]
 end
 
--- Whether queue q takes one more copy. Only 'reject-publish' (overflow[q]) reaches the script
--- for a bounded queue; the policies that make room (drop-head) will go in here.
+-- Whether queue q takes one more copy; 'drop-head' always does, by making room.
 local function has_room(q)
-  return max_length[q] == 0 or ready_count(q) < max_length[q]
+  return max_length[q] == 0 or overflow[q] == 'drop-head' or ready_count(q) < max_length[q]
+end
+
+local function outbox(q)
+  return KEYS[1 + nqueues + 2 * ngroups + q]
+end
+
+-- Before a copy goes into a 'drop-head' queue at its limit: move its oldest ready messages to
+-- its outbox until there is room. level[q]: ready messages now, counted once, then tracked.
+local level = {}
+local function make_room(q)
+  if level[q] == nil then
+    ready[q] = nil
+    level[q] = ready_count(q)
+  end
+  while level[q] >= max_length[q] do
+    local oldest = ready_entries(KEYS[q + 1], consumer_group, 1)[1]
+    if not oldest then break end
+    to_outbox(outbox(q), 'maxlen', now_ms, oldest[1], oldest[2])
+    redis.call('XDEL', KEYS[q + 1], oldest[1])
+    level[q] = level[q] - 1
+  end
+  level[q] = level[q] + 1
 end
 
 -- Parse: where each message starts; the dedup keys to look up per group.
@@ -131,7 +158,7 @@ for m = 1, nmessages do
     for t = 1, ntargets do
       local q, g = tonumber(ARGV[a + 2 * t - 1]), tonumber(ARGV[a + 2 * t])
       if not (g > 0 and groups[g].state[key]) then
-        if max_length[q] > 0 then ready[q] = ready[q] + 1 end
+        if max_length[q] > 0 and ready[q] then ready[q] = ready[q] + 1 end
         if g > 0 then groups[g].state[key] = m end
       end
     end
@@ -147,6 +174,10 @@ for m = 1, nmessages do
   if full[m] then
     out[#out + 1] = 'full'
     out[#out + 1] = full[m]
+    local q = tonumber(ARGV[a + 2 * full[m] - 1])
+    if overflow[q] == 'reject-publish-dlx' then
+      to_outbox(outbox(q), 'maxlen', now_ms, '', {cmsgpack.unpack(ARGV[a + 2 * ntargets + 3])})
+    end
   else
     local key = ARGV[a + 2 * ntargets + 1]
     local stored_id = ARGV[a + 2 * ntargets + 2]
@@ -161,6 +192,7 @@ for m = 1, nmessages do
         out[#out + 1] = found
         duplicates = true
       else
+        if overflow[q] == 'drop-head' and max_length[q] > 0 then make_room(q) end
         local id = redis.call('XADD', KEYS[q + 1], '*', cmsgpack.unpack(fields))
         out[#out + 1] = id
         if g > 0 then

@@ -15,6 +15,6 @@ for _, entry in ipairs(claimed[2]) do
   end
 end
 for _, id in ipairs(claimed[3] or {}) do
-  redis.call('XADD', KEYS[2], '*', 'dr', 'poison', 'dt', ARGV[6], 'sid', id)
+  to_outbox(KEYS[2], 'poison', ARGV[6], id, {})
 end
 return {claimed[1], out}

@@ -13,7 +13,6 @@ import {
   ServerError,
   SluiceError,
   UnroutableError,
-  UnsupportedError,
 } from '../errors/index.js';
 import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
@@ -168,6 +167,8 @@ export interface ProducerOptions {
   readonly topology: TopologyCache;
   readonly codec: Codec;
   readonly settings: ProducerSettings;
+  /** Routes a queue's dead letters (overflow `drop-head` and `reject-publish-dlx` make some). */
+  readonly drainDeadLetters: (queue: string) => Promise<unknown>;
 }
 
 /**
@@ -175,8 +176,11 @@ export interface ProducerOptions {
  * message is ever dropped unless the queue asks for it (RabbitMQ's default is drop-head).
  */
 const DEFAULT_OVERFLOW: OverflowPolicy = 'reject-publish';
-/** Overflow policies the publish script applies. */
-const APPLIED_OVERFLOW: ReadonlySet<OverflowPolicy> = new Set(['reject-publish']);
+/** Overflow policies that dead-letter messages (reason `maxlen`). */
+const DEAD_LETTERING_OVERFLOW: ReadonlySet<OverflowPolicy> = new Set([
+  'drop-head',
+  'reject-publish-dlx',
+]);
 /** Messages per script call: bounds one call's latency and Lua stack use. */
 const MAX_CALL_MESSAGES = 512;
 /** Largest atomic batch: it is one script call, which blocks Redis while it runs. */
@@ -439,8 +443,7 @@ export class Producer {
 
   /**
    * Resolves the target queues of each message with the compiled router; messages refused
-   * before any write (unknown or internal exchange, mandatory without a route, a queue whose
-   * overflow policy this producer cannot apply) are set apart.
+   * before any write (unknown or internal exchange, mandatory without a route) are set apart.
    */
   private route(compiled: CompiledTopology, batch: readonly Publication[]): Routing {
     const routing: Routing = { routed: [], failed: [], unroutable: [] };
@@ -511,18 +514,37 @@ export class Producer {
       ...groupArgs,
       ...messageArgs,
     ];
+    const queues = [...queueIndex.keys()];
     const reply = (await runScript(
       this.options.connection.redis,
       'publish',
-      [keys.topologyVersion, ...streams, ...slots],
+      [keys.topologyVersion, ...streams, ...slots, ...queues.map((q) => keys.queue(q).deadLetters)],
       args,
     )) as [string, ...unknown[]];
+    this.drainOverflow(compiled.snapshot, queues);
     const [status, ...rest] = reply;
     if (status === 'stale') return { kind: 'stale' };
     if (status === 'full') {
       return { kind: 'full', message: rest[0] as number, target: rest[1] as number };
     }
     return { kind: 'ok', replies: rest as (string | number)[] };
+  }
+
+  /**
+   * Routes what the overflow of bounded queues may have dead-lettered in the call just made.
+   * Not awaited: the confirm does not depend on it, and a dead letter left in an outbox by a
+   * crash is routed by the queue's consumers.
+   */
+  private drainOverflow(snapshot: TopologySnapshot, queues: readonly string[]): void {
+    for (const queue of queues) {
+      const record = snapshot.queues.get(queue);
+      if (
+        record?.maxLength !== undefined &&
+        DEAD_LETTERING_OVERFLOW.has(record.overflow ?? DEFAULT_OVERFLOW)
+      ) {
+        this.options.drainDeadLetters(queue).catch(() => undefined);
+      }
+    }
   }
 
   /** Settles what the script refused or stored; returns the stored ones that await durability. */
@@ -618,10 +640,10 @@ export class Producer {
 
 /**
  * The target queues of a message, or why it is refused before any write: unknown or internal
- * exchange, mandatory without a route, a target whose overflow policy the producer cannot apply.
+ * exchange, mandatory without a route.
  */
 function targets(compiled: CompiledTopology, message: Message): readonly string[] | SluiceError {
-  const { router, snapshot } = compiled;
+  const { router } = compiled;
   if (message.exchange !== '') {
     const exchange = router.exchange(message.exchange);
     if (exchange === undefined) {
@@ -633,15 +655,6 @@ function targets(compiled: CompiledTopology, message: Message): readonly string[
   const queues = router.route(message.exchange, message.routingKey, message.headers);
   if (queues.length === 0 && message.mandatory) {
     return new UnroutableError(message.exchange, message.routingKey);
-  }
-  for (const queue of queues) {
-    const record = snapshot.queues.get(queue);
-    const overflow = record?.overflow ?? DEFAULT_OVERFLOW;
-    if (record?.maxLength !== undefined && !APPLIED_OVERFLOW.has(overflow)) {
-      return new UnsupportedError(
-        `queue '${queue}' has overflow '${overflow}', which needs dead-lettering; not available yet`,
-      );
-    }
   }
   return queues;
 }

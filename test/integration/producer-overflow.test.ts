@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { QueueFullError, SluiceError } from '../../src/index.js';
 import { queueMessageIds } from '../support/faults.js';
+import { waitFor } from '../support/index.js';
 import { useSluice } from '../support/sluice.js';
 
 describe('queue maxLength with overflow reject-publish', () => {
@@ -68,6 +69,86 @@ describe('queue maxLength with overflow reject-publish', () => {
     expect(await sluice.publish('', 'q', 1, { messageId: 'only' })).toEqual({
       ...first,
       duplicate: true,
+    });
+  });
+});
+
+describe('queue maxLength with overflow drop-head', () => {
+  it('dead-letters the oldest ready messages with reason maxlen to make room', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('dead');
+    await sluice.bindQueue('dead', 'dlx');
+    await sluice.declareQueue('q', {
+      maxLength: 2,
+      overflow: 'drop-head',
+      deadLetterExchange: 'dlx',
+    });
+    for (let i = 1; i <= 5; i++) await sluice.publish('', 'q', i, { messageId: `m${i}` });
+    expect(await queueMessageIds(redis, namespace, 'q')).toEqual(['m4', 'm5']);
+    await waitFor(async () => (await queueMessageIds(redis, namespace, 'dead')).length === 3);
+    expect(await queueMessageIds(redis, namespace, 'dead')).toEqual(['m1', 'm2', 'm3']);
+    const page = await sluice.dlq.list('dead');
+    expect(page.messages[0]).toMatchObject({
+      messageId: 'm1',
+      body: 1,
+      deathHistory: {
+        deaths: [{ queue: 'q', reason: 'maxlen', count: 1, exchange: '', routingKeys: ['q'] }],
+      },
+    });
+  });
+
+  it('never drops a delivered, unacked message', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('q', { maxLength: 1, overflow: 'drop-head' });
+    await sluice.publish('', 'q', 'held', { messageId: 'held' });
+    const stream = sluice.messages('q', { prefetch: 1 });
+    for await (const msg of stream) {
+      await sluice.publish('', 'q', 'a', { messageId: 'a' });
+      await sluice.publish('', 'q', 'b', { messageId: 'b' });
+      // `held` is unacked: it does not count, and it is not dropped; `a` made room for `b`.
+      expect(await queueMessageIds(redis, namespace, 'q')).toEqual(['held', 'b']);
+      await msg.ack();
+      break;
+    }
+  });
+
+  it('keeps the newest messages of one call', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('q', { maxLength: 2, overflow: 'drop-head' });
+    await sluice.publishBatch(
+      ['a', 'b', 'c', 'd'].map((id) => ({
+        exchange: '',
+        routingKey: 'q',
+        body: id,
+        options: { messageId: id },
+      })),
+    );
+    expect(await queueMessageIds(redis, namespace, 'q')).toEqual(['c', 'd']);
+  });
+});
+
+describe('queue maxLength with overflow reject-publish-dlx', () => {
+  it('rejects the publish and dead-letters the refused message with reason maxlen', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('dead');
+    await sluice.bindQueue('dead', 'dlx');
+    await sluice.declareQueue('q', {
+      maxLength: 1,
+      overflow: 'reject-publish-dlx',
+      deadLetterExchange: 'dlx',
+    });
+    await sluice.publish('', 'q', 1, { messageId: 'kept' });
+    await expect(sluice.publish('', 'q', 2, { messageId: 'refused' })).rejects.toBeInstanceOf(
+      QueueFullError,
+    );
+    expect(await queueMessageIds(redis, namespace, 'q')).toEqual(['kept']);
+    await waitFor(async () => (await queueMessageIds(redis, namespace, 'dead')).length === 1);
+    const refused = await sluice.dlq.show('dead', 'refused');
+    expect(refused).toMatchObject({
+      body: 2,
+      deathHistory: { last: { queue: 'q', reason: 'maxlen' } },
     });
   });
 });
