@@ -58,6 +58,11 @@ export class Keyspace {
     return [`${prefix}:0`, `${prefix}:1`];
   }
 
+  /** A SCAN MATCH pattern for every dedup slot of one queue partition, whatever its window. */
+  dedupSlotPattern(queue: string, partition = 0): string {
+    return `${this.queuePrefix(queue, partition).replace(/[*?[\]\\]/gu, '\\$&')}:dedup:*`;
+  }
+
   /** `<ns>:{<ns>:q:<queue>:<partition>}`: the start of every key of one queue partition. */
   private queuePrefix(queue: string, partition: number): string {
     return `${this.namespace}:{${this.namespace}:q:${queue}:${partition}}`;

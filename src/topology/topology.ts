@@ -256,9 +256,17 @@ export class Topology {
       [name],
     );
     this.onChange();
-    // Dedup markers are not listed: they expire with their window.
     const keys = this.keys.queue(name);
     await this.redis.unlink(keys.stream, keys.deadLetters, keys.delayed, keys.delayedEntries);
+    // Dedup slots are named by window, so they are found by pattern; left alone they would
+    // make a new queue of the same name report duplicates until they expire.
+    const pattern = this.keys.dedupSlotPattern(name);
+    let cursor = '0';
+    do {
+      const [next, slots] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      if (slots.length > 0) await this.redis.unlink(...slots);
+      cursor = next;
+    } while (cursor !== '0');
   }
 
   /** Consumers registered in the queue's group (a consumer deregisters on close). */

@@ -104,12 +104,33 @@ describe('queue declaration', () => {
     );
     expect(await sluice.purgeQueue('jobs')).toBe(1);
     await sluice.deleteQueue('jobs', { ifEmpty: true });
-    // Only dedup markers may stay: they expire with their window.
-    const left = await redis.keys(`${namespace}:{${namespace}:q:jobs:0}:*`);
-    expect(left.filter((key) => !key.includes(':dedup'))).toEqual([]);
+    expect(await redis.keys(`${namespace}:{${namespace}:q:jobs:0}:*`)).toEqual([]);
     await expect(sluice.publish('', 'jobs', 'x', { mandatory: true })).rejects.toMatchObject({
       code: 'UNROUTABLE',
     });
+  });
+
+  it('deletes every key of the queue: messages, delayed retries, dead letters, dedup markers', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs');
+    await sluice.publishBatch(
+      ['same', 'other'].map((id) => ({
+        exchange: '',
+        routingKey: 'jobs',
+        body: id,
+        options: { messageId: id },
+      })),
+    );
+    for await (const msg of sluice.messages('jobs')) {
+      await msg.nack({ delayMs: 60_000 });
+      break;
+    }
+    expect((await redis.keys(`${namespace}:{${namespace}:q:jobs:0}:*`)).length).toBeGreaterThan(2);
+    await sluice.deleteQueue('jobs');
+    expect(await redis.keys(`${namespace}:{${namespace}:q:jobs:0}:*`)).toEqual([]);
+    await sluice.declareQueue('jobs');
+    const again = await sluice.publish('', 'jobs', 'a', { messageId: 'same' });
+    expect(again.duplicate).toBe(false);
   });
 
   it('deletes with ifUnused only when no consumer is registered', async () => {
