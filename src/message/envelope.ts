@@ -1,27 +1,37 @@
 import { parseDeathHistory, type DeathHistory } from '../dead-letter/death.js';
 import type { Headers } from '../topology/types.js';
 
-/** Version of the envelope layout written by this release. */
-export const ENVELOPE_VERSION = '1';
+/** Version of the envelope layout written by this release: the first element of `m`. */
+export const ENVELOPE_VERSION = 2;
 
 /**
- * Stream field names. Short, because every entry repeats them; the body is always
- * the last field so that a human reading XRANGE output sees the metadata first.
+ * Stream field names. An entry is `m` (the metadata, a JSON array whose first element is
+ * the envelope version), `rc` when the message was requeued, and `b`, the body, last: few
+ * fields, because every field of every entry is parsed by Redis and the client on each read.
  */
 export const Field = {
-  version: 'v',
-  messageId: 'id',
-  exchange: 'x',
-  routingKey: 'rk',
-  publishedAt: 'ts',
-  headers: 'h',
-  contentType: 'ct',
-  expirationMs: 'exp',
-  correlationId: 'cid',
+  meta: 'm',
   redeliveries: 'rc',
-  deaths: 'dh',
   body: 'b',
 } as const;
+
+/**
+ * Positions in the `m` array: version, message id, exchange, routing key, publish time,
+ * content type, then the optional headers, expiration, correlation id and death history
+ * (null when absent; trailing absent ones left out).
+ */
+const enum Meta {
+  Version,
+  MessageId,
+  Exchange,
+  RoutingKey,
+  PublishedAt,
+  ContentType,
+  Headers,
+  ExpirationMs,
+  CorrelationId,
+  DeathHistory,
+}
 
 /** Everything a message carries besides its body. */
 export interface EnvelopeMeta {
@@ -46,26 +56,21 @@ export interface Envelope extends EnvelopeMeta {
 
 /** Flattens an envelope into XADD field/value arguments, body last. */
 export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer): (string | Buffer)[] {
-  const fields: (string | Buffer)[] = [
-    Field.version,
+  const packed: unknown[] = [
     ENVELOPE_VERSION,
-    Field.messageId,
     meta.messageId,
-    Field.exchange,
     meta.exchange,
-    Field.routingKey,
     meta.routingKey,
-    Field.publishedAt,
-    String(meta.publishedAt),
-    Field.contentType,
+    meta.publishedAt,
     meta.contentType,
+    Object.keys(meta.headers).length > 0 ? meta.headers : null,
+    meta.expirationMs ?? null,
+    meta.correlationId ?? null,
+    meta.deathHistory ?? null,
   ];
-  if (Object.keys(meta.headers).length > 0)
-    fields.push(Field.headers, JSON.stringify(meta.headers));
-  if (meta.expirationMs !== undefined) fields.push(Field.expirationMs, String(meta.expirationMs));
-  if (meta.correlationId !== undefined) fields.push(Field.correlationId, meta.correlationId);
+  while (packed[packed.length - 1] === null) packed.pop();
+  const fields: (string | Buffer)[] = [Field.meta, JSON.stringify(packed)];
   if (meta.redeliveries > 0) fields.push(Field.redeliveries, String(meta.redeliveries));
-  if (meta.deathHistory !== undefined) fields.push(Field.deaths, JSON.stringify(meta.deathHistory));
   fields.push(Field.body, body);
   return fields;
 }
@@ -104,74 +109,61 @@ export class MalformedEntryError extends Error {}
  * entries as poison instead of crashing.
  */
 export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
-  // One pass, no intermediate map: this runs for every delivered message.
-  let version: string | undefined;
-  let messageId: string | undefined;
-  let exchange: string | undefined;
-  let routingKey: string | undefined;
-  let contentType: string | undefined;
-  let publishedAt = 0;
+  let meta: string | undefined;
   let redeliveries = 0;
-  let headers: Headers = {};
-  let expirationMs: number | undefined;
-  let correlationId: string | undefined;
-  let deathHistory: DeathHistory | undefined;
   let body: Buffer | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1] as Buffer;
     switch ((fields[i] as Buffer).toString('latin1')) {
-      case Field.version:
-        version = value.toString('utf8');
-        break;
-      case Field.messageId:
-        messageId = value.toString('utf8');
-        break;
-      case Field.exchange:
-        exchange = value.toString('utf8');
-        break;
-      case Field.routingKey:
-        routingKey = value.toString('utf8');
-        break;
-      case Field.contentType:
-        contentType = value.toString('utf8');
-        break;
-      case Field.publishedAt:
-        publishedAt = integerField(Field.publishedAt, value);
+      case Field.meta:
+        meta = value.toString('utf8');
         break;
       case Field.redeliveries:
         redeliveries = integerField(Field.redeliveries, value);
-        break;
-      case Field.expirationMs:
-        expirationMs = integerField(Field.expirationMs, value);
-        break;
-      case Field.headers:
-        headers = decodeHeaders(value.toString('utf8'));
-        break;
-      case Field.correlationId:
-        correlationId = value.toString('utf8');
-        break;
-      case Field.deaths:
-        deathHistory = decodeDeathHistory(value.toString('utf8'));
         break;
       case Field.body:
         body = value;
         break;
     }
   }
-  if (version !== ENVELOPE_VERSION)
-    throw new MalformedEntryError(`unknown envelope version '${version}'`);
-  if (messageId === undefined || exchange === undefined || routingKey === undefined) {
-    throw new MalformedEntryError('entry lacks its message id, exchange or routing key');
-  }
-  if (contentType === undefined) throw new MalformedEntryError('entry lacks its content type');
+  if (meta === undefined) throw new MalformedEntryError('entry has no metadata');
   if (body === undefined) throw new MalformedEntryError('entry has no body');
+  let packed: unknown;
+  try {
+    packed = JSON.parse(meta);
+  } catch {
+    throw new MalformedEntryError('metadata is not JSON');
+  }
+  if (!Array.isArray(packed) || packed[Meta.Version] !== ENVELOPE_VERSION) {
+    throw new MalformedEntryError('unknown envelope version');
+  }
+  const text = (index: Meta): string => {
+    const value: unknown = packed[index];
+    if (typeof value !== 'string')
+      throw new MalformedEntryError(`metadata element ${index} is not a string`);
+    return value;
+  };
+  const integer = (index: Meta): number | undefined => {
+    const value: unknown = packed[index] ?? undefined;
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw new MalformedEntryError(`metadata element ${index} is not a non-negative integer`);
+    }
+    return value;
+  };
+  const expirationMs = integer(Meta.ExpirationMs);
+  const correlationId: unknown = packed[Meta.CorrelationId] ?? undefined;
+  if (correlationId !== undefined && typeof correlationId !== 'string') {
+    throw new MalformedEntryError('metadata correlation id is not a string');
+  }
+  const deathHistory = decodeDeathHistory(packed[Meta.DeathHistory] ?? undefined);
   return {
-    messageId,
-    exchange,
-    routingKey,
-    publishedAt,
-    headers,
-    contentType,
+    messageId: text(Meta.MessageId),
+    exchange: text(Meta.Exchange),
+    routingKey: text(Meta.RoutingKey),
+    publishedAt: integer(Meta.PublishedAt) ?? 0,
+    contentType: text(Meta.ContentType),
+    headers: decodeHeaders(packed[Meta.Headers] ?? undefined),
     redeliveries,
     ...(expirationMs === undefined ? {} : { expirationMs }),
     ...(correlationId === undefined ? {} : { correlationId }),
@@ -188,27 +180,17 @@ function integerField(name: string, value: Buffer): number {
   return parsed;
 }
 
-function decodeDeathHistory(json: string): DeathHistory {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch {
-    throw new MalformedEntryError('death history is not JSON');
-  }
-  const history = parseDeathHistory(parsed);
-  if (history === undefined) throw new MalformedEntryError('death history has the wrong shape');
-  return history;
-}
-
-function decodeHeaders(json: string): Headers {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch {
-    throw new MalformedEntryError('headers are not JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+function decodeHeaders(value: unknown): Headers {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new MalformedEntryError('headers are not an object');
   }
-  return parsed as Headers;
+  return value as Headers;
+}
+
+function decodeDeathHistory(value: unknown): DeathHistory | undefined {
+  if (value === undefined) return undefined;
+  const history = parseDeathHistory(value);
+  if (history === undefined) throw new MalformedEntryError('death history has the wrong shape');
+  return history;
 }

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, NotFoundError, type Sluice } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
-import { streamKey, useSluice } from '../support/sluice.js';
+import { entryMessageId, streamKey, useSluice } from '../support/sluice.js';
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -103,7 +103,7 @@ describe('dead-letter queue tools', () => {
     const rest = await sluice.dlq.replay('work.dlq', { toQueue: 'retry-later' });
     expect(rest).toEqual({ replayed: 18, skipped: 0 });
     const entries = await redis.xrange(streamKey(namespace, 'retry-later'), '-', '+');
-    const messageIds = entries.map(([, fields]) => fields[fields.indexOf('id') + 1]);
+    const messageIds = entries.map(([, fields]) => entryMessageId(fields));
     expect(new Set(messageIds).size).toBe(30);
     expect(messageIds).toHaveLength(30);
   });

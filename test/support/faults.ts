@@ -4,8 +4,16 @@
  * when the current test finishes.
  */
 import type { Redis } from 'ioredis';
-import { connectRedis, startExtraRedis, waitFor, type RedisServerHandle } from './index.js';
-import { streamKey } from './sluice.js';
+import { onTestFinished } from 'vitest';
+import { onlineReplicas, startReplicaServer } from '../../scripts/local-redis.js';
+import {
+  connectRedis,
+  redisServer,
+  startExtraRedis,
+  waitFor,
+  type RedisServerHandle,
+} from './index.js';
+import { entryMessageId, streamKey } from './sluice.js';
 
 /** How often the append-only file is fsynced (`appendfsync`). */
 export type AppendFsync = 'always' | 'everysec' | 'no';
@@ -16,34 +24,18 @@ export function startAofRedis(appendfsync: AppendFsync): Promise<RedisServerHand
 }
 
 /**
- * A replica of `primary`, resolved once it acknowledges a write through WAIT (a replica that
- * just turned online acknowledges its first write only at its next periodic ACK).
+ * A replica of `primary`, of the kind under test, resolved once it acknowledges a write through
+ * WAIT; disposed when the current test finishes.
  */
 export async function startReplica(
   primary: RedisServerHandle,
   args: string[] = [],
 ): Promise<RedisServerHandle> {
-  const primaryClient = connectRedis({}, primary.url);
-  // The primary would wait 5 s for more replicas before a diskless full sync.
-  await primaryClient.config('SET', 'repl-diskless-sync-delay', '0');
-  const replicas = (await onlineReplicas(primaryClient)) + 1;
-  const replica = await startExtraRedis([
-    '--replicaof',
-    '127.0.0.1',
-    String(primary.port),
-    ...args,
-  ]);
-  // A write before the first replica attached is not in the replication stream (offset 0),
-  // and WAIT would count a replica that has acknowledged nothing yet.
-  await waitFor(
-    async () => {
-      await primaryClient.incr('fault-kit:replica-probe');
-      const offset = /master_repl_offset:(\d+)/u.exec(await primaryClient.info('replication'));
-      if (Number(offset?.[1] ?? 0) === 0) return false;
-      return Number(await primaryClient.call('WAIT', replicas, 100)) >= replicas;
-    },
-    { timeoutMs: 10_000, description: `${replicas} replicas acknowledging writes` },
-  );
+  const replica = await startReplicaServer(connectRedis({}, primary.url), primary.port, {
+    binary: redisServer().binary,
+    args,
+  });
+  onTestFinished(() => replica.dispose());
   return replica;
 }
 
@@ -57,11 +49,6 @@ export async function waitForOnlineReplicas(
     timeoutMs,
     description: `${count} replicas online`,
   });
-}
-
-/** How many replicas `primary` counts as connected and online. */
-export async function onlineReplicas(primary: Redis): Promise<number> {
-  return ((await primary.info('replication')).match(/state=online/gu) ?? []).length;
 }
 
 /** SIGKILLs the server (no shutdown, no final fsync) and starts it again on its port and dir. */
@@ -94,12 +81,7 @@ export async function queueEntries(
   queue: string,
 ): Promise<[streamId: string, messageId: string][]> {
   const entries = await redis.xrange(streamKey(namespace, queue), '-', '+');
-  return entries.map(([streamId, fields]) => {
-    for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i] === 'id') return [streamId, fields[i + 1] ?? ''];
-    }
-    return [streamId, ''];
-  });
+  return entries.map(([streamId, fields]) => [streamId, entryMessageId(fields)]);
 }
 
 /** The message id of every entry of a queue, in stream order (to count copies per id). */

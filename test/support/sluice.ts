@@ -2,6 +2,7 @@
 import { onTestFinished } from 'vitest';
 import { Sluice, type ConnectOptions } from '../../src/index.js';
 import { Keyspace } from '../../src/keys/index.js';
+import { decodeEnvelope } from '../../src/message/envelope.js';
 import { redisUrl, useNamespace } from './index.js';
 
 type ExtraOptions = Omit<ConnectOptions, 'url' | 'redis' | 'namespace'>;
@@ -28,4 +29,9 @@ export async function connectSluice(
 /** The stream of a queue, for tests that look at Redis directly. */
 export function streamKey(namespace: string, queue: string): string {
   return new Keyspace(namespace).queue(queue).stream;
+}
+
+/** The message id of a stream entry as XRANGE returns it (fields as strings). */
+export function entryMessageId(fields: readonly string[]): string {
+  return decodeEnvelope(fields.map((field) => Buffer.from(field))).messageId;
 }

@@ -33,7 +33,7 @@ describe('envelope', () => {
     expect(decodeEnvelope(asBuffers(fields))).toEqual({ ...meta, body });
   });
 
-  it('omits optional fields that are not set', () => {
+  it('stores the metadata in one field, requeue count apart, body last', () => {
     const fields = encodeEnvelope(
       {
         ...meta,
@@ -43,18 +43,39 @@ describe('envelope', () => {
         correlationId: undefined,
         deathHistory: undefined,
       } as never,
-      Buffer.alloc(0),
+      Buffer.from('x'),
     );
-    expect(fields.filter((_, i) => i % 2 === 0)).toEqual(['v', 'id', 'x', 'rk', 'ts', 'ct', 'b']);
+    expect(fields.filter((_, i) => i % 2 === 0)).toEqual(['m', 'b']);
+    expect(JSON.parse(fields[1] as string)).toEqual([
+      2,
+      'm-1',
+      'orders',
+      'order.created',
+      1700000000000,
+      'application/json',
+    ]);
+    expect(encodeEnvelope(meta, Buffer.from('x')).filter((_, i) => i % 2 === 0)).toEqual([
+      'm',
+      'rc',
+      'b',
+    ]);
   });
 
   it('refuses foreign and damaged entries with MalformedEntryError', () => {
     const good = asBuffers(encodeEnvelope(meta, Buffer.from('x')));
+    const withMeta = (value: unknown): Buffer[] =>
+      good.map((f, i) => (i === 1 ? Buffer.from(JSON.stringify(value)) : f));
+    const packed = JSON.parse(good[1]?.toString() ?? '') as unknown[];
     const bad = [
       asBuffers(['foo', 'bar']),
-      good.map((f, i) => (i === 1 ? Buffer.from('9') : f)),
       good.slice(0, -2),
-      good.map((f, i) => (good[i - 1]?.toString() === 'h' ? Buffer.from('{nope') : f)),
+      good.map((f, i) => (i === 1 ? Buffer.from('{nope') : f)),
+      withMeta({ v: 2 }),
+      withMeta([1, ...packed.slice(1)]),
+      withMeta(packed.map((v, i) => (i === 1 ? 7 : v))),
+      withMeta(packed.map((v, i) => (i === 4 ? -1 : v))),
+      withMeta(packed.map((v, i) => (i === 6 ? [] : v))),
+      withMeta(packed.map((v, i) => (i === 9 ? { deaths: 'x' } : v))),
       good.map((f, i) => (good[i - 1]?.toString() === 'rc' ? Buffer.from('-1') : f)),
     ];
     for (const fields of bad) expect(() => decodeEnvelope(fields)).toThrow(MalformedEntryError);
