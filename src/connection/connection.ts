@@ -2,6 +2,18 @@ import { Redis, ReplyError } from 'ioredis';
 import { ConnectionError, InvalidArgumentError, TimeoutError } from '../errors/index.js';
 import { registerScripts } from './scripts.js';
 
+/**
+ * An ioredis client, checked by shape rather than `instanceof`: an application and sluice
+ * may each have their own copy of ioredis.
+ */
+function looksLikeIoredis(value: unknown): value is Redis {
+  if (typeof value !== 'object' || value === null) return false;
+  const client = value as Record<string, unknown>;
+  return ['defineCommand', 'duplicate', 'callBuffer', 'info', 'multi'].every(
+    (method) => typeof client[method] === 'function',
+  );
+}
+
 /** What the connected server is and which optional commands it has. */
 export interface ServerInfo {
   readonly name: 'redis' | 'valkey';
@@ -203,7 +215,7 @@ export class Connection {
     let redis: Redis;
     let owned: boolean;
     if ('redis' in source) {
-      if (!(source.redis instanceof Redis)) {
+      if (!looksLikeIoredis(source.redis)) {
         throw new InvalidArgumentError('redis must be an ioredis Redis client');
       }
       redis = source.redis;
