@@ -1,5 +1,12 @@
 import { Redis, ReplyError } from 'ioredis';
-import { ConnectionError, InvalidArgumentError, TimeoutError } from '../errors/index.js';
+import {
+  ClosedError,
+  ConnectionError,
+  InvalidArgumentError,
+  ServerError,
+  SluiceError,
+  TimeoutError,
+} from '../errors/index.js';
 import { registerScripts } from './scripts.js';
 
 /**
@@ -120,6 +127,24 @@ export function classifyFailure(error: unknown, redis: Redis): FailureKind {
   }
   const code = (error as NodeJS.ErrnoException).code;
   return code !== undefined && SOCKET_ERRORS.has(code) ? 'uncertain' : 'fatal';
+}
+
+/**
+ * The typed error for a failed command of `redis`: a SluiceError as it is, ClosedError when
+ * the client was closed, ServerError for a refusal (OOM, NOPERM, a script error), and
+ * ConnectionError (retriable) for everything that is about reaching Redis.
+ */
+export function toSluiceError(error: unknown, redis: Redis, what: string): SluiceError {
+  if (error instanceof SluiceError) return error;
+  const message = `${what}: ${error instanceof Error ? error.message : String(error)}`;
+  switch (classifyFailure(error, redis)) {
+    case 'closed':
+      return new ClosedError(message);
+    case 'fatal':
+      return new ServerError(message, error);
+    default:
+      return new ConnectionError(message, error);
+  }
 }
 
 /**

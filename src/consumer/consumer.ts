@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Connection } from '../connection/connection.js';
-import { runScript, runScriptBuffer } from '../connection/scripts.js';
+import { toSluiceError, type Connection } from '../connection/connection.js';
+import { runScript, runScriptBuffer, type ScriptArg } from '../connection/scripts.js';
 import type { DeathReason } from '../dead-letter/death.js';
 import type { DeadLetterRelay } from '../dead-letter/relay.js';
 import { NotFoundError, StaleDeliveryError } from '../errors/index.js';
@@ -319,8 +319,7 @@ export class Consumer<T = unknown>
     messageId: string | undefined,
     reason: DeathReason,
   ): Promise<boolean> {
-    const [moved] = (await runScript(
-      this.redis,
+    const [moved] = (await this.script(
       'dead_letter',
       [this.queueKeys.stream, this.queueKeys.deadLetters],
       [CONSUMER_GROUP, this.context.consumerName, reason, Date.now(), streamId],
@@ -332,6 +331,28 @@ export class Consumer<T = unknown>
     }
     await this.context.relay.drain(this.queue);
     return true;
+  }
+
+  /** Runs a script on the command connection; failures become typed SluiceErrors. */
+  private script(
+    name: string,
+    keys: readonly string[],
+    args: readonly ScriptArg[],
+  ): Promise<unknown> {
+    return runScript(this.redis, name, keys, args).catch((error: unknown) => {
+      throw toSluiceError(error, this.redis, `${name} on queue '${this.queue}'`);
+    });
+  }
+
+  /** {@link script} with Buffers in the reply (message bodies). */
+  private scriptBuffer(
+    name: string,
+    keys: readonly string[],
+    args: readonly ScriptArg[],
+  ): Promise<unknown> {
+    return runScriptBuffer(this.redis, name, keys, args).catch((error: unknown) => {
+      throw toSluiceError(error, this.redis, `${name} on queue '${this.queue}'`);
+    });
   }
 
   private dispatch(): void {
@@ -427,8 +448,7 @@ export class Consumer<T = unknown>
       // This consumer holds at most the batch plus its other unsettled deliveries; a few
       // more may have been reclaimed into it and not read yet (the script checks those).
       const limit = ids.length + this.unsettled.size + 16;
-      const results = (await runScript(
-        this.redis,
+      const results = (await this.script(
         'ack',
         [this.queueKeys.stream],
         [CONSUMER_GROUP, this.context.consumerName, lowest, highest, limit, ...ids],
@@ -457,8 +477,7 @@ export class Consumer<T = unknown>
   async requeue(delivery: Delivery, delayMs: number): Promise<void> {
     try {
       const dueAt = delayMs > 0 ? Date.now() + delayMs : 0;
-      const done = (await runScript(
-        this.redis,
+      const done = (await this.script(
         'requeue',
         [this.queueKeys.stream, this.queueKeys.delayed, this.queueKeys.delayedEntries],
         [CONSUMER_GROUP, this.context.consumerName, delivery.streamId, dueAt, randomUUID()],
@@ -490,8 +509,7 @@ export class Consumer<T = unknown>
 
   private async extendLeases(ids: readonly string[]): Promise<number[]> {
     if (ids.length === 0) return [];
-    return (await runScript(
-      this.redis,
+    return (await this.script(
       'extend',
       [this.queueKeys.stream],
       [CONSUMER_GROUP, this.context.consumerName, ...ids],
@@ -519,8 +537,7 @@ export class Consumer<T = unknown>
       this.lastExtendAt = Date.now();
       await this.extendLeases([...this.unsettled.keys()]);
     }
-    await runScript(
-      this.redis,
+    await this.script(
       'promote',
       [this.queueKeys.stream, this.queueKeys.delayed, this.queueKeys.delayedEntries],
       [Date.now(), PROMOTE_BATCH],
@@ -533,8 +550,7 @@ export class Consumer<T = unknown>
   private async reclaim(): Promise<void> {
     const credit = this.settings.prefetch - this.unsettled.size;
     if (credit <= 0 || this.closing) return;
-    const [cursor, entries] = (await runScriptBuffer(
-      this.redis,
+    const [cursor, entries] = (await this.scriptBuffer(
       'reclaim',
       [this.queueKeys.stream, this.queueKeys.deadLetters],
       [

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   InvalidArgumentError,
   NotFoundError,
+  SluiceError,
   StaleDeliveryError,
   type Delivery,
 } from '../../src/index.js';
@@ -208,6 +209,19 @@ describe('messages() iterator with manual acks', () => {
     await waitFor(() => rescuer.stats.acked === 1);
     await expect(held?.ack()).rejects.toBeInstanceOf(StaleDeliveryError);
     await rescuer.close();
+  });
+
+  it('rejects a settlement with a typed error once the client is closed', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('q');
+    await sluice.publish('', 'q', 'late');
+    let held: Delivery | undefined;
+    for await (const msg of sluice.messages('q')) {
+      held = msg;
+      break;
+    }
+    await sluice.close();
+    await expect(held?.ack()).rejects.toBeInstanceOf(SluiceError);
   });
 
   it('refuses an ack for a delivery that another consumer has reclaimed', async () => {
