@@ -333,24 +333,18 @@ export class Consumer<T = unknown>
     return true;
   }
 
-  /** Runs a script on the command connection; failures become typed SluiceErrors. */
+  /**
+   * Runs a script on the command connection (`buffers`: bulk replies as Buffers, for message
+   * bodies); failures become typed SluiceErrors.
+   */
   private script(
     name: string,
     keys: readonly string[],
     args: readonly ScriptArg[],
+    replies: 'text' | 'buffers' = 'text',
   ): Promise<unknown> {
-    return runScript(this.redis, name, keys, args).catch((error: unknown) => {
-      throw toSluiceError(error, this.redis, `${name} on queue '${this.queue}'`);
-    });
-  }
-
-  /** {@link script} with Buffers in the reply (message bodies). */
-  private scriptBuffer(
-    name: string,
-    keys: readonly string[],
-    args: readonly ScriptArg[],
-  ): Promise<unknown> {
-    return runScriptBuffer(this.redis, name, keys, args).catch((error: unknown) => {
+    const run = replies === 'buffers' ? runScriptBuffer : runScript;
+    return run(this.redis, name, keys, args).catch((error: unknown) => {
       throw toSluiceError(error, this.redis, `${name} on queue '${this.queue}'`);
     });
   }
@@ -550,7 +544,7 @@ export class Consumer<T = unknown>
   private async reclaim(): Promise<void> {
     const credit = this.settings.prefetch - this.unsettled.size;
     if (credit <= 0 || this.closing) return;
-    const [cursor, entries] = (await this.scriptBuffer(
+    const [cursor, entries] = (await this.script(
       'reclaim',
       [this.queueKeys.stream, this.queueKeys.deadLetters],
       [
@@ -561,6 +555,7 @@ export class Consumer<T = unknown>
         Math.min(credit, 100),
         Date.now(),
       ],
+      'buffers',
     )) as [Buffer, [Buffer, Buffer[], number][]];
     this.reclaimCursor = cursor.toString();
     for (const [id, fields, timesDelivered] of entries) {
