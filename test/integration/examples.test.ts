@@ -111,6 +111,7 @@ const DOCUMENTS = [
   'docs/getting-started.md',
   'docs/routing.md',
   'docs/reliability.md',
+  'docs/producer.md',
 ];
 
 function typeScriptBlocks(document: string): CodeBlock[] {
