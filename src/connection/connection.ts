@@ -1,4 +1,4 @@
-import { Redis, ReplyError } from 'ioredis';
+import { Redis } from 'ioredis';
 import {
   ClosedError,
   ConnectionError,
@@ -97,7 +97,15 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
 export type FailureKind = 'unsent' | 'uncertain' | 'closed' | 'fatal';
 
 /** Error replies that Redis sends instead of running a command, during a transient state. */
-const TRANSIENT_REPLIES = ['LOADING', 'TRYAGAIN', 'READONLY', 'MASTERDOWN', 'BUSY', 'CLUSTERDOWN'];
+const TRANSIENT_REPLIES = [
+  'LOADING',
+  'TRYAGAIN',
+  'READONLY',
+  'MASTERDOWN',
+  'BUSY',
+  'CLUSTERDOWN',
+  'NOREPLICAS',
+];
 /** Socket errors: the connection broke, with or without our command on the wire. */
 const SOCKET_ERRORS = new Set([
   'ECONNRESET',
@@ -110,11 +118,19 @@ const SOCKET_ERRORS = new Set([
   'ENOTCONN',
 ]);
 
+/**
+ * An error reply of Redis. By name, not `instanceof`: a client from the application's own
+ * copy of ioredis raises that copy's ReplyError.
+ */
+export function isReplyError(error: unknown): error is Error {
+  return error instanceof Error && error.name === 'ReplyError';
+}
+
 /** Classifies a failed command of `redis` (see {@link FailureKind}). */
 export function classifyFailure(error: unknown, redis: Redis): FailureKind {
   if (redis.status === 'end') return 'closed';
-  if (error instanceof ReplyError) {
-    const prefix = (error as Error).message.split(' ', 1)[0] ?? '';
+  if (isReplyError(error)) {
+    const prefix = error.message.split(' ', 1)[0] ?? '';
     return TRANSIENT_REPLIES.includes(prefix) ? 'unsent' : 'fatal';
   }
   if (error instanceof ConnectionError) return 'uncertain';

@@ -1,10 +1,10 @@
-import { ReplyError } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
-import { classifyFailure, type Connection } from '../connection/connection.js';
+import { classifyFailure, isReplyError, type Connection } from '../connection/connection.js';
 import { runScript, type ScriptArg } from '../connection/scripts.js';
 import {
   AccessRefusedError,
   ClosedError,
+  ConnectionError,
   ConfirmTimeoutError,
   InvalidArgumentError,
   MessageTooLargeError,
@@ -623,13 +623,15 @@ export class Producer {
 
   /** The typed error a publication rejects with when its call failed with `error`. */
   private failure(error: unknown, publication: Publication, state: CallState): unknown {
-    if (error instanceof SluiceError) return error;
+    // A ConnectionError here is a lost connection with the write in flight: a timeout that
+    // may have been applied, like any other uncertain failure.
+    if (error instanceof SluiceError && !(error instanceof ConnectionError)) return error;
     switch (classifyFailure(error, this.options.connection.redis)) {
       case 'closed':
         return new ClosedError('the Redis client was closed before the publish was confirmed');
       case 'fatal':
-        return error instanceof ReplyError
-          ? new ServerError(`Redis refused the publish: ${(error as Error).message}`, error)
+        return isReplyError(error)
+          ? new ServerError(`Redis refused the publish: ${error.message}`, error)
           : error;
       default:
         // Out of retries, or not retriable without dedup (it may have been applied).

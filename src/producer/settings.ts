@@ -52,7 +52,13 @@ export function producerSettings(options: ProducerConnectOptions): ProducerSetti
   validateIntegerOption('confirmTimeoutMs', options.confirmTimeoutMs, 100, 3_600_000);
   validateIntegerOption('durabilityTimeoutMs', options.durabilityTimeoutMs, 1, 3_600_000);
   const confirmTimeoutMs = options.confirmTimeoutMs ?? 10_000;
-  validateDedupWindow(options.dedupWindowMs, confirmTimeoutMs);
+  // The default window covers the confirm deadline, so that sluice's own retries find the
+  // first attempt's markers.
+  const dedupWindowMs =
+    options.dedupWindowMs === undefined
+      ? Math.max(120_000, confirmTimeoutMs)
+      : options.dedupWindowMs;
+  validateDedupWindow(dedupWindowMs, confirmTimeoutMs);
   const durabilityTimeoutMs =
     options.durabilityTimeoutMs ?? Math.min(1000, Math.floor(confirmTimeoutMs / 2));
   if (durabilityTimeoutMs >= confirmTimeoutMs) {
@@ -64,7 +70,7 @@ export function producerSettings(options: ProducerConnectOptions): ProducerSetti
     replicas: options.replicas ?? 1,
     durabilityTimeoutMs,
     confirmTimeoutMs,
-    dedupWindowMs: options.dedupWindowMs ?? 120_000,
+    dedupWindowMs,
   };
 }
 

@@ -29,6 +29,7 @@ describe('classifyFailure (may a failed command be retried?)', () => {
       ['MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no', 'unsent'],
       ['BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN.', 'unsent'],
       ['CLUSTERDOWN The cluster is down', 'unsent'],
+      ['NOREPLICAS Not enough good replicas to write.', 'unsent'],
       ["OOM command not allowed when used memory > 'maxmemory'.", 'fatal'],
       ["NOPERM User default has no permissions to run the 'evalsha' command", 'fatal'],
       ['WRONGTYPE Operation against a key holding the wrong kind of value', 'fatal'],

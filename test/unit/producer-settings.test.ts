@@ -169,3 +169,10 @@ describe('assertDurabilitySupported', () => {
     expect(() => assertDurabilitySupported(withoutAof, 'fsynced')).toThrow(/appendonly yes/);
   });
 });
+
+describe('the default dedup window', () => {
+  it('covers a confirm deadline longer than two minutes', () => {
+    expect(producerSettings({ confirmTimeoutMs: 600_000 }).dedupWindowMs).toBe(600_000);
+    expect(producerSettings({}).dedupWindowMs).toBe(120_000);
+  });
+});
