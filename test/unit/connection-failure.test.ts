@@ -41,6 +41,11 @@ describe('classifyFailure (may a failed command be retried?)', () => {
       expect(classifyFailure(new RedisReply(message), open)).toBe(kind);
     });
 
+    it("recognises another ioredis copy's error reply by its name", () => {
+      const foreign = ioredisError('ReplyError', 'LOADING Redis is loading the dataset in memory');
+      expect(classifyFailure(foreign, open)).toBe('unsent');
+    });
+
     it('reads only the first word, as written: LOADINGX and loading are fatal', () => {
       expect(classifyFailure(new RedisReply('LOADINGX not a real reply'), open)).toBe('fatal');
       expect(classifyFailure(new RedisReply('loading lower case'), open)).toBe('fatal');
