@@ -2,8 +2,9 @@
  * Local Redis servers for the test suites and the demo (not part of the published package).
  *
  * `startRedisServer` runs a throw-away `redis-server` (or `valkey-server`) on a free port in a
- * fresh directory and can kill, pause, stop and restart it; `findRedis` picks the Redis a run
- * should use, in the order DESIGN.md section 10 gives.
+ * fresh directory and can kill, pause, stop and restart it; `startReplicaServer` runs one as a
+ * replica of another; `findRedis` picks the Redis a run should use, in the order DESIGN.md
+ * section 10 gives.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -403,6 +404,49 @@ export async function startRedisServer(
       }
     }
   }
+}
+
+/** How many replicas `primary` counts as connected and online. */
+export async function onlineReplicas(primary: Redis): Promise<number> {
+  return ((await primary.info('replication')).match(/state=online/gu) ?? []).length;
+}
+
+/**
+ * Starts a replica of the local server on `primaryPort` (`--replicaof 127.0.0.1 <port>`, with
+ * {@link startRedisServer}'s `options`; `primary` is a client of that server) and resolves
+ * once the replica acknowledges a write through WAIT: a replica that just turned online
+ * acknowledges its first write only at its next periodic ACK. Disposes the replica if it does
+ * not get there within 10 s.
+ */
+export async function startReplicaServer(
+  primary: Redis,
+  primaryPort: number,
+  options: RedisServerOptions = {},
+): Promise<RedisServerHandle> {
+  // The primary would wait 5 s for more replicas before a diskless full sync.
+  await primary.config('SET', 'repl-diskless-sync-delay', '0');
+  const replicas = (await onlineReplicas(primary)) + 1;
+  const replica = await startRedisServer({
+    ...options,
+    args: ['--replicaof', HOST, String(primaryPort), ...(options.args ?? [])],
+  });
+  try {
+    // A write before the first replica attached is not in the replication stream (offset 0),
+    // and WAIT would count a replica that has acknowledged nothing yet.
+    await waitFor(
+      async () => {
+        await primary.incr('local-redis:replica-probe');
+        const offset = /master_repl_offset:(\d+)/u.exec(await primary.info('replication'));
+        if (Number(offset?.[1] ?? 0) === 0) return false;
+        return Number(await primary.call('WAIT', replicas, 100)) >= replicas;
+      },
+      { timeoutMs: 10_000, description: `${replicas} replicas acknowledging writes` },
+    );
+  } catch (error) {
+    await replica.dispose();
+    throw error;
+  }
+  return replica;
 }
 
 /** Where {@link findRedis} found its server. */
