@@ -30,6 +30,7 @@ import {
   type BenchBody,
   type Contender,
   type RunContext,
+  type Scenario,
 } from './support.js';
 
 const BLOCK_MS = 2000;
@@ -213,5 +214,9 @@ const bullmqConsume: Contender = {
   },
 };
 
-/** The contenders of the consume scenario (the runner rotates who goes first per round). */
-export const consumeContenders: readonly Contender[] = [sluiceConsume, rawConsume, bullmqConsume];
+/** The consume scenario: one row, sluice with its defaults. */
+export const consumeScenario: Scenario = {
+  id: 'consume',
+  rows: [{ label: `consume + ack, prefetch ${PREFETCH}`, sluice: sluiceConsume }],
+  baselines: { raw: rawConsume, bullmq: bullmqConsume },
+};

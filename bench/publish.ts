@@ -2,15 +2,17 @@
  * Scenario 1: publish N messages with {@link PUBLISH_WINDOW} operations in flight.
  *
  * - sluice: `publish` to a direct exchange with one queue bound; each publish resolves with
- *   its confirm.
+ *   its confirm. Three rows: dedup off (`dedupWindowMs: 0`), the defaults (dedup on,
+ *   durability `written`), and the defaults with `durability: 'replicated'` (needs a replica).
  * - raw: `XADD <stream> * body <json>` on one ioredis client.
  * - bullmq: `Queue.add`.
  *
+ * Every row is compared with the same raw and BullMQ runs: neither waits for a replica.
  * The timed part is the window alone; connecting and declaring come before, the count check after.
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Sluice } from '../src/index.js';
+import { Sluice, type ConnectOptions } from '../src/index.js';
 import {
   EXCHANGE,
   PUBLISH_WINDOW,
@@ -23,6 +25,8 @@ import {
   timed,
   type Contender,
   type RunContext,
+  type Scenario,
+  type ScenarioRow,
 } from './support.js';
 
 /** Milliseconds that publishing N messages takes with {@link PUBLISH_WINDOW} in flight. */
@@ -33,26 +37,33 @@ function timedWindow(
   return timed(() => slidingWindow(messages, PUBLISH_WINDOW, publish));
 }
 
-const sluicePublish: Contender = {
-  name: 'sluice',
-  async run({ url, prefix, messages }: RunContext): Promise<number> {
-    const sluice = await Sluice.connect({ url, namespace: prefix });
-    try {
-      await declareTopology(sluice);
-      const elapsedMs = await timedWindow(messages, (i) =>
-        sluice.publish(EXCHANGE, ROUTING_KEY, makeBody(i)),
-      );
-      expectCount(
-        'sluice: messages in the queue',
-        (await sluice.inspectQueue(QUEUE)).messages,
-        messages,
-      );
-      return elapsedMs;
-    } finally {
-      await sluice.close();
-    }
-  },
-};
+/** The connect options a sluice row changes; the rest are sluice's defaults. */
+type PublishOptions = Pick<ConnectOptions, 'dedupWindowMs' | 'durability'>;
+
+/** A row whose sluice contender connects with `options`. */
+function sluiceRow(name: string, label: string, options: PublishOptions): ScenarioRow {
+  const sluice: Contender = {
+    name,
+    async run({ url, prefix, messages }: RunContext): Promise<number> {
+      const client = await Sluice.connect({ url, namespace: prefix, ...options });
+      try {
+        await declareTopology(client);
+        const elapsedMs = await timedWindow(messages, (i) =>
+          client.publish(EXCHANGE, ROUTING_KEY, makeBody(i)),
+        );
+        expectCount(
+          `${name}: messages in the queue`,
+          (await client.inspectQueue(QUEUE)).messages,
+          messages,
+        );
+        return elapsedMs;
+      } finally {
+        await client.close();
+      }
+    },
+  };
+  return { label: `publish, window ${PUBLISH_WINDOW}, ${label}`, sluice };
+}
 
 const rawPublish: Contender = {
   name: 'raw',
@@ -86,5 +97,17 @@ const bullmqPublish: Contender = {
   },
 };
 
-/** The contenders of the publish scenario (the runner rotates who goes first per round). */
-export const publishContenders: readonly Contender[] = [sluicePublish, rawPublish, bullmqPublish];
+/**
+ * The publish scenario. The `replicated` row only when the server has a replica that
+ * acknowledges writes: without one, each of its confirms would time out.
+ */
+export function publishScenario(options: { readonly replicated: boolean }): Scenario {
+  const rows = [
+    sluiceRow('sluice-dedup-off', 'dedup off', { dedupWindowMs: 0 }),
+    sluiceRow('sluice', 'dedup on', {}),
+  ];
+  if (options.replicated) {
+    rows.push(sluiceRow('sluice-replicated', 'dedup on, replicated', { durability: 'replicated' }));
+  }
+  return { id: 'publish', rows, baselines: { raw: rawPublish, bullmq: bullmqPublish } };
+}

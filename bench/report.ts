@@ -1,10 +1,10 @@
 /** The benchmark's printed table: throughput per contender and sluice's ratios to the others. */
-import type { ContenderName } from './support.js';
+import type { BaselineName } from './support.js';
 
-/** Throughput of each contender in one scenario, in messages per second. */
-export interface ScenarioResult {
-  readonly scenario: string;
-  readonly rates: Readonly<Record<ContenderName, number>>;
+/** One row of the table: the median rates of its sluice contender and baselines, in msg/s. */
+export interface RowResult {
+  readonly label: string;
+  readonly rates: Readonly<Record<'sluice' | BaselineName, number>>;
 }
 
 const COLUMNS = [
@@ -23,10 +23,10 @@ function ratio(numerator: number, denominator: number): string {
   return `${(numerator / denominator).toFixed(2)}x`;
 }
 
-function row(result: ScenarioResult): string[] {
+function row(result: RowResult): string[] {
   const { sluice, raw, bullmq } = result.rates;
   return [
-    result.scenario,
+    result.label,
     integer.format(sluice),
     integer.format(raw),
     integer.format(bullmq),
@@ -36,7 +36,7 @@ function row(result: ScenarioResult): string[] {
 }
 
 /** A plain-text table; the first column left-aligned, the numbers right-aligned. */
-export function formatTable(results: readonly ScenarioResult[]): string {
+export function formatTable(results: readonly RowResult[]): string {
   const rows = [COLUMNS, ...results.map(row)];
   const widths = COLUMNS.map((_, column) =>
     Math.max(...rows.map((cells) => (cells[column] ?? '').length)),

@@ -2,60 +2,91 @@
  * `npm run bench`: sluice against raw ioredis Streams and against BullMQ, measured in one run
  * on one server (DESIGN.md section 10). Not a test: it prints a table and exits 0.
  *
- * Redis: `$REDIS_URL` if set, else a `redis-server` of its own on a free port (stopped at the
- * end), so that nothing else using 6379 disturbs the numbers. Every contender runs under a
- * fresh key prefix whose keys are deleted after it. `BENCH_MESSAGES` sets N (default 50,000),
- * `BENCH_ROUNDS` the measured rounds whose median is reported (default 3).
+ * Redis: `$REDIS_URL` if set, else a `redis-server` of its own on a free port with a replica of
+ * its own next to it (both stopped at the end), so that nothing else using 6379 disturbs the
+ * numbers. The replica stays attached for the whole run, so every row pays for replication and
+ * the `replicated` publish row differs from the others by its WAITs alone; with `$REDIS_URL`
+ * that row is skipped. Every contender runs under a fresh key prefix whose keys are deleted
+ * after it. `BENCH_MESSAGES` sets N (default 50,000), `BENCH_ROUNDS` the measured rounds whose
+ * median is reported (default 3).
  */
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { Redis } from 'ioredis';
-import { deleteNamespaceKeys, startRedisServer } from '../scripts/local-redis.js';
-import { Sluice, type ServerInfo } from '../src/index.js';
-import { consumeContenders } from './consume.js';
-import { publishContenders } from './publish.js';
-import { formatTable, integer, type ScenarioResult } from './report.js';
 import {
-  PREFETCH,
-  PUBLISH_WINDOW,
+  deleteNamespaceKeys,
+  startRedisServer,
+  startReplicaServer,
+  type RedisServerHandle,
+} from '../scripts/local-redis.js';
+import { Sluice, type ServerInfo } from '../src/index.js';
+import { consumeScenario } from './consume.js';
+import { publishScenario } from './publish.js';
+import { formatTable, integer, type RowResult } from './report.js';
+import {
   makeBody,
   messagesFromEnv,
   roundsFromEnv,
   type Contender,
-  type ContenderName,
+  type Scenario,
 } from './support.js';
 
 /** Messages per contender in the warm-up round, whose timings are thrown away. */
 const WARMUP_MESSAGES = 5000;
 
-interface Scenario {
-  /** Part of the key prefixes. */
-  readonly id: string;
-  /** The row label of the table. */
-  readonly label: string;
-  readonly contenders: readonly Contender[];
-}
-
-const SCENARIOS: readonly Scenario[] = [
-  { id: 'publish', label: `publish, window ${PUBLISH_WINDOW}`, contenders: publishContenders },
-  { id: 'consume', label: `consume + ack, prefetch ${PREFETCH}`, contenders: consumeContenders },
-];
-
+/** The server the bench measures on. */
 interface BenchRedis {
   readonly url: string;
   readonly description: string;
+  /** Why there is no replica, or undefined if one acknowledges the server's writes. */
+  readonly noReplicaReason: string | undefined;
   stop(): Promise<void>;
 }
 
 async function benchRedis(): Promise<BenchRedis> {
   const url = process.env.REDIS_URL;
-  if (url) return { url, description: 'REDIS_URL', stop: () => Promise.resolve() };
-  const server = await startRedisServer();
+  if (url) {
+    return {
+      url,
+      description: 'REDIS_URL',
+      noReplicaReason:
+        'REDIS_URL names an external server, and the bench starts a replica only next to a ' +
+        'server of its own',
+      stop: () => Promise.resolve(),
+    };
+  }
+  const primary = await startRedisServer();
+  let replica: RedisServerHandle;
+  try {
+    replica = await startReplicaOf(primary);
+  } catch (error) {
+    await primary.dispose();
+    throw error;
+  }
   return {
-    url: server.url,
-    description: `${server.binary} started by the bench on port ${server.port}`,
-    stop: () => server.dispose(),
+    url: primary.url,
+    description:
+      `${primary.binary} started by the bench on port ${primary.port}, ` +
+      `with a replica on port ${replica.port} attached for the whole run`,
+    noReplicaReason: undefined,
+    stop: async () => {
+      try {
+        await replica.dispose();
+      } finally {
+        await primary.dispose();
+      }
+    },
   };
+}
+
+/** A replica of `primary` (same binary), resolved once it acknowledges writes through WAIT. */
+async function startReplicaOf(primary: RedisServerHandle): Promise<RedisServerHandle> {
+  const client = new Redis(primary.url);
+  try {
+    return await startReplicaServer(client, primary.port, { binary: primary.binary });
+  } finally {
+    await client.quit();
+  }
 }
 
 async function serverInfo(url: string, namespace: string): Promise<ServerInfo> {
@@ -67,8 +98,17 @@ async function serverInfo(url: string, namespace: string): Promise<ServerInfo> {
   }
 }
 
-/** Messages per second of each contender of each scenario, for one round. */
-type RoundRates = Map<string, Partial<Record<ContenderName, number>>>;
+/** Every contender of a scenario: each row's sluice, then the baselines. */
+function contendersOf(scenario: Scenario): Contender[] {
+  return [
+    ...scenario.rows.map((row) => row.sluice),
+    scenario.baselines.raw,
+    scenario.baselines.bullmq,
+  ];
+}
+
+/** Messages per second of each contender (by name) of each scenario (by id), for one round. */
+type RoundRates = Map<string, Map<string, number>>;
 
 /** What one round runs: each scenario's contenders, with N messages each. */
 interface RoundPlan {
@@ -82,18 +122,23 @@ interface RoundPlan {
 }
 
 /** Runs every contender of every scenario once, each under its own key prefix. */
-async function round(admin: Redis, url: string, plan: RoundPlan): Promise<RoundRates> {
+async function round(
+  admin: Redis,
+  url: string,
+  scenarios: readonly Scenario[],
+  plan: RoundPlan,
+): Promise<RoundRates> {
   const { prefixBase, messages, firstContender } = plan;
   const rates: RoundRates = new Map();
-  for (const scenario of SCENARIOS) {
-    const scenarioRates: Partial<Record<ContenderName, number>> = {};
-    const { contenders } = scenario;
+  for (const scenario of scenarios) {
+    const scenarioRates = new Map<string, number>();
+    const contenders = contendersOf(scenario);
     for (let offset = 0; offset < contenders.length; offset += 1) {
       const contender = contenders[(firstContender + offset) % contenders.length] as Contender;
       const prefix = `${prefixBase}-${scenario.id}-${contender.name}`;
       try {
         const elapsedMs = await contender.run({ url, prefix, messages });
-        scenarioRates[contender.name] = (messages * 1000) / elapsedMs;
+        scenarioRates.set(contender.name, (messages * 1000) / elapsedMs);
       } finally {
         await deleteNamespaceKeys(admin, prefix);
       }
@@ -110,36 +155,42 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] ?? Number.NaN) + upper) / 2;
 }
 
-/** Each contender's rate in every round, in round order. */
+/** A contender's rate in every round, in round order. */
 function ratesOf(
   rounds: readonly RoundRates[],
   scenario: Scenario,
-  contender: ContenderName,
+  contender: Contender,
 ): number[] {
   return rounds.map((rates) => {
-    const rate = rates.get(scenario.id)?.[contender];
-    if (rate === undefined) throw new Error(`no ${contender} result for scenario ${scenario.id}`);
+    const rate = rates.get(scenario.id)?.get(contender.name);
+    if (rate === undefined) {
+      throw new Error(`no ${contender.name} result for scenario ${scenario.id}`);
+    }
     return rate;
   });
 }
 
-function summarize(rounds: readonly RoundRates[]): ScenarioResult[] {
-  return SCENARIOS.map((scenario) => ({
-    scenario: scenario.label,
-    rates: {
-      sluice: median(ratesOf(rounds, scenario, 'sluice')),
-      raw: median(ratesOf(rounds, scenario, 'raw')),
-      bullmq: median(ratesOf(rounds, scenario, 'bullmq')),
-    },
-  }));
+/** The table's rows: per row, the medians of its sluice contender and of the baselines. */
+function summarize(scenarios: readonly Scenario[], rounds: readonly RoundRates[]): RowResult[] {
+  return scenarios.flatMap((scenario) => {
+    const { raw, bullmq } = scenario.baselines;
+    const baselineRates = {
+      raw: median(ratesOf(rounds, scenario, raw)),
+      bullmq: median(ratesOf(rounds, scenario, bullmq)),
+    };
+    return scenario.rows.map((row) => ({
+      label: row.label,
+      rates: { sluice: median(ratesOf(rounds, scenario, row.sluice)), ...baselineRates },
+    }));
+  });
 }
 
 /** One line per scenario and contender with the rate of every round, for judging the spread. */
-function formatRounds(rounds: readonly RoundRates[]): string {
+function formatRounds(scenarios: readonly Scenario[], rounds: readonly RoundRates[]): string {
   const lines: string[] = [];
-  for (const scenario of SCENARIOS) {
-    for (const contender of scenario.contenders) {
-      const rates = ratesOf(rounds, scenario, contender.name).map((rate) => integer.format(rate));
+  for (const scenario of scenarios) {
+    for (const contender of contendersOf(scenario)) {
+      const rates = ratesOf(rounds, scenario, contender).map((rate) => integer.format(rate));
       lines.push(`  ${scenario.id} ${contender.name}: ${rates.join(', ')}`);
     }
   }
@@ -152,12 +203,19 @@ async function main(): Promise<void> {
   const warmupMessages = Math.min(WARMUP_MESSAGES, messages);
   const runId = randomBytes(4).toString('hex');
   const redis = await benchRedis();
+  const scenarios = [
+    publishScenario({ replicated: redis.noReplicaReason === undefined }),
+    consumeScenario,
+  ];
   const admin = new Redis(redis.url);
   try {
     const server = await serverInfo(redis.url, `sluice-bench-${runId}-info`);
     const cpu = cpus();
     const load = loadavg().map((value) => value.toFixed(2));
     console.log(`server: ${server.name} ${server.version} (${redis.description})`);
+    if (redis.noReplicaReason !== undefined) {
+      console.log(`no replicated publish row: ${redis.noReplicaReason}`);
+    }
     console.log(
       `client: Node ${process.version}, ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), ` +
         `load average ${load.join(' ')}`,
@@ -173,17 +231,19 @@ async function main(): Promise<void> {
       messages: warmupMessages,
       firstContender: 0,
     };
-    await round(admin, redis.url, warmup);
+    await round(admin, redis.url, scenarios, warmup);
     const results: RoundRates[] = [];
     for (let index = 0; index < rounds; index += 1) {
       const plan = { prefixBase: `${prefixBase}-${index}`, messages, firstContender: index };
-      results.push(await round(admin, redis.url, plan));
+      results.push(await round(admin, redis.url, scenarios, plan));
     }
     console.log('');
-    console.log(formatTable(summarize(results)));
+    console.log(formatTable(summarize(scenarios, results)));
+    const baselineNote = redis.noReplicaReason === undefined ? '; neither waits for a replica' : '';
+    console.log(`(the publish rows share one raw and one BullMQ measurement${baselineNote})`);
     console.log('');
     console.log('msg/s of each round:');
-    console.log(formatRounds(results));
+    console.log(formatRounds(scenarios, results));
   } finally {
     await admin.quit();
     await redis.stop();

@@ -43,12 +43,31 @@ export interface RunContext {
 
 /** One implementation of a scenario; resolves with the measured time in milliseconds. */
 export interface Contender {
-  readonly name: ContenderName;
+  /** Unique within its scenario; part of its key prefix. */
+  readonly name: string;
   run(context: RunContext): Promise<number>;
 }
 
-/** The implementations compared: sluice, hand-written ioredis Streams code, BullMQ. */
-export type ContenderName = 'sluice' | 'raw' | 'bullmq';
+/** What sluice is compared with: hand-written ioredis Streams code, BullMQ. */
+export type BaselineName = 'raw' | 'bullmq';
+
+/** A row of the table: one configuration of sluice, against its scenario's baselines. */
+export interface ScenarioRow {
+  readonly label: string;
+  readonly sluice: Contender;
+}
+
+/**
+ * One thing the bench measures. Every row's sluice contender and every baseline runs once per
+ * round; the baselines run once for all rows, so that every row is compared with the same
+ * measurement.
+ */
+export interface Scenario {
+  /** Part of the key prefixes. */
+  readonly id: string;
+  readonly rows: readonly ScenarioRow[];
+  readonly baselines: Readonly<Record<BaselineName, Contender>>;
+}
 
 /** The body of message `index`: a small order event, about 100 bytes of JSON. */
 export interface BenchBody {
