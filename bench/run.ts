@@ -203,10 +203,12 @@ async function main(): Promise<void> {
   const warmupMessages = Math.min(WARMUP_MESSAGES, messages);
   const runId = randomBytes(4).toString('hex');
   const redis = await benchRedis();
+  // BENCH_ONLY=publish or BENCH_ONLY=consume runs one scenario (when working on one path).
+  const only = process.env.BENCH_ONLY;
   const scenarios = [
     publishScenario({ replicated: redis.noReplicaReason === undefined }),
     consumeScenario,
-  ];
+  ].filter((scenario) => only === undefined || only === '' || scenario.id === only);
   const admin = new Redis(redis.url);
   try {
     const server = await serverInfo(redis.url, `sluice-bench-${runId}-info`);

@@ -87,10 +87,11 @@ const ERROR_BACKOFF_MS = 250;
 const MAINTENANCE_INTERVAL_MS = 250;
 const PROMOTE_BATCH = 500;
 
+/** An ack waiting for its flush; automatic acks have no promise of their own. */
 interface PendingAck {
   readonly delivery: Delivery;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
+  readonly resolve?: () => void;
+  readonly reject?: (error: unknown) => void;
 }
 
 /** Lowest and highest of stream ids (`<ms>-<seq>`), compared as numbers. */
@@ -111,6 +112,17 @@ function idRange(ids: readonly string[]): [string, string] {
     if (before(high, parsed)) [highest, high] = [id, parsed];
   }
   return [lowest, highest];
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
 }
 
 function enqueuedAt(streamId: string): number {
@@ -154,6 +166,8 @@ export class Consumer<T = unknown>
   private wakeIterator: (() => void) | undefined;
   private acks: PendingAck[] = [];
   private ackScheduled = false;
+  /** Resolved when the pending flush is answered: what automatic acks wait for. */
+  private flushed: Deferred | undefined;
   /** Ack calls sent and not yet answered; close waits for them. */
   private readonly acksInFlight = new Set<Promise<void>>();
   private closing = false;
@@ -386,7 +400,7 @@ export class Consumer<T = unknown>
   private finish(delivery: Delivery<T>, succeeded: boolean): void {
     if (!delivery.settled) {
       if (succeeded) {
-        delivery.ack().catch(() => undefined);
+        delivery.ackAutomatically();
       } else {
         this.stats.handlerErrors++;
         const retry = this.settings.retry;
@@ -418,16 +432,28 @@ export class Consumer<T = unknown>
    * the next read overlaps the ack's round trip.
    */
   ack(delivery: Delivery): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.acks.push({ delivery, resolve, reject });
-      this.settled(delivery);
-      if (this.ackScheduled) return;
-      this.ackScheduled = true;
-      process.nextTick(() => {
-        const flush = this.flushAcks();
-        this.acksInFlight.add(flush);
-        void flush.finally(() => this.acksInFlight.delete(flush));
-      });
+    return new Promise<void>((resolve, reject) => this.queueAck({ delivery, resolve, reject }));
+  }
+
+  /**
+   * The ack of automatic mode: no promise per message, only the flush's, which resolves
+   * once the flush is answered. A stale delivery is counted in `stats.stale`.
+   */
+  autoAck(delivery: Delivery): Promise<void> {
+    this.queueAck({ delivery });
+    this.flushed ??= deferred();
+    return this.flushed.promise;
+  }
+
+  private queueAck(pending: PendingAck): void {
+    this.acks.push(pending);
+    this.settled(pending.delivery);
+    if (this.ackScheduled) return;
+    this.ackScheduled = true;
+    process.nextTick(() => {
+      const flush = this.flushAcks();
+      this.acksInFlight.add(flush);
+      void flush.finally(() => this.acksInFlight.delete(flush));
     });
   }
 
@@ -435,7 +461,9 @@ export class Consumer<T = unknown>
   private async flushAcks(): Promise<void> {
     this.ackScheduled = false;
     const batch = this.acks;
+    const flushed = this.flushed;
     this.acks = [];
+    this.flushed = undefined;
     try {
       const ids = batch.map((a) => a.delivery.streamId);
       const [lowest, highest] = idRange(ids);
@@ -450,13 +478,16 @@ export class Consumer<T = unknown>
       batch.forEach((pending, i) => {
         if (results[i] === 1) {
           this.stats.acked++;
-          pending.resolve();
+          pending.resolve?.();
         } else {
-          pending.reject(this.stale(pending.delivery));
+          const stale = this.stale(pending.delivery);
+          pending.reject?.(stale);
         }
       });
     } catch (error) {
-      for (const pending of batch) pending.reject(error);
+      for (const pending of batch) pending.reject?.(error);
+    } finally {
+      flushed?.resolve();
     }
   }
 

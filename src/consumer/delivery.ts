@@ -21,6 +21,7 @@ export const MAX_DELAY_MS = 30 * 86_400_000;
 /** What the consumer does when a delivery is settled. */
 export interface Settlement {
   ack(delivery: Delivery): Promise<void>;
+  autoAck(delivery: Delivery): Promise<void>;
   requeue(delivery: Delivery, delayMs: number): Promise<void>;
   reject(delivery: Delivery): Promise<void>;
   extend(delivery: Delivery): Promise<void>;
@@ -76,6 +77,15 @@ export class Delivery<T = unknown> {
   /** Acknowledges the message: it is removed from the queue. */
   ack(): Promise<void> {
     return this.settle(() => this.settler.ack(this));
+  }
+
+  /**
+   * The consumer's automatic ack after a handler resolved: like {@link ack}, but the promise
+   * is shared by all acks of one flush and does not reject (a stale delivery is counted in
+   * the consumer's stats instead). Called by the consumer; use {@link ack} in handlers.
+   */
+  ackAutomatically(): void {
+    this.settlement ??= this.settler.autoAck(this);
   }
 
   /** Negative acknowledgement: requeue (default, optionally after `delayMs`) or dead-letter. */

@@ -137,39 +137,47 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
   if (!Array.isArray(packed) || packed[Meta.Version] !== ENVELOPE_VERSION) {
     throw new MalformedEntryError('unknown envelope version');
   }
-  const text = (index: Meta): string => {
-    const value: unknown = packed[index];
-    if (typeof value !== 'string')
-      throw new MalformedEntryError(`metadata element ${index} is not a string`);
-    return value;
-  };
-  const integer = (index: Meta): number | undefined => {
-    const value: unknown = packed[index] ?? undefined;
-    if (value === undefined) return undefined;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-      throw new MalformedEntryError(`metadata element ${index} is not a non-negative integer`);
-    }
-    return value;
-  };
-  const expirationMs = integer(Meta.ExpirationMs);
-  const correlationId: unknown = packed[Meta.CorrelationId] ?? undefined;
-  if (correlationId !== undefined && typeof correlationId !== 'string') {
-    throw new MalformedEntryError('metadata correlation id is not a string');
-  }
-  const deathHistory = decodeDeathHistory(packed[Meta.DeathHistory] ?? undefined);
-  return {
-    messageId: text(Meta.MessageId),
-    exchange: text(Meta.Exchange),
-    routingKey: text(Meta.RoutingKey),
-    publishedAt: integer(Meta.PublishedAt) ?? 0,
-    contentType: text(Meta.ContentType),
+  // JSON.parse gives `any[]`; read it as unknowns.
+  const envelope: { -readonly [K in keyof Envelope]: Envelope[K] } = {
+    messageId: metaText(packed, Meta.MessageId),
+    exchange: metaText(packed, Meta.Exchange),
+    routingKey: metaText(packed, Meta.RoutingKey),
+    publishedAt: metaInteger(packed, Meta.PublishedAt) ?? 0,
+    contentType: metaText(packed, Meta.ContentType),
     headers: decodeHeaders(packed[Meta.Headers] ?? undefined),
     redeliveries,
-    ...(expirationMs === undefined ? {} : { expirationMs }),
-    ...(correlationId === undefined ? {} : { correlationId }),
-    ...(deathHistory === undefined ? {} : { deathHistory }),
     body,
   };
+  // Optional fields are set only when present (no spread objects: this runs per message).
+  const expirationMs = metaInteger(packed, Meta.ExpirationMs);
+  if (expirationMs !== undefined) envelope.expirationMs = expirationMs;
+  const correlationId: unknown = packed[Meta.CorrelationId] ?? undefined;
+  if (correlationId !== undefined) {
+    if (typeof correlationId !== 'string') {
+      throw new MalformedEntryError('metadata correlation id is not a string');
+    }
+    envelope.correlationId = correlationId;
+  }
+  const deathHistory = decodeDeathHistory(packed[Meta.DeathHistory] ?? undefined);
+  if (deathHistory !== undefined) envelope.deathHistory = deathHistory;
+  return envelope;
+}
+
+function metaText(packed: readonly unknown[], index: Meta): string {
+  const value = packed[index];
+  if (typeof value !== 'string') {
+    throw new MalformedEntryError(`metadata element ${index} is not a string`);
+  }
+  return value;
+}
+
+function metaInteger(packed: readonly unknown[], index: Meta): number | undefined {
+  const value = packed[index] ?? undefined;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new MalformedEntryError(`metadata element ${index} is not a non-negative integer`);
+  }
+  return value;
 }
 
 function integerField(name: string, value: Buffer): number {
