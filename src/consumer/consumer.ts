@@ -160,6 +160,10 @@ export class Consumer<T = unknown>
   /** Deliveries not yet settled, by stream id: the leases this consumer keeps. */
   private readonly unsettled = new Map<string, Delivery<T>>();
   private running = 0;
+  /** Entries read and not yet turned into deliveries (they count against the prefetch). */
+  private receiving = 0;
+  /** The chain that turns read entries into deliveries, in read order. */
+  private processing: Promise<void> = Promise.resolve();
   private readonly ready: Delivery<T>[] = [];
   private wakeReader: (() => void) | undefined;
   private wakeIdle: (() => void) | undefined;
@@ -230,10 +234,21 @@ export class Consumer<T = unknown>
     }
   }
 
+  /** Deliveries this consumer may still take: the prefetch less what it holds or is taking. */
+  private credit(): number {
+    return this.settings.prefetch - this.unsettled.size - this.receiving;
+  }
+
+  /**
+   * The read loop. Each read takes at most half the prefetch, and its entries are turned into
+   * deliveries after the next read is sent: Redis prepares the next batch (and applies the
+   * previous acks) while this process handles the current one.
+   */
   private async read(): Promise<void> {
     const reader = this.reader as Redis;
+    const batch = Math.max(1, Math.ceil(this.settings.prefetch / 2));
     while (!this.closing) {
-      const credit = this.settings.prefetch - this.unsettled.size;
+      const credit = this.credit();
       if (credit <= 0) {
         await new Promise<void>((resolve) => (this.wakeReader = resolve));
         continue;
@@ -246,7 +261,7 @@ export class Consumer<T = unknown>
           CONSUMER_GROUP,
           this.context.consumerName,
           'COUNT',
-          credit,
+          Math.min(credit, batch),
           'BLOCK',
           BLOCK_MS,
           'STREAMS',
@@ -260,11 +275,20 @@ export class Consumer<T = unknown>
       }
       if (reply === null) continue;
       for (const [, entries] of reply as [Buffer, [Buffer, Buffer[]][]][]) {
-        for (const [id, fields] of entries) {
-          const deadLettered = this.receive(id.toString(), fields, 1);
-          if (deadLettered !== undefined) await deadLettered;
-        }
+        this.receiving += entries.length;
+        this.processing = this.processing.then(() => this.receiveAll(entries));
       }
+    }
+    await this.processing;
+  }
+
+  /** Turns a read's entries into deliveries, in order. */
+  private async receiveAll(entries: readonly [Buffer, Buffer[]][]): Promise<void> {
+    for (const [id, fields] of entries) {
+      this.receiving--;
+      const deadLettered = this.receive(id.toString(), fields, 1);
+      if (deadLettered !== undefined)
+        await deadLettered.catch((error: unknown) => this.emit('readError', error));
     }
   }
 
@@ -470,13 +494,14 @@ export class Consumer<T = unknown>
       // This consumer holds at most the batch plus its other unsettled deliveries; a few
       // more may have been reclaimed into it and not read yet (the script checks those).
       const limit = ids.length + this.unsettled.size + 16;
+      // 1: all acked; else one result per id.
       const results = (await this.script(
         'ack',
         [this.queueKeys.stream],
         [CONSUMER_GROUP, this.context.consumerName, lowest, highest, limit, ...ids],
-      )) as number[];
+      )) as number | number[];
       batch.forEach((pending, i) => {
-        if (results[i] === 1) {
+        if (results === 1 || (results as number[])[i] === 1) {
           this.stats.acked++;
           pending.resolve?.();
         } else {
@@ -573,7 +598,7 @@ export class Consumer<T = unknown>
 
   /** Takes over entries idle past the ack timeout, as many as the prefetch allows. */
   private async reclaim(): Promise<void> {
-    const credit = this.settings.prefetch - this.unsettled.size;
+    const credit = this.credit();
     if (credit <= 0 || this.closing) return;
     const [cursor, entries] = (await this.script(
       'reclaim',

@@ -5,7 +5,8 @@
 -- Ownership comes from one XPENDING over the batch's id range for this consumer (much
 -- cheaper than one per id); if that answer may be cut short, ids it lacks are checked one
 -- by one.
--- Returns one integer per id: 1 acked, 0 not owned by this consumer (nothing changed).
+-- Returns 1 when every id was acked (the common case, kept cheap), else one integer per id:
+-- 1 acked, 0 not owned by this consumer (nothing changed).
 local limit = tonumber(ARGV[5])
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[4], limit, ARGV[2])
 local mine = {}
@@ -23,8 +24,9 @@ for i = 6, #ARGV do
 end
 -- One XACK and one XDEL per chunk (unpack is bounded by Lua's stack).
 for first = 1, #acked, 1000 do
-  local chunk = {unpack(acked, first, math.min(first + 999, #acked))}
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(chunk))
-  redis.call('XDEL', KEYS[1], unpack(chunk))
+  local last = math.min(first + 999, #acked)
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(acked, first, last))
+  redis.call('XDEL', KEYS[1], unpack(acked, first, last))
 end
+if #acked == #ARGV - 5 then return 1 end
 return out
