@@ -240,13 +240,12 @@ export class Consumer<T = unknown>
   }
 
   /**
-   * The read loop. Each read takes at most half the prefetch, and its entries are turned into
-   * deliveries after the next read is sent: Redis prepares the next batch (and applies the
-   * previous acks) while this process handles the current one.
+   * The read loop. Each read takes what the prefetch allows, and its entries are turned into
+   * deliveries after the next read (if any credit is left) has been sent, so that Redis
+   * prepares it while this process handles the current one.
    */
   private async read(): Promise<void> {
     const reader = this.reader as Redis;
-    const batch = Math.max(1, Math.ceil(this.settings.prefetch / 2));
     while (!this.closing) {
       const credit = this.credit();
       if (credit <= 0) {
@@ -261,7 +260,7 @@ export class Consumer<T = unknown>
           CONSUMER_GROUP,
           this.context.consumerName,
           'COUNT',
-          Math.min(credit, batch),
+          credit,
           'BLOCK',
           BLOCK_MS,
           'STREAMS',

@@ -15,6 +15,12 @@ export const Field = {
   body: 'b',
 } as const;
 
+/** The bytes of the field names, as decodeEnvelope compares them. */
+const M = 0x6d; // 'm'
+const B = 0x62; // 'b'
+const R = 0x72; // 'r'
+const C = 0x63; // 'c'
+
 /**
  * Positions in the `m` array: version, message id, exchange, routing key, publish time,
  * content type, then the optional headers, expiration, correlation id and death history
@@ -114,16 +120,12 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
   let body: Buffer | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1] as Buffer;
-    switch ((fields[i] as Buffer).toString('latin1')) {
-      case Field.meta:
-        meta = value.toString('utf8');
-        break;
-      case Field.redeliveries:
-        redeliveries = integerField(Field.redeliveries, value);
-        break;
-      case Field.body:
-        body = value;
-        break;
+    // Field names compared as bytes: no string per field of every message read.
+    const name = fields[i] as Buffer;
+    if (name.length === 1 && name[0] === M) meta = value.toString('utf8');
+    else if (name.length === 1 && name[0] === B) body = value;
+    else if (name.length === 2 && name[0] === R && name[1] === C) {
+      redeliveries = integerField(Field.redeliveries, value);
     }
   }
   if (meta === undefined) throw new MalformedEntryError('entry has no metadata');
