@@ -286,21 +286,39 @@ export class Consumer<T = unknown>
     for (const [id, fields] of entries) {
       this.receiving--;
       const deadLettered = this.receive(id.toString(), fields, 1);
-      if (deadLettered !== undefined)
-        await deadLettered.catch((error: unknown) => this.emit('readError', error));
+      if (deadLettered !== undefined) {
+        await deadLettered.catch((error: unknown) => this.report(error));
+        // A dead-lettered entry became no delivery: its credit is free again.
+        this.wake();
+      }
+    }
+  }
+
+  /** Lets a read loop waiting for credit go on. */
+  private wake(): void {
+    this.wakeReader?.();
+    this.wakeReader = undefined;
+  }
+
+  /** Emits `readError`; a listener that throws must not stop the consumer. */
+  private report(error: unknown): void {
+    try {
+      this.emit('readError', error);
+    } catch {
+      // The listener's own failure is not the consumer's.
     }
   }
 
   /** After a failed read: recreate a lost group (FLUSH, failover), else back off. */
   private async recover(error: unknown): Promise<void> {
-    this.emit('readError', error);
+    this.report(error);
     try {
       if ((error as Error).message.startsWith('NOGROUP') && (await this.ensureGroup())) {
         this.emit('groupRecreated');
         return;
       }
     } catch (cause) {
-      this.emit('readError', cause);
+      this.report(cause);
     }
     await new Promise((resolve) => setTimeout(resolve, ERROR_BACKOFF_MS));
   }
@@ -404,8 +422,10 @@ export class Consumer<T = unknown>
       this.finish(delivery, false);
       return;
     }
-    if (outcome instanceof Promise) {
-      outcome.then(
+    // Any thenable counts (Bluebird, another realm's Promise), not only this realm's Promise.
+    const pending = outcome as PromiseLike<void> | undefined;
+    if (typeof pending?.then === 'function') {
+      pending.then(
         () => this.finish(delivery, true),
         () => this.finish(delivery, false),
       );
@@ -440,8 +460,7 @@ export class Consumer<T = unknown>
 
   private settled(delivery: Delivery): void {
     if (!this.unsettled.delete(delivery.streamId)) return;
-    this.wakeReader?.();
-    this.wakeReader = undefined;
+    this.wake();
     this.checkIdle();
   }
 
@@ -523,13 +542,20 @@ export class Consumer<T = unknown>
   }
 
   /** Puts the message back at the tail of the queue, now or after `delayMs`, with its delivery count raised. */
-  async requeue(delivery: Delivery, delayMs: number): Promise<void> {
+  async requeue(delivery: Delivery, delayMs: number, counted = true): Promise<void> {
     try {
       const dueAt = delayMs > 0 ? Date.now() + delayMs : 0;
       const done = (await this.script(
         'requeue',
         [this.queueKeys.stream, this.queueKeys.delayed, this.queueKeys.delayedEntries],
-        [CONSUMER_GROUP, this.context.consumerName, delivery.streamId, dueAt, randomUUID()],
+        [
+          CONSUMER_GROUP,
+          this.context.consumerName,
+          delivery.streamId,
+          dueAt,
+          randomUUID(),
+          counted ? '1' : '0',
+        ],
       )) as number;
       if (done !== 1) throw this.stale(delivery);
       if (dueAt > 0) this.stats.delayed++;
@@ -570,7 +596,7 @@ export class Consumer<T = unknown>
     this.maintenanceTimer = setTimeout(() => {
       this.maintenance = this.maintain()
         .catch((error: unknown) => {
-          this.emit('readError', error);
+          this.report(error);
         })
         .finally(() =>
           this.scheduleMaintenance(Math.min(MAINTENANCE_INTERVAL_MS, this.ackTimeoutMs / 4)),
@@ -662,7 +688,10 @@ export class Consumer<T = unknown>
     // Iterator form: deliveries not yet handed to the caller go back to the queue; those
     // the caller holds can still be settled after close, so there is nothing to wait for.
     if (this.handler === undefined) {
-      for (const delivery of this.ready.splice(0)) await delivery.nack().catch(() => undefined);
+      // Never handed out, so not counted as a delivery: the count stays as it was.
+      for (const delivery of this.ready.splice(0)) {
+        await this.requeue(delivery, 0, false).catch(() => undefined);
+      }
     } else if (this.unsettled.size > 0 || this.running > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([

@@ -44,5 +44,9 @@ export function retryDelayMs(
   const base = policy.initialDelayMs * (policy.multiplier ?? 2) ** Math.max(0, deliveryCount - 1);
   const capped = Math.min(base, policy.maxDelayMs ?? 600_000);
   const jitter = policy.jitter ?? 0.2;
-  return Math.max(0, Math.round(capped * (1 + jitter * (2 * random() - 1))));
+  // Jitter may not push a delay past what nack accepts.
+  return Math.min(
+    MAX_DELAY_MS,
+    Math.max(0, Math.round(capped * (1 + jitter * (2 * random() - 1)))),
+  );
 }

@@ -13,7 +13,7 @@ export interface MovePlan {
 export interface MoveSource {
   readonly stream: string;
   readonly entryId: string;
-  /** The source's consumer group, so a pending entry is acked too ('' when it has none). */
+  /** The source's consumer group: an entry its consumers hold unacked is left alone ('' when none). */
   readonly group: string;
 }
 
@@ -24,7 +24,8 @@ const MAX_STALE_RETRIES = 8;
  * topology version and that the entry is still there. `plan` returns undefined when the
  * entry routes nowhere, which may only mean the cached topology is behind: the version is
  * checked first, then the entry is deleted or kept as `unroutable` says. Resolves with the
- * new stream ids (none when deleted or kept), or undefined when the entry was already gone.
+ * new stream ids (none when deleted or kept, or when a consumer of the source holds the entry),
+ * or undefined when the entry was already gone.
  */
 export async function moveEntry(
   redis: Redis,
@@ -49,6 +50,7 @@ export async function moveEntry(
         [String(compiled.router.version), source.entryId, source.group, ...fields],
       )) as string[];
       if (reply[0] === 'gone') return undefined;
+      if (reply[0] === 'busy') return [];
       if (reply[0] === 'ok') return reply.slice(1);
     }
     topology.invalidate(compiled);

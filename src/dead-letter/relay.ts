@@ -78,7 +78,9 @@ function readEnvelope(entry: OutboxEntry): Envelope {
  * consumers draining the same outbox never double a message.
  */
 export class DeadLetterRelay {
-  private readonly draining = new Map<string, { run: Promise<RelayResult>; again: boolean }>();
+  /** The pass running now, and the one queued after it, per queue. */
+  private readonly running = new Map<string, Promise<RelayResult>>();
+  private readonly queued = new Map<string, Promise<RelayResult>>();
   /** Totals since this client started. */
   readonly totals: RelayResult = { routed: 0, dropped: 0 };
 
@@ -89,30 +91,37 @@ export class DeadLetterRelay {
   ) {}
 
   /**
-   * Routes everything in `queue`'s outbox. Calls that overlap share one run, which goes
-   * round once more if asked to while it was running.
+   * Routes everything in `queue`'s outbox. A call during a pass joins the pass queued after
+   * it (one at most), so every caller waits for at most the current pass and one more, however
+   * often others call.
    */
   drain(queue: string): Promise<RelayResult> {
-    const current = this.draining.get(queue);
-    if (current !== undefined) {
-      current.again = true;
-      return current.run;
-    }
-    const state = { run: Promise.resolve({ routed: 0, dropped: 0 }), again: true };
-    state.run = (async () => {
+    const queued = this.queued.get(queue);
+    if (queued !== undefined) return queued;
+    const running = this.running.get(queue);
+    if (running === undefined) return this.pass(queue);
+    const next = running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued.delete(queue);
+        return this.pass(queue);
+      });
+    this.queued.set(queue, next);
+    return next;
+  }
+
+  private pass(queue: string): Promise<RelayResult> {
+    const run = (async (): Promise<RelayResult> => {
       const result: RelayResult = { routed: 0, dropped: 0 };
       try {
-        while (state.again) {
-          state.again = false;
-          await this.drainOnce(queue, result);
-        }
+        await this.drainOnce(queue, result);
       } finally {
-        this.draining.delete(queue);
+        this.running.delete(queue);
       }
       return result;
     })();
-    this.draining.set(queue, state);
-    return state.run;
+    this.running.set(queue, run);
+    return run;
   }
 
   private async drainOnce(queue: string, result: RelayResult): Promise<void> {

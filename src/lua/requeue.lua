@@ -3,6 +3,8 @@
 -- KEYS[1] stream   KEYS[2] delayed set   KEYS[3] delayed entries hash
 -- ARGV[1] group   ARGV[2] consumer   ARGV[3] entry id   ARGV[4] due time (ms, 0 = now)
 -- ARGV[5] retry id (member of the delayed set)
+-- ARGV[6] '1' to count the delivery (raise 'rc'); '0' gives back an entry that was read but
+--         never handed to a handler
 -- Returns 1, or 0 when the entry is not owned by this consumer (nothing changed).
 if not owned(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
 local entry = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])[1]
@@ -19,7 +21,7 @@ local fields = {}
 for i = 1, #src, 2 do
   if src[i] == 'b' then
     fields[#fields + 1] = 'rc'
-    fields[#fields + 1] = tostring(redeliveries + 1)
+    fields[#fields + 1] = tostring(redeliveries + tonumber(ARGV[6]))
   end
   if src[i] ~= 'rc' then
     fields[#fields + 1] = src[i]

@@ -116,6 +116,17 @@ describe('dead-letter queue tools', () => {
     expect(await redis.xlen(streamKey(namespace, 'work.dlq'))).toBe(3);
   });
 
+  it('replay leaves alone a dead letter that a consumer of the dead-letter queue is handling', async () => {
+    const { sluice } = await useSluice();
+    await deadLetters(sluice, 2);
+    const stream = sluice.messages('work.dlq', { prefetch: 1 });
+    for await (const held of stream) {
+      expect(await sluice.dlq.replay('work.dlq')).toEqual({ replayed: 1, skipped: 1 });
+      await held.ack();
+      break;
+    }
+  });
+
   it('purge removes the dead letters', async () => {
     const { sluice } = await useSluice();
     await deadLetters(sluice, 4);

@@ -126,6 +126,42 @@ describe('crash recovery', () => {
   });
 });
 
+describe('credit', () => {
+  it('keeps reading when a whole read is dead-lettered before reaching the handler', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs', { messageTtlMs: 50 });
+    await sluice.publish('', 'jobs', 'stale');
+    const due = Date.now() + 60;
+    await waitFor(() => Date.now() >= due);
+    const handled: unknown[] = [];
+    const consumer = await sluice.consume('jobs', (msg) => void handled.push(msg.body), {
+      prefetch: 1,
+    });
+    await waitFor(() => consumer.stats.deadLettered.expired === 1);
+    await sluice.publish('', 'jobs', 'fresh');
+    await waitFor(() => handled.length === 1);
+    expect(handled).toEqual(['fresh']);
+    await consumer.close();
+  });
+
+  it('gives back prefetched messages that an iterator never handed out without counting them', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs', { maxDeliveries: 2 });
+    await sluice.publishBatch(
+      [1, 2, 3, 4, 5].map((n) => ({ exchange: '', routingKey: 'jobs', body: n })),
+    );
+    const counts: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      for await (const msg of sluice.messages('jobs', { prefetch: 5 })) {
+        counts.push(msg.deliveryCount);
+        await msg.ack();
+        break;
+      }
+    }
+    expect(counts).toEqual([1, 1, 1, 1, 1]);
+  });
+});
+
 describe('missing stream or group', () => {
   it('recreates a deleted group and carries on', async () => {
     const { sluice, redis, namespace } = await useSluice();

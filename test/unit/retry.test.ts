@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { retryDelayMs, validateRetryPolicy } from '../../src/consumer/retry.js';
+import { MAX_DELAY_MS } from '../../src/consumer/delivery.js';
 import { InvalidArgumentError } from '../../src/errors/index.js';
 
 describe('retry policy', () => {
@@ -15,6 +16,11 @@ describe('retry policy', () => {
     expect(retryDelayMs(policy, 1, () => 0)).toBe(800);
     expect(retryDelayMs(policy, 1, () => 1)).toBe(1200);
     expect(retryDelayMs(policy, 1, () => 0.5)).toBe(1000);
+  });
+
+  it('never exceeds what nack accepts, whatever the jitter', () => {
+    const policy = { initialDelayMs: MAX_DELAY_MS, maxDelayMs: MAX_DELAY_MS, jitter: 1 };
+    expect(retryDelayMs(policy, 3, () => 1)).toBe(MAX_DELAY_MS);
   });
 
   it('refuses missing and out-of-range fields', () => {
