@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import { unlinkMatching } from '../src/connection/connection.js';
+import { escapeGlob } from '../src/keys/index.js';
 
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 15_000;
@@ -526,14 +528,6 @@ async function startRedisContainer(binary: string): Promise<FoundRedis | undefin
  * Deletes every key of `namespace` (the key schema puts each one under `<namespace>:`) with
  * SCAN + UNLINK, never FLUSH; resolves with how many were deleted. Scans one node only.
  */
-export async function deleteNamespaceKeys(redis: Redis, namespace: string): Promise<number> {
-  const pattern = `${namespace.replace(/[*?[\]\\]/g, '\\$&')}:*`;
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return deleted;
+export function deleteNamespaceKeys(redis: Redis, namespace: string): Promise<number> {
+  return unlinkMatching(redis, `${escapeGlob(namespace)}:*`);
 }

@@ -164,6 +164,21 @@ export function toSluiceError(error: unknown, redis: Redis, what: string): Sluic
 }
 
 /**
+ * Deletes every key matching a SCAN pattern (SCAN + UNLINK, never FLUSH), on one node;
+ * resolves with how many were deleted.
+ */
+export async function unlinkMatching(redis: Redis, pattern: string): Promise<number> {
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return deleted;
+}
+
+/**
  * Reconnect delays of the client sluice creates: 10 ms first, doubling up to 2 s, with jitter,
  * so that a reset connection is back before a retried publish needs it, and a restarting server
  * is not hammered.

@@ -10,6 +10,7 @@ import { CONSUMER_GROUP, type Keyspace, type QueueKeys } from '../keys/index.js'
 import type { Codec } from '../message/codec.js';
 import { decodeEnvelope, type Envelope } from '../message/envelope.js';
 import type { TopologyCache } from '../topology/cache.js';
+import { ensureConsumerGroup } from '../topology/group.js';
 import type { QueueRecord } from '../topology/types.js';
 import { Delivery, type Settlement } from './delivery.js';
 import { retryDelayMs, type RetryPolicy } from './retry.js';
@@ -200,7 +201,7 @@ export class Consumer<T = unknown>
     this.record = await this.queueRecord();
     if (this.record === undefined) throw new NotFoundError(`queue '${this.queue}' does not exist`);
     this.ackTimeoutMs = this.record.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
-    await this.ensureGroup();
+    await ensureConsumerGroup(this.redis, this.queueKeys.stream);
     // Registered before the first read, so the queue counts as in use from now on.
     await this.redis.xgroup(
       'CREATECONSUMER',
@@ -221,17 +222,6 @@ export class Consumer<T = unknown>
     // Declared after this client cached the topology?
     this.context.topology.invalidate(cached);
     return (await this.context.topology.get()).snapshot.queues.get(this.queue);
-  }
-
-  /** Creates the stream and group if they are missing; true when it had to. */
-  private async ensureGroup(): Promise<boolean> {
-    try {
-      await this.redis.xgroup('CREATE', this.queueKeys.stream, CONSUMER_GROUP, '0', 'MKSTREAM');
-      return true;
-    } catch (error) {
-      if ((error as Error).message.startsWith('BUSYGROUP')) return false;
-      throw error;
-    }
   }
 
   /** Deliveries this consumer may still take: the prefetch less what it holds or is taking. */
@@ -313,7 +303,10 @@ export class Consumer<T = unknown>
   private async recover(error: unknown): Promise<void> {
     this.report(error);
     try {
-      if ((error as Error).message.startsWith('NOGROUP') && (await this.ensureGroup())) {
+      if (
+        (error as Error).message.startsWith('NOGROUP') &&
+        (await ensureConsumerGroup(this.redis, this.queueKeys.stream))
+      ) {
         this.emit('groupRecreated');
         return;
       }

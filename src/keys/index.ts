@@ -60,13 +60,18 @@ export class Keyspace {
 
   /** A SCAN MATCH pattern for every dedup slot of one queue partition, whatever its window. */
   dedupSlotPattern(queue: string, partition = 0): string {
-    return `${this.queuePrefix(queue, partition).replace(/[*?[\]\\]/gu, '\\$&')}:dedup:*`;
+    return `${escapeGlob(this.queuePrefix(queue, partition))}:dedup:*`;
   }
 
   /** `<ns>:{<ns>:q:<queue>:<partition>}`: the start of every key of one queue partition. */
   private queuePrefix(queue: string, partition: number): string {
     return `${this.namespace}:{${this.namespace}:q:${queue}:${partition}}`;
   }
+}
+
+/** `text` with the SCAN MATCH wildcards (`* ? [ ] \`) escaped, to match it literally. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/gu, '\\$&');
 }
 
 /** The consumer group every queue stream carries. */

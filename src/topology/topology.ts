@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
+import { unlinkMatching } from '../connection/connection.js';
 import { runScript } from '../connection/scripts.js';
+import { ensureConsumerGroup } from './group.js';
 import {
   InvalidArgumentError,
   NotFoundError,
@@ -193,11 +195,7 @@ export class Topology {
       throw new NotFoundError(`dead-letter exchange '${dlx}' does not exist; declare it first`);
     }
     await this.declare(this.keys.topologyQueues, 'queue', name, canonicalJson({ ...record }));
-    await this.redis
-      .xgroup('CREATE', this.keys.queue(name).stream, CONSUMER_GROUP, '0', 'MKSTREAM')
-      .catch((error: Error) => {
-        if (!error.message.startsWith('BUSYGROUP')) throw error;
-      });
+    await ensureConsumerGroup(this.redis, this.keys.queue(name).stream);
   }
 
   private async declare(hash: string, kind: string, name: string, record: string): Promise<void> {
@@ -238,16 +236,17 @@ export class Topology {
     validateOptionsObject('delete options', options);
     validateBooleanOption('ifEmpty', options.ifEmpty);
     validateBooleanOption('ifUnused', options.ifUnused);
-    const { stream } = this.keys.queue(name);
-    if (options.ifEmpty === true) {
-      const length = await this.redis.xlen(stream);
-      if (length > 0)
+    if (options.ifEmpty === true || options.ifUnused === true) {
+      const counts = await this.counts(name);
+      const length = counts.messages + counts.unacked;
+      if (options.ifEmpty === true && length > 0) {
         throw new PreconditionFailedError(`queue '${name}' is not empty: ${length} messages`);
-    }
-    if (options.ifUnused === true) {
-      const consumers = await this.consumerCount(name);
-      if (consumers > 0)
-        throw new PreconditionFailedError(`queue '${name}' is in use: ${consumers} consumers`);
+      }
+      if (options.ifUnused === true && counts.consumers > 0) {
+        throw new PreconditionFailedError(
+          `queue '${name}' is in use: ${counts.consumers} consumers`,
+        );
+      }
     }
     await runScript(
       this.redis,
@@ -260,27 +259,7 @@ export class Topology {
     await this.redis.unlink(keys.stream, keys.deadLetters, keys.delayed, keys.delayedEntries);
     // Dedup slots are named by window, so they are found by pattern; left alone they would
     // make a new queue of the same name report duplicates until they expire.
-    const pattern = this.keys.dedupSlotPattern(name);
-    let cursor = '0';
-    do {
-      const [next, slots] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      if (slots.length > 0) await this.redis.unlink(...slots);
-      cursor = next;
-    } while (cursor !== '0');
-  }
-
-  /** Consumers registered in the queue's group (a consumer deregisters on close). */
-  private async consumerCount(queue: string): Promise<number> {
-    try {
-      const consumers = (await this.redis.xinfo(
-        'CONSUMERS',
-        this.keys.queue(queue).stream,
-        CONSUMER_GROUP,
-      )) as unknown[];
-      return consumers.length;
-    } catch {
-      return 0;
-    }
+    await unlinkMatching(this.redis, this.keys.dedupSlotPattern(name));
   }
 
   /**
@@ -290,6 +269,11 @@ export class Topology {
   async inspectQueue(name: string): Promise<QueueInfo> {
     validateName('queue', name);
     await this.requireQueue(name);
+    return this.counts(name);
+  }
+
+  /** The counts of {@link inspectQueue}, read in one transaction; all 0 for a missing stream. */
+  private async counts(name: string): Promise<QueueInfo> {
     const keys = this.keys.queue(name);
     const replies = await this.redis
       .multi()
