@@ -1,21 +1,28 @@
 /**
  * Test projects: `unit` needs no Redis; the integration projects run the same files against a
  * real server each (DESIGN.md section 10). With REDIS_URL set there is one project,
- * `integration`, against that URL; otherwise `integration:redis` starts `redis-server` and
- * `integration:valkey` starts `valkey-server` (required under CI, skipped elsewhere if missing).
+ * `integration`, against that URL; otherwise `integration:redis` starts `redis-server`,
+ * `integration:redis-cluster-node` a `redis-server --cluster-enabled yes` that owns every slot,
+ * and `integration:valkey` starts `valkey-server` (required under CI, skipped elsewhere if
+ * missing). Every integration test asserts that each script call keeps its keys in one slot.
  */
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 import { defaultRedisServerBinary, findOnPath } from './scripts/local-redis.js';
 
 const INTEGRATION_TIMEOUT_MS = 60_000;
 
-function integrationProject(name: string, binary: string): TestProjectInlineConfiguration {
+function integrationProject(
+  name: string,
+  binary: string,
+  clusterNode = false,
+): TestProjectInlineConfiguration {
   return {
     test: {
       name,
       include: ['test/integration/**/*.test.ts', 'test/fault/**/*.test.ts'],
       globalSetup: ['test/support/global-setup.ts'],
-      provide: { redisServerBinary: binary },
+      setupFiles: ['test/support/slot-assertion.ts'],
+      provide: { redisServerBinary: binary, redisClusterNode: clusterNode },
       testTimeout: INTEGRATION_TIMEOUT_MS,
       hookTimeout: INTEGRATION_TIMEOUT_MS,
     },
@@ -26,7 +33,11 @@ function integrationProjects(): TestProjectInlineConfiguration[] {
   if (process.env.REDIS_URL) {
     return [integrationProject('integration', defaultRedisServerBinary())];
   }
-  const projects = [integrationProject('integration:redis', 'redis-server')];
+  const projects = [
+    integrationProject('integration:redis', 'redis-server'),
+    // A one-node Redis Cluster: every script and command must keep its keys in one slot.
+    integrationProject('integration:redis-cluster-node', 'redis-server', true),
+  ];
   if (findOnPath('valkey-server') !== undefined) {
     projects.push(integrationProject('integration:valkey', 'valkey-server'));
   } else if (process.env.CI) {

@@ -12,7 +12,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { unlinkMatching } from '../src/connection/connection.js';
 import { escapeGlob } from '../src/keys/index.js';
 
@@ -408,6 +408,42 @@ export async function startRedisServer(
   }
 }
 
+/**
+ * Starts a server with `cluster-enabled yes` that owns every hash slot (a one-node Redis
+ * Cluster), and resolves once the cluster reports `cluster_state:ok`. It refuses, as a real
+ * Cluster does, any command or script whose keys span two slots (CROSSSLOT).
+ */
+export async function startClusterNode(
+  options: RedisServerOptions = {},
+): Promise<RedisServerHandle> {
+  const server = await startRedisServer({
+    ...options,
+    args: [
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      'nodes.conf',
+      ...(options.args ?? []),
+    ],
+  });
+  const client = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    await waitFor(
+      async () => String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok'),
+      { timeoutMs: 10_000, description: `cluster node on port ${server.port} reporting state ok` },
+    );
+  } catch (error) {
+    await server.dispose();
+    throw error;
+  } finally {
+    client.disconnect();
+  }
+  return server;
+}
+
 /** How many replicas `primary` counts as connected and online. */
 export async function onlineReplicas(primary: Redis): Promise<number> {
   return ((await primary.info('replication')).match(/state=online/gu) ?? []).length;
@@ -468,6 +504,8 @@ export interface FindRedisOptions {
   preferLocal6379: boolean;
   /** Server binary to start (default {@link defaultRedisServerBinary}). */
   binary?: string;
+  /** Start a one-node cluster ({@link startClusterNode}) instead of a standalone server. */
+  clusterNode?: boolean;
 }
 
 const doNothing = (): Promise<void> => Promise.resolve();
@@ -485,7 +523,9 @@ export async function findRedis(options: FindRedisOptions): Promise<FoundRedis> 
   }
   const binary = options.binary ?? defaultRedisServerBinary();
   if (findOnPath(binary) !== undefined) {
-    const server = await startRedisServer({ binary });
+    const server = await (options.clusterNode === true ? startClusterNode : startRedisServer)({
+      binary,
+    });
     return { url: server.url, source: 'spawned', stop: () => server.dispose() };
   }
   const container = await startRedisContainer(binary);

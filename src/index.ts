@@ -5,6 +5,13 @@
 export { Sluice } from './sluice.js';
 export type { ConnectOptions, MessageStream } from './sluice.js';
 export type { ServerInfo } from './connection/connection.js';
+export type {
+  ClientEvents,
+  ConnectionEvent,
+  PublishConfirmedEvent,
+  PublishFailedEvent,
+  PublishRetriedEvent,
+} from './events.js';
 export { Consumer } from './consumer/consumer.js';
 export type {
   CloseOptions,

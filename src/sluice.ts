@@ -5,6 +5,7 @@ import { Connection, type ServerInfo } from './connection/connection.js';
 import { Consumer, type ConsumeOptions, type Handler } from './consumer/consumer.js';
 import type { Delivery } from './consumer/delivery.js';
 import { ClosedError, InvalidArgumentError } from './errors/index.js';
+import { Events, type ClientEvents } from './events.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './topology/cache.js';
 import { DeadLetterRelay } from './dead-letter/relay.js';
@@ -34,6 +35,32 @@ import {
 } from './topology/topology.js';
 import type { BindingArguments, ExchangeType } from './topology/types.js';
 import { validateIntegerOption, validateName, validateOptionsObject } from './validation/index.js';
+
+/**
+ * Emits `connection.lost` when the client's connection breaks and `connection.restored` when it
+ * is ready again (once each per outage); returns the function that stops watching.
+ */
+function watchConnection(redis: Redis, events: Events<ClientEvents>): () => void {
+  let lost = false;
+  const onClose = (): void => {
+    if (lost) return;
+    lost = true;
+    if (events.listening('connection.lost')) events.emit('connection.lost', { time: Date.now() });
+  };
+  const onReady = (): void => {
+    if (!lost) return;
+    lost = false;
+    if (events.listening('connection.restored')) {
+      events.emit('connection.restored', { time: Date.now() });
+    }
+  };
+  redis.on('close', onClose);
+  redis.on('ready', onReady);
+  return () => {
+    redis.off('close', onClose);
+    redis.off('ready', onReady);
+  };
+}
 
 /** Options of {@link Sluice.connect}: where Redis is, plus the namespace and limits. */
 export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis }) &
@@ -68,6 +95,9 @@ export class Sluice {
   /** Dead-letter queue tools: list, show, replay, purge. */
   readonly dlq: DeadLetterTools;
   private closed = false;
+  private readonly events = new Events<ClientEvents>();
+  /** Stops reporting the connection's losses (see {@link watchConnection}). */
+  private readonly watchConnection: () => void;
 
   private constructor(
     private readonly connection: Connection,
@@ -77,16 +107,45 @@ export class Sluice {
   ) {
     this.topology = new Topology(connection.redis, keys, () => this.cache.invalidate());
     this.cache = new TopologyCache(connection.redis, keys, this.topology);
-    this.relay = new DeadLetterRelay(connection.redis, keys, this.cache);
-    this.dlq = new DeadLetterTools(connection.redis, keys, this.topology, this.cache, codec);
+    this.relay = new DeadLetterRelay(
+      { redis: connection.redis, keys, cluster: connection.server.cluster },
+      keys,
+      this.cache,
+    );
+    this.dlq = new DeadLetterTools(
+      connection.redis,
+      keys,
+      this.topology,
+      this.cache,
+      this.relay,
+      codec,
+    );
     this.producer = new Producer({
       connection,
       keys,
       topology: this.cache,
       codec,
       settings,
-      drainDeadLetters: (queue) => this.relay.drain(queue),
+      relay: this.relay,
+      events: this.events,
     });
+    this.watchConnection = watchConnection(connection.redis, this.events);
+  }
+
+  /**
+   * Listens to an instrumentation event of this client: `publish.confirmed`, `publish.retried`,
+   * `publish.failed`, `connection.lost`, `connection.restored` (see {@link ClientEvents}).
+   * Events nobody listens to cost nothing; a listener that throws does not affect sluice.
+   */
+  on<K extends keyof ClientEvents>(name: K, listener: (...args: ClientEvents[K]) => void): this {
+    this.events.on(name, listener);
+    return this;
+  }
+
+  /** Stops listening (see {@link on}). */
+  off<K extends keyof ClientEvents>(name: K, listener: (...args: ClientEvents[K]) => void): this {
+    this.events.off(name, listener);
+    return this;
   }
 
   /** Connects to Redis (or adopts a client, which sluice will never close). */
@@ -294,6 +353,7 @@ export class Sluice {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    this.watchConnection();
     await this.connection.close();
   }
 }

@@ -24,6 +24,12 @@ function looksLikeIoredis(value: unknown): value is Redis {
 /** What the connected server is and which optional commands it has. */
 export interface ServerInfo {
   readonly name: 'redis' | 'valkey';
+  /**
+   * The server runs with `cluster-enabled yes` (even a single node owning every slot): every
+   * script call then touches one hash slot, and a publish to several queues is one call per
+   * queue instead of one atomic call.
+   */
+  readonly cluster: boolean;
   /** Version of the server itself (Valkey's own version for Valkey). */
   readonly version: string;
   readonly features: {
@@ -44,7 +50,7 @@ function versionAtLeast(version: string, major: number, minor: number): boolean 
   return maj > major || (maj === major && min >= minor);
 }
 
-/** Reads the server's identity and features from `INFO server`. */
+/** Reads the server's identity, mode and features from `INFO server cluster`. */
 export function parseServerInfo(info: string): ServerInfo {
   const fields = new Map<string, string>();
   for (const line of info.split(/\r?\n/u)) {
@@ -53,15 +59,18 @@ export function parseServerInfo(info: string): ServerInfo {
   }
   const valkeyVersion = fields.get('valkey_version');
   const redisVersion = fields.get('redis_version') ?? '0.0.0';
+  const cluster = fields.get('cluster_enabled') === '1';
   if (valkeyVersion !== undefined || fields.get('server_name') === 'valkey') {
     return {
       name: 'valkey',
+      cluster,
       version: valkeyVersion ?? redisVersion,
       features: { waitAof: true, xackdel: false, idempotentXadd: false },
     };
   }
   return {
     name: 'redis',
+    cluster,
     version: redisVersion,
     features: {
       waitAof: versionAtLeast(redisVersion, 7, 2),
@@ -126,13 +135,25 @@ export function isReplyError(error: unknown): error is Error {
   return error instanceof Error && error.name === 'ReplyError';
 }
 
+/**
+ * An error reply sent instead of running the command, in a transient state; a transaction
+ * discarded (EXECABORT) because its commands met such replies counts too (its commands never ran).
+ */
+function transientReply(error: Error): boolean {
+  const prefix = error.message.split(' ', 1)[0] ?? '';
+  if (prefix !== 'EXECABORT') return TRANSIENT_REPLIES.includes(prefix);
+  const previous = (error as { previousErrors?: unknown }).previousErrors;
+  return (
+    Array.isArray(previous) &&
+    previous.length > 0 &&
+    previous.every((cause) => isReplyError(cause) && transientReply(cause))
+  );
+}
+
 /** Classifies a failed command of `redis` (see {@link FailureKind}). */
 export function classifyFailure(error: unknown, redis: Redis): FailureKind {
   if (redis.status === 'end') return 'closed';
-  if (isReplyError(error)) {
-    const prefix = error.message.split(' ', 1)[0] ?? '';
-    return TRANSIENT_REPLIES.includes(prefix) ? 'unsent' : 'fatal';
-  }
+  if (isReplyError(error)) return transientReply(error) ? 'unsent' : 'fatal';
   if (error instanceof ConnectionError) return 'uncertain';
   if (!(error instanceof Error)) return 'fatal';
   // ioredis names and messages, for errors it has no classes for.
@@ -165,14 +186,16 @@ export function toSluiceError(error: unknown, redis: Redis, what: string): Sluic
 
 /**
  * Deletes every key matching a SCAN pattern (SCAN + UNLINK, never FLUSH), on one node;
- * resolves with how many were deleted.
+ * resolves with how many were deleted. One UNLINK per key: keys of a pattern may lie in several
+ * hash slots, which one UNLINK may not span on a cluster-mode server.
  */
 export async function unlinkMatching(redis: Redis, pattern: string): Promise<number> {
   let deleted = 0;
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
+    const counts = await Promise.all(keys.map((key) => redis.unlink(key)));
+    for (const count of counts) deleted += count;
     cursor = next;
   } while (cursor !== '0');
   return deleted;
@@ -301,9 +324,9 @@ export class Connection {
     try {
       if (owned) await withTimeout(redis.connect(), connectTimeoutMs, 'connecting to Redis');
       const info = (await withTimeout(
-        redis.call('INFO', 'server', 'persistence'),
+        redis.call('INFO', 'server', 'persistence', 'cluster'),
         connectTimeoutMs,
-        'INFO server persistence',
+        'INFO server persistence cluster',
       )) as string;
       registerScripts(redis);
       const appendOnly = /^aof_enabled:1\r?$/mu.test(info);

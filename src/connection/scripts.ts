@@ -1,10 +1,64 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { Field } from '../message/fields.js';
 
 /** A script argument as ioredis accepts it. */
 export type ScriptArg = string | Buffer | number;
 
-type ScriptCommand = (numberOfKeys: number, ...args: ScriptArg[]) => Promise<unknown>;
+/** `name...` in a descriptor stands for any number of values (KEYS or ARGV) at that place. */
+type BaseName<S extends string> = S extends `${infer Base}...` ? Base : S;
+type Slot<S extends string, V> = S extends `${string}...` ? readonly V[] : V;
+type Named<N extends string, V> = { readonly [S in N as BaseName<S>]: Slot<S, V> };
+
+/**
+ * One Lua script of src/lua: the names of its KEYS and ARGV in order, exactly as its header
+ * lists them (a unit test compares the two), and the decoder of its reply. A call passes keys
+ * and arguments by name, so it cannot pass them in the wrong order, and gets a typed result.
+ */
+export interface Script<K extends string, A extends string, R> {
+  /** File of src/lua without `.lua`. */
+  readonly file: string;
+  readonly keys: readonly K[];
+  readonly args: readonly A[];
+  /** Bulk strings in the reply as Buffers (for message bodies) instead of strings. */
+  readonly buffers: boolean;
+  /**
+   * True for the one script whose keys may span hash slots, on a standalone server only: the
+   * publish of one tick to several queues, which is atomic there. Every other call's keys
+   * share one slot, on any server.
+   */
+  readonly crossSlotOnStandalone: boolean;
+  readonly decode: (reply: unknown) => R;
+}
+
+/** The keys of a call of `script`, by name. */
+export type ScriptKeys<S> = S extends Script<infer K, string, unknown> ? Named<K, string> : never;
+/** The arguments of a call of `script`, by name. */
+export type ScriptArgs<S> =
+  S extends Script<string, infer A, unknown> ? Named<A, ScriptArg> : never;
+
+/** Declares a script; see {@link Script}. */
+export function defineScript<
+  const K extends readonly string[],
+  const A extends readonly string[],
+  R,
+>(spec: {
+  readonly file: string;
+  readonly keys: K;
+  readonly args: A;
+  readonly buffers?: boolean;
+  readonly crossSlotOnStandalone?: boolean;
+  readonly decode: (reply: unknown) => R;
+}): Script<K[number], A[number], R> {
+  return {
+    file: spec.file,
+    keys: spec.keys,
+    args: spec.args,
+    buffers: spec.buffers ?? false,
+    crossSlotOnStandalone: spec.crossSlotOnStandalone ?? false,
+    decode: spec.decode,
+  };
+}
 
 const LUA_DIR = new URL('../lua/', import.meta.url);
 
@@ -19,19 +73,29 @@ function luaFiles(dir: URL): Map<string, string> {
 /** Shared Lua functions, one per file of src/lua/lib named as the function. */
 const library = luaFiles(new URL('lib/', LUA_DIR));
 
+/** The field-name table as the Lua table `F`, for scripts that read or write entry fields. */
+const FIELD_TABLE = `local F = {${Object.entries(Field)
+  .map(([name, value]) => `${name} = '${value}'`)
+  .join(', ')}}`;
+
+/** The text of every Lua file of src/lua, headers included, by file name without `.lua`. */
+export const luaSources: ReadonlyMap<string, string> = luaFiles(LUA_DIR);
+
 /**
- * Every script under src/lua, one per operation, by file name without `.lua`, with the
- * library functions it calls prepended (Redis scripts cannot import one another).
+ * What Redis runs for each script: the library functions it calls and, when it or they use
+ * field names, the table `F`, before its own text (Redis scripts cannot import one another).
  */
-const sources = new Map<string, string>(
-  [...luaFiles(LUA_DIR)].map(([name, lua]) => {
+export const scriptBodies: ReadonlyMap<string, string> = new Map(
+  [...luaSources].map(([name, lua]) => {
     const used = [...library].filter(([fn]) => new RegExp(`\\b${fn}\\(`, 'u').test(lua));
-    return [name, [...used.map(([, code]) => code), lua].join('\n')];
+    const parts = [...used.map(([, code]) => code), lua];
+    if (parts.some((part) => /\bF\./u.test(part))) parts.unshift(FIELD_TABLE);
+    return [name, parts.join('\n')];
   }),
 );
 
-function commandName(name: string): string {
-  return `sluice_${name}`;
+function commandName(file: string): string {
+  return `sluice_${file}`;
 }
 
 /**
@@ -39,17 +103,48 @@ function commandName(name: string): string {
  * back to EVAL on NOSCRIPT (after a restart or SCRIPT FLUSH).
  */
 export function registerScripts(redis: Redis): void {
-  for (const [name, lua] of sources) redis.defineCommand(commandName(name), { lua });
+  for (const [name, lua] of scriptBodies) redis.defineCommand(commandName(name), { lua });
 }
 
-/** Runs a registered script: `name` is a file of src/lua without `.lua`. */
+type ScriptCommand = (numberOfKeys: number, ...args: ScriptArg[]) => Promise<unknown>;
+
+function flatten<V>(names: readonly string[], values: Readonly<Record<string, V | readonly V[]>>) {
+  const out: V[] = [];
+  for (const name of names) {
+    if (name.endsWith('...')) out.push(...(values[name.slice(0, -3)] as readonly V[]));
+    else out.push(values[name] as V);
+  }
+  return out;
+}
+
+/** Runs a registered script with its keys and arguments by name; resolves with its decoded reply. */
+export async function callScript<K extends string, A extends string, R>(
+  redis: Redis,
+  script: Script<K, A, R>,
+  keys: Named<K, string>,
+  args: Named<A, ScriptArg>,
+): Promise<R> {
+  const method = `${commandName(script.file)}${script.buffers ? 'Buffer' : ''}`;
+  const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[method];
+  if (command === undefined || !scriptBodies.has(script.file)) {
+    throw new Error(`script ${script.file} is not registered`);
+  }
+  const keyList = flatten<string>(script.keys, keys);
+  const argList = flatten<ScriptArg>(script.args, args);
+  return script.decode(await command.call(redis, keyList.length, ...keyList, ...argList));
+}
+
+/**
+ * Runs a registered script by file name with positional keys and arguments: the consumer's
+ * form until its scripts have descriptors.
+ */
 export function runScript(
   redis: Redis,
   name: string,
   keys: readonly string[],
   args: readonly ScriptArg[],
 ): Promise<unknown> {
-  return call(redis, commandName(name), name, keys, args);
+  return callByName(redis, commandName(name), name, keys, args);
 }
 
 /** As {@link runScript}, with bulk strings in the reply as Buffers (for message bodies). */
@@ -59,10 +154,10 @@ export function runScriptBuffer(
   keys: readonly string[],
   args: readonly ScriptArg[],
 ): Promise<unknown> {
-  return call(redis, `${commandName(name)}Buffer`, name, keys, args);
+  return callByName(redis, `${commandName(name)}Buffer`, name, keys, args);
 }
 
-function call(
+function callByName(
   redis: Redis,
   method: string,
   name: string,
@@ -70,7 +165,7 @@ function call(
   args: readonly ScriptArg[],
 ): Promise<unknown> {
   const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[method];
-  if (command === undefined || !sources.has(name)) {
+  if (command === undefined || !scriptBodies.has(name)) {
     return Promise.reject(new Error(`script ${name} is not registered`));
   }
   return command.call(redis, keys.length, ...keys, ...args);

@@ -1,60 +1,71 @@
-import type { Redis } from 'ioredis';
-import { runScript } from '../connection/scripts.js';
-import type { Keyspace } from '../keys/index.js';
 import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
+import { append, type AppendTarget } from '../producer/append.js';
+import { packFields } from '../producer/pack.js';
 
-/** Where an entry goes and what its copy holds; no queues means delete it. */
+/** Where an outbox entry goes and what its copy holds; no queues means it is dropped. */
 export interface MovePlan {
   readonly queues: readonly string[];
   readonly fields: readonly (string | Buffer)[];
 }
 
-/** An entry to move out of a stream. */
-export interface MoveSource {
-  readonly stream: string;
-  readonly entryId: string;
-  /** The source's consumer group: an entry its consumers hold unacked is left alone ('' when none). */
-  readonly group: string;
-}
+/** What {@link moveOutboxEntry} did. */
+export type MoveOutcome = 'routed' | 'dropped' | 'gone';
 
+/**
+ * How long the copies of a move remember the outbox entry they came from: a mover that dies
+ * between copying and deleting the entry is followed by another within this window (any
+ * process with a consumer of the queue drains its outbox), which then finds the copies.
+ */
+const MOVE_DEDUP_WINDOW_MS = 86_400_000;
 const MAX_STALE_RETRIES = 8;
 
 /**
- * Moves one entry to the queues that `plan` routes it to, in one script that checks the
- * topology version and that the entry is still there. `plan` returns undefined when the
- * entry routes nowhere, which may only mean the cached topology is behind: the version is
- * checked first, then the entry is deleted or kept as `unroutable` says. Resolves with the
- * new stream ids (none when deleted or kept, or when a consumer of the source holds the entry),
- * or undefined when the entry was already gone.
+ * Moves one outbox entry in single-slot steps (DESIGN.md section 2): copies it into the
+ * queues `plan` routes it to, with a dedup key naming the entry in each target's slot, then
+ * deletes it from the outbox. Movers that race, or one that is interrupted and repeated, never
+ * double a message. `plan` returns undefined when the entry routes nowhere with a topology the
+ * cache may not have yet: the version is checked before the entry is dropped. Resolves with
+ * 'gone' when another mover deleted the entry first.
  */
-export async function moveEntry(
-  redis: Redis,
-  keys: Keyspace,
+export async function moveOutboxEntry(
+  target: AppendTarget,
   topology: TopologyCache,
-  source: MoveSource,
+  outbox: string,
+  entryId: string,
   plan: (compiled: CompiledTopology) => MovePlan | undefined,
-  unroutable: 'delete' | 'keep',
-): Promise<string[] | undefined> {
+): Promise<MoveOutcome> {
   for (let attempt = 0; ; attempt++) {
     const compiled = await topology.get();
     const planned = plan(compiled);
-    const current =
-      planned === undefined && (await topology.currentVersion()) === compiled.router.version;
-    if (current && unroutable === 'keep') return [];
-    if (planned !== undefined || current) {
-      const { queues, fields } = planned ?? { queues: [], fields: [] };
-      const reply = (await runScript(
-        redis,
-        'move',
-        [keys.topologyVersion, source.stream, ...queues.map((q) => keys.queue(q).stream)],
-        [String(compiled.router.version), source.entryId, source.group, ...fields],
-      )) as string[];
-      if (reply[0] === 'gone') return undefined;
-      if (reply[0] === 'busy') return [];
-      if (reply[0] === 'ok') return reply.slice(1);
+    if (planned !== undefined && planned.queues.length > 0) {
+      const result = await append(
+        target,
+        [
+          {
+            queues: planned.queues,
+            fields: packFields(planned.fields),
+            dedupKey: `${outbox} ${entryId}`,
+            keptId: '',
+            dedupWindowMs: MOVE_DEDUP_WINDOW_MS,
+          },
+        ],
+        {
+          version: compiled.router.version,
+          // Moves are not refused by a full target (RabbitMQ applies the limit, sluice does not).
+          limits: () => ({ maxLength: 0, overflow: 'reject-publish' }),
+          atomic: false,
+          touch: false,
+        },
+      );
+      if (result.kind === 'ok')
+        return (await target.redis.xdel(outbox, entryId)) > 0 ? 'routed' : 'gone';
+    } else if ((await topology.currentVersion()) === compiled.router.version) {
+      // Routes nowhere with the current topology: dropped.
+      return (await target.redis.xdel(outbox, entryId)) > 0 ? 'dropped' : 'gone';
     }
     topology.invalidate(compiled);
-    if (attempt >= MAX_STALE_RETRIES)
+    if (attempt >= MAX_STALE_RETRIES) {
       throw new Error('topology kept changing while moving an entry');
+    }
   }
 }

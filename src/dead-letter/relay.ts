@@ -1,8 +1,9 @@
-import type { Redis } from 'ioredis';
 import type { Keyspace } from '../keys/index.js';
 import { decodeEnvelope, encodeCopy, type Envelope } from '../message/envelope.js';
+import { Field } from '../message/fields.js';
+import type { AppendTarget } from '../producer/append.js';
 import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
-import { moveEntry, type MovePlan } from './move.js';
+import { moveOutboxEntry, type MovePlan } from './move.js';
 import { isDeadLetterCycle, recordDeath, type DeathReason } from './death.js';
 
 /** Content type of the copy made of an entry that was not a readable sluice message. */
@@ -16,25 +17,37 @@ export interface RelayResult {
   dropped: number;
 }
 
+/** Where a DLQ replay sends a message (the outbox field `rt`). */
+export interface ReplayRoute {
+  readonly exchange: string;
+  readonly routingKey: string;
+}
+
 /** An outbox entry, split into the dead-lettering facts and the original entry. */
 interface OutboxEntry {
   readonly id: string;
   readonly reason: DeathReason;
   readonly time: number;
   readonly sourceId: string;
+  /** Set for a replayed message: routed there, with no death recorded. */
+  readonly route: ReplayRoute | undefined;
   readonly original: Buffer[];
 }
 
 const DRAIN_BATCH = 100;
 
 function parseOutboxEntry(id: string, fields: Buffer[]): OutboxEntry {
-  // dead_letter.lua and reclaim.lua write 'dr', 'dt', 'sid' first, then the original fields.
+  // src/lua/lib/to_outbox.lua writes reason, time, source id and route first, then the original
+  // fields; entries of sluice 0.1 have no route.
+  const routed = fields[6]?.toString() === Field.route;
+  const route = routed ? (fields[7]?.toString() ?? '') : '';
   return {
     id,
     reason: (fields[1]?.toString() ?? 'poison') as DeathReason,
     time: Number(fields[3]?.toString() ?? 0),
     sourceId: fields[5]?.toString() ?? id,
-    original: fields.slice(6),
+    route: route === '' ? undefined : (JSON.parse(route) as ReplayRoute),
+    original: fields.slice(routed ? 8 : 6),
   };
 }
 
@@ -85,7 +98,7 @@ export class DeadLetterRelay {
   readonly totals: RelayResult = { routed: 0, dropped: 0 };
 
   constructor(
-    private readonly redis: Redis,
+    private readonly target: AppendTarget,
     private readonly keys: Keyspace,
     private readonly topology: TopologyCache,
   ) {}
@@ -128,10 +141,13 @@ export class DeadLetterRelay {
     const outbox = this.keys.queue(queue).deadLetters;
     let start = '-';
     for (;;) {
-      const entries = (await this.redis.xrangeBuffer(outbox, start, '+', 'COUNT', DRAIN_BATCH)) as [
-        Buffer,
-        Buffer[],
-      ][];
+      const entries = (await this.target.redis.xrangeBuffer(
+        outbox,
+        start,
+        '+',
+        'COUNT',
+        DRAIN_BATCH,
+      )) as [Buffer, Buffer[]][];
       for (const [id, fields] of entries) {
         const routed = await this.relay(queue, parseOutboxEntry(id.toString(), fields));
         if (routed === undefined) continue;
@@ -144,28 +160,25 @@ export class DeadLetterRelay {
     }
   }
 
-  /** Routes one dead letter; true if routed, false if dropped, undefined if someone else did. */
+  /** Routes one outbox entry; true if routed, false if dropped, undefined if someone else did. */
   private async relay(queue: string, entry: OutboxEntry): Promise<boolean | undefined> {
     const envelope = readEnvelope(entry);
-    let routed = false;
-    const ids = await moveEntry(
-      this.redis,
-      this.keys,
+    const outcome = await moveOutboxEntry(
+      this.target,
       this.topology,
-      { stream: this.keys.queue(queue).deadLetters, entryId: entry.id, group: '' },
-      (compiled) => {
-        const plan = this.targets(compiled, queue, entry, envelope);
-        routed = (plan?.queues.length ?? 0) > 0;
-        return plan;
-      },
-      'delete',
+      this.keys.queue(queue).deadLetters,
+      entry.id,
+      (compiled) =>
+        entry.route === undefined
+          ? this.targets(compiled, queue, entry, envelope)
+          : replayTargets(compiled, entry.route, envelope),
     );
-    return ids === undefined ? undefined : routed;
+    return outcome === 'gone' ? undefined : outcome === 'routed';
   }
 
   /**
-   * The queues a dead letter goes to and the fields of its copy; empty when it is to be
-   * dropped, undefined when that depends on a topology the cache may not have yet.
+   * The queues a dead letter goes to and the fields of its copy; none (or undefined) when it is
+   * dropped by the current topology (checked by the mover before it drops it).
    */
   private targets(
     compiled: CompiledTopology,
@@ -175,7 +188,7 @@ export class DeadLetterRelay {
   ): MovePlan | undefined {
     const record = compiled.snapshot.queues.get(queue);
     const exchange = record?.deadLetterExchange;
-    if (record === undefined || exchange === undefined) return { queues: [], fields: [] };
+    if (record === undefined || exchange === undefined) return undefined;
     if (exchange !== '' && compiled.router.exchange(exchange) === undefined) return undefined;
     const routingKey = record.deadLetterRoutingKey ?? envelope.routingKey;
     const deathHistory = recordDeath(envelope.deathHistory, {
@@ -193,4 +206,24 @@ export class DeadLetterRelay {
     const fields = encodeCopy(envelope, { exchange, routingKey, deathHistory });
     return { queues, fields };
   }
+}
+
+/**
+ * The queues a replayed message goes to and the fields of its copy, which keeps its death
+ * history as a message re-published by a shovel keeps x-death.
+ */
+export function replayTargets(
+  compiled: CompiledTopology,
+  route: ReplayRoute,
+  envelope: Envelope,
+): MovePlan | undefined {
+  const { exchange, routingKey } = route;
+  if (exchange !== '' && compiled.router.exchange(exchange) === undefined) return undefined;
+  const queues = compiled.router.route(exchange, routingKey, envelope.headers);
+  const fields = encodeCopy(envelope, {
+    exchange,
+    routingKey,
+    deathHistory: envelope.deathHistory,
+  });
+  return { queues, fields };
 }

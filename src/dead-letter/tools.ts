@@ -2,13 +2,15 @@ import type { Redis } from 'ioredis';
 import { InvalidArgumentError, NotFoundError } from '../errors/index.js';
 import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
-import { decodeEnvelope, encodeCopy, type Envelope } from '../message/envelope.js';
-import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
+import { callScript } from '../connection/scripts.js';
+import { TAKE } from '../connection/script-catalog.js';
+import { decodeEnvelope, type Envelope } from '../message/envelope.js';
+import type { TopologyCache } from '../topology/cache.js';
 import type { Topology } from '../topology/topology.js';
 import type { Headers } from '../topology/types.js';
 import { validateIntegerOption, validateName, validateOptionsObject } from '../validation/index.js';
 import type { DeathHistory } from './death.js';
-import { moveEntry, type MovePlan } from './move.js';
+import { replayTargets, type DeadLetterRelay, type ReplayRoute } from './relay.js';
 
 /** One message of a dead-letter queue, as the tools show it. */
 export interface DeadLetter {
@@ -86,6 +88,7 @@ export class DeadLetterTools {
     private readonly keys: Keyspace,
     private readonly topology: Topology,
     private readonly cache: TopologyCache,
+    private readonly relay: DeadLetterRelay,
     private readonly codec: Codec,
   ) {}
 
@@ -133,8 +136,10 @@ export class DeadLetterTools {
 
   /**
    * Sends dead letters back to their original exchange and routing key (or to `toQueue`),
-   * oldest first. Each message moves in one script that also deletes it here, so a replay
-   * that is interrupted and run again never doubles a message.
+   * oldest first. Each message is first moved, in one script, from the queue into the queue's
+   * outbox with its route (unless a consumer holds it), then copied to its targets and deleted
+   * there in idempotent steps: a replay that is interrupted and run again never doubles a
+   * message, and one interrupted between the steps is finished by the queue's relay.
    */
   async replay(queue: string, options: ReplayOptions = {}): Promise<ReplayResult> {
     validateName('queue', queue);
@@ -146,8 +151,11 @@ export class DeadLetterTools {
     }
     await this.requireQueue(queue);
     if (options.toQueue !== undefined) await this.requireQueue(options.toQueue);
-    const stream = this.keys.queue(queue).stream;
-    const total = Math.min(await this.redis.xlen(stream), options.limit ?? Number.MAX_SAFE_INTEGER);
+    const keys = this.keys.queue(queue);
+    const total = Math.min(
+      await this.redis.xlen(keys.stream),
+      options.limit ?? Number.MAX_SAFE_INTEGER,
+    );
     const result: ReplayResult = { replayed: 0, skipped: 0 };
     let start = '-';
     while (result.replayed + result.skipped < total) {
@@ -158,18 +166,20 @@ export class DeadLetterTools {
       );
       if (entries.length === 0) break;
       for (const [entryId, fields] of entries) {
-        const moved = await moveEntry(
-          this.redis,
-          this.keys,
-          this.cache,
-          { stream, entryId, group: CONSUMER_GROUP },
-          (compiled) => this.replayPlan(compiled, fields, options.toQueue),
-          'keep',
-        );
-        if (moved !== undefined && moved.length > 0) result.replayed++;
+        const route = await this.replayRoute(fields, options.toQueue);
+        const taken =
+          route !== undefined &&
+          (await callScript(
+            this.redis,
+            TAKE,
+            { stream: keys.stream, outbox: keys.deadLetters },
+            { group: CONSUMER_GROUP, entryId, route: JSON.stringify(route), timeMs: Date.now() },
+          )) === 'ok';
+        if (taken) result.replayed++;
         else result.skipped++;
         options.onProgress?.(result.replayed + result.skipped, total);
       }
+      await this.relay.drain(queue);
       start = `(${(entries[entries.length - 1] as [string, Buffer[]])[0]}`;
     }
     return result;
@@ -180,12 +190,11 @@ export class DeadLetterTools {
     return this.topology.purgeQueue(queue);
   }
 
-  /** Where a replayed copy goes; undefined leaves the entry where it is. */
-  private replayPlan(
-    compiled: CompiledTopology,
+  /** Where a replayed message goes; undefined (no origin, no route now) leaves it where it is. */
+  private async replayRoute(
     fields: Buffer[],
     toQueue: string | undefined,
-  ): MovePlan | undefined {
+  ): Promise<ReplayRoute | undefined> {
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(fields);
@@ -194,18 +203,12 @@ export class DeadLetterTools {
     }
     const from = envelope.deathHistory === undefined ? undefined : origin(envelope.deathHistory);
     if (toQueue === undefined && from === undefined) return undefined;
-    const exchange = toQueue === undefined ? (from?.exchange ?? '') : '';
-    const routingKey = toQueue ?? from?.routingKey ?? '';
-    if (exchange !== '' && compiled.router.exchange(exchange) === undefined) return undefined;
-    const queues = compiled.router.route(exchange, routingKey, envelope.headers);
-    if (queues.length === 0) return undefined;
-    // The copy keeps its death history, as a message re-published by a shovel keeps x-death.
-    const copy = encodeCopy(envelope, {
-      exchange,
-      routingKey,
-      deathHistory: envelope.deathHistory,
-    });
-    return { queues, fields: copy };
+    const route: ReplayRoute =
+      toQueue === undefined
+        ? { exchange: from?.exchange ?? '', routingKey: from?.routingKey ?? '' }
+        : { exchange: '', routingKey: toQueue };
+    const plan = replayTargets(await this.cache.get(), route, envelope);
+    return plan !== undefined && plan.queues.length > 0 ? route : undefined;
   }
 
   private async requireQueue(queue: string): Promise<void> {

@@ -18,6 +18,11 @@ export interface QueueKeys {
   readonly delayed: string;
   /** Delayed retries: hash of retry id to the packed entry. */
   readonly delayedEntries: string;
+  /**
+   * The queue's copy of the topology version, in the queue's own slot (see src/lua/fence.lua):
+   * what lets a publish check, in one slot, that it was routed with a topology that is current.
+   */
+  readonly fence: string;
 }
 
 /** Key names of one namespace. */
@@ -43,6 +48,7 @@ export class Keyspace {
       deadLetters: `${prefix}:dead-letters`,
       delayed: `${prefix}:delayed`,
       delayedEntries: `${prefix}:delayed-entries`,
+      fence: `${prefix}:fence`,
     };
   }
 

@@ -1,7 +1,7 @@
 -- bind: add a binding if both ends exist.
--- KEYS[1] exchanges hash   KEYS[2] destination hash (queues or exchanges)
--- KEYS[3] bindings hash    KEYS[4] version counter
--- ARGV[1] source exchange   ARGV[2] destination name   ARGV[3] binding field (JSON array)
+-- KEYS: exchanges destinations bindings version
+-- ARGV: source destination binding
+-- destinations: the hash of queues or of exchanges; binding: the binding field (JSON array).
 -- Returns {'ok', version}, {'ok', 0} when the binding already existed,
 -- {'no_source'} or {'no_destination'} (nothing changes).
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'no_source'} end

@@ -1,6 +1,7 @@
 -- declare: create an exchange or queue record, or confirm an identical one exists.
--- KEYS[1] topology hash (exchanges or queues)   KEYS[2] topology version counter
--- ARGV[1] name   ARGV[2] canonical JSON record
+-- KEYS: records version
+-- ARGV: name record
+-- records: the topology hash of exchanges or of queues; record: the canonical JSON record.
 -- Returns {'ok', version} when created, {'ok', 0} when an identical record exists,
 -- {'precondition', existingRecord} when a different record exists (nothing changes).
 local existing = redis.call('HGET', KEYS[1], ARGV[1])

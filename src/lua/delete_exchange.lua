@@ -1,6 +1,7 @@
 -- delete_exchange: remove an exchange and every binding from or to it.
--- KEYS[1] exchanges hash   KEYS[2] bindings hash   KEYS[3] version counter
--- ARGV[1] name   ARGV[2] '1' when the exchange must be unused (no bindings from it)
+-- KEYS: exchanges bindings version
+-- ARGV: name ifUnused
+-- ifUnused: '1' when the exchange must be unused (no bindings from it).
 -- Binding fields are JSON arrays [source, destinationType, destination, key, args].
 -- Returns {'ok', version}, {'ok', 0} when absent, or {'in_use', n} (nothing changes).
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'ok', 0} end

@@ -1,7 +1,7 @@
 -- delete_queue: remove a queue record and every binding to it (the stream is deleted
 -- by the caller afterwards, in its own slot).
--- KEYS[1] queues hash   KEYS[2] bindings hash   KEYS[3] version counter
--- ARGV[1] name
+-- KEYS: queues bindings version
+-- ARGV: name
 -- Returns {'ok', version}, or {'ok', 0} when the queue did not exist.
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'ok', 0} end
 for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do

@@ -1,53 +1,48 @@
--- publish: append messages to their target queues, deduplicated and bounded, if the topology
--- is still at the version the producer routed with (else nothing is written).
+-- publish: append messages to their target queues, deduplicated and bounded, if the fence of
+-- every target queue is at or below the topology version the producer routed with.
+-- KEYS: queues... dedupSlots...
+-- ARGV: version plan fields...
 --
--- Dedup markers: per queue and dedup window w, two hashes (slots 0 and 1) of dedup key to
--- marker (the stream id of the copy in that queue, or 'streamId messageId' when the message id
--- is not the dedup key). Server time falls in bucket b = floor(now / w); bucket b writes to
--- slot b % 2, which expires at (b + 2) * w, and a lookup reads buckets b and b - 1: a repeat
--- within w of the first publish is always found, none is found after 2w. Field '' holds the
--- slot's bucket, so that a slot left over from an older bucket is never read as current.
+-- KEYS: per target queue, in plan order, its stream, fence and dead-letter outbox; then per
+-- dedup group (a queue and a window), slot 0 and slot 1. On a cluster-mode server every key of
+-- one call is in one queue's slot; on a standalone server one call may cover several queues.
+-- ARGV: the version; the plan, JSON: {group, atomic, touch, queues: [[maxLength, overflow]],
+-- groups: [[queue index, window ms]], messages: [[dedup key, kept message id, queue index,
+-- group index (0: no dedup), ...]]}; then per message its XADD items packed as msgpack raws.
 --
--- KEYS[1]              topology version counter
--- KEYS[2..Q+1]         target streams, each once
--- KEYS[Q+2..Q+1+2G]    per dedup group (a queue and a window): slot 0, slot 1
--- KEYS[Q+2+2G..]       the queues' dead-letter outboxes, in queue order
--- ARGV[1] expected topology version   ARGV[2] Q   ARGV[3] G   ARGV[4] consumer group
--- ARGV[5] '1': all or nothing (atomic batch)
--- ARGV[6] '1': make a write even when only duplicates are found, so that a WAIT / WAITAOF
---         sent after this call on the same connection covers the copies they point to
--- then per queue (Q times): max length (0: unbounded), overflow policy
--- then per group (G times): queue index, window ms
--- then the number of messages M and per message: T, T pairs (queue index, group index or 0
---   for no dedup), dedup key, message id to keep in the markers ('' when it is the dedup key),
---   the XADD field/value items packed as msgpack raws (cmsgpack.unpack returns them all)
+-- Fence: a copy of the topology version in the queue's slot, raised by every topology change
+-- before it resolves. A fence above the version means the producer routed with a topology
+-- that is out of date; a missing fence means the queue is gone. Either way nothing is written.
 --
--- Returns {'stale', version}, or {'full', message position, target position} when an atomic
--- call meets a full target (nothing written), or 'ok' followed by, per message:
---   'new', one stream id per target;
---   'dup', per target the marker found, or the stream id of a copy filled in now (a target
---     that lacked the message);
---   'full', the position of a target without room (nothing written for that message).
+-- Dedup markers: per queue and window w, two hashes (slots 0 and 1) of dedup key to marker
+-- (the stream id of the copy in that queue, or 'streamId messageId' when the message id is not
+-- the dedup key). Server time falls in bucket b = floor(now / w); bucket b writes to slot b % 2,
+-- which expires at (b + 2) * w, and a lookup reads buckets b and b - 1: a repeat within w of the
+-- first publish is always found, none is found after 2w. Field '' holds the slot's bucket.
 --
--- Overflow of a queue at its max length (ready messages): 'reject-publish' refuses the
--- message; 'reject-publish-dlx' refuses it and dead-letters it from that queue ('maxlen');
--- 'drop-head' makes room by dead-lettering the oldest ready messages ('maxlen'). Dead letters
--- go to the queue's outbox here; the producer's relay routes them to the dead-letter exchange.
-local version = redis.call('GET', KEYS[1]) or '0'
-if version ~= ARGV[1] then return {'stale', version} end
-
-local nqueues, ngroups = tonumber(ARGV[2]), tonumber(ARGV[3])
-local consumer_group = ARGV[4]
-local atomic = ARGV[5] == '1'
-local touch = ARGV[6] == '1'
+-- Overflow of a queue at its max length (ready messages): 'reject-publish' refuses the message;
+-- 'reject-publish-dlx' refuses it and dead-letters it from that queue ('maxlen'); 'drop-head'
+-- dead-letters the oldest ready messages to make room ('maxlen'), into the queue's outbox.
+--
+-- Returns {'stale', queue index} (fence above the version) or {'nofence', queue index} (fence
+-- missing), with nothing written,
+-- {'full', message, target} when an atomic call meets a full target (nothing written), or 'ok'
+-- followed by, per message: 'new' and one stream id per target; 'dup' and per target the marker
+-- found or the id of a copy filled in now; 'full' and the position of a target without room.
+local version = tonumber(ARGV[1])
+local plan = cjson.decode(ARGV[2])
+local queues, groups_in, messages = plan.queues, plan.groups, plan.messages
+local consumer_group = plan.group
 local CHUNK = 1000 -- items per variadic call (unpack has a stack limit)
+local nqueues = #queues
 
-local a = 7
-local max_length, overflow = {}, {}
+local function stream(q) return KEYS[3 * q - 2] end
+local function outbox(q) return KEYS[3 * q] end
+
 for q = 1, nqueues do
-  max_length[q] = tonumber(ARGV[a])
-  overflow[q] = ARGV[a + 1]
-  a = a + 2
+  local fence = redis.call('GET', KEYS[3 * q - 1])
+  if not fence then return {'nofence', q} end
+  if tonumber(fence) > version then return {'stale', q} end
 end
 
 local now = redis.call('TIME')
@@ -55,16 +50,15 @@ local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 -- Per group: bucket, current and previous slot keys, keys to look up, markers found or
 -- planned (false: absent; a number: the message of this call that writes it), new markers.
 local groups = {}
-for g = 1, ngroups do
-  local window = tonumber(ARGV[a + 1])
+for g, spec in ipairs(groups_in) do
+  local window = spec[2]
   local bucket = math.floor(now_ms / window)
-  local slot = nqueues + 2 * g + bucket % 2
+  local slot = 3 * nqueues + 2 * g - 1 + bucket % 2
   groups[g] = {
     window = window, bucket = bucket,
     current = KEYS[slot], previous = KEYS[slot + 1 - 2 * (bucket % 2)],
     lookup = {}, state = {}, writes = {},
   }
-  a = a + 2
 end
 
 -- Ready messages of a bounded queue: entries minus deliveries not yet acked (acked entries are
@@ -72,21 +66,20 @@ end
 local ready = {}
 local function ready_count(q)
   if ready[q] == nil then
-    local pending = redis.pcall('XPENDING', KEYS[q + 1], consumer_group)
+    local pending = redis.pcall('XPENDING', stream(q), consumer_group)
     local unacked = 0
     if type(pending) == 'table' and type(pending[1]) == 'number' then unacked = pending[1] end
-    ready[q] = redis.call('XLEN', KEYS[q + 1]) - unacked
+    ready[q] = redis.call('XLEN', stream(q)) - unacked
   end
   return ready[q]
 end
 
+local function max_length(q) return queues[q][1] end
+local function overflow(q) return queues[q][2] end
+
 -- Whether queue q takes one more copy; 'drop-head' always does, by making room.
 local function has_room(q)
-  return max_length[q] == 0 or overflow[q] == 'drop-head' or ready_count(q) < max_length[q]
-end
-
-local function outbox(q)
-  return KEYS[1 + nqueues + 2 * ngroups + q]
+  return max_length(q) == 0 or overflow(q) == 'drop-head' or ready_count(q) < max_length(q)
 end
 
 -- Before a copy goes into a 'drop-head' queue at its limit: move its oldest ready messages to
@@ -97,29 +90,25 @@ local function make_room(q)
     ready[q] = nil
     level[q] = ready_count(q)
   end
-  while level[q] >= max_length[q] do
-    local oldest = ready_entries(KEYS[q + 1], consumer_group, 1)[1]
+  while level[q] >= max_length(q) do
+    local oldest = ready_entries(stream(q), consumer_group, 1)[1]
     if not oldest then break end
     to_outbox(outbox(q), 'maxlen', now_ms, oldest[1], oldest[2])
-    redis.call('XDEL', KEYS[q + 1], oldest[1])
+    redis.call('XDEL', stream(q), oldest[1])
     level[q] = level[q] - 1
   end
   level[q] = level[q] + 1
 end
 
--- Parse: where each message starts; the dedup keys to look up per group.
-local nmessages = tonumber(ARGV[a])
-a = a + 1
-local at = {}
-for m = 1, nmessages do
-  at[m] = a
-  local ntargets = tonumber(ARGV[a])
-  local key = ARGV[a + 2 * ntargets + 1]
-  for t = 1, ntargets do
-    local g = tonumber(ARGV[a + 2 * t])
-    if g > 0 then table.insert(groups[g].lookup, key) end
+-- A message: {dedup key, kept id, q1, g1, q2, g2, ...}; its targets are the (q, g) pairs.
+local function targets(m) return (#messages[m] - 2) / 2 end
+local function target(m, t) return messages[m][1 + 2 * t], messages[m][2 + 2 * t] end
+
+for m = 1, #messages do
+  for t = 1, targets(m) do
+    local _, g = target(m, t)
+    if g > 0 then table.insert(groups[g].lookup, messages[m][1]) end
   end
-  a = a + 2 * ntargets + 4
 end
 
 -- Look up: a slot counts only if it holds the bucket expected of it.
@@ -141,24 +130,22 @@ end
 
 -- Phase 1, nothing written: which targets need a copy, and is there room for it?
 local full = {}
-for m = 1, nmessages do
-  a = at[m]
-  local ntargets = tonumber(ARGV[a])
-  local key = ARGV[a + 2 * ntargets + 1]
-  for t = 1, ntargets do
-    local g = tonumber(ARGV[a + 2 * t])
-    if not (g > 0 and groups[g].state[key]) and not has_room(tonumber(ARGV[a + 2 * t - 1])) then
+for m = 1, #messages do
+  local key = messages[m][1]
+  for t = 1, targets(m) do
+    local q, g = target(m, t)
+    if not (g > 0 and groups[g].state[key]) and not has_room(q) then
       full[m] = t
       break
     end
   end
   if full[m] then
-    if atomic then return {'full', m, full[m]} end
+    if plan.atomic then return {'full', m, full[m]} end
   else
-    for t = 1, ntargets do
-      local q, g = tonumber(ARGV[a + 2 * t - 1]), tonumber(ARGV[a + 2 * t])
+    for t = 1, targets(m) do
+      local q, g = target(m, t)
       if not (g > 0 and groups[g].state[key]) then
-        if max_length[q] > 0 and ready[q] then ready[q] = ready[q] + 1 end
+        if max_length(q) > 0 and ready[q] then ready[q] = ready[q] + 1 end
         if g > 0 then groups[g].state[key] = m end
       end
     end
@@ -168,36 +155,33 @@ end
 -- Phase 2: append, and collect the new markers.
 local out = {'ok'}
 local duplicates = false
-for m = 1, nmessages do
-  a = at[m]
-  local ntargets = tonumber(ARGV[a])
+for m = 1, #messages do
+  local fields = ARGV[2 + m]
   if full[m] then
     out[#out + 1] = 'full'
     out[#out + 1] = full[m]
-    local q = tonumber(ARGV[a + 2 * full[m] - 1])
-    if overflow[q] == 'reject-publish-dlx' then
-      to_outbox(outbox(q), 'maxlen', now_ms, '', {cmsgpack.unpack(ARGV[a + 2 * ntargets + 3])})
+    local q = target(m, full[m])
+    if overflow(q) == 'reject-publish-dlx' then
+      to_outbox(outbox(q), 'maxlen', now_ms, '', {cmsgpack.unpack(fields)})
     end
   else
-    local key = ARGV[a + 2 * ntargets + 1]
-    local stored_id = ARGV[a + 2 * ntargets + 2]
-    local fields = ARGV[a + 2 * ntargets + 3]
+    local key, kept_id = messages[m][1], messages[m][2]
     local status = #out + 1
     out[status] = 'new'
-    for t = 1, ntargets do
-      local q, g = tonumber(ARGV[a + 2 * t - 1]), tonumber(ARGV[a + 2 * t])
+    for t = 1, targets(m) do
+      local q, g = target(m, t)
       local found = g > 0 and groups[g].state[key]
       if type(found) == 'string' then
         out[status] = 'dup'
         out[#out + 1] = found
         duplicates = true
       else
-        if overflow[q] == 'drop-head' and max_length[q] > 0 then make_room(q) end
-        local id = redis.call('XADD', KEYS[q + 1], '*', cmsgpack.unpack(fields))
+        if overflow(q) == 'drop-head' and max_length(q) > 0 then make_room(q) end
+        local id = redis.call('XADD', stream(q), '*', cmsgpack.unpack(fields))
         out[#out + 1] = id
         if g > 0 then
           local marker = id
-          if stored_id ~= '' then marker = id .. ' ' .. stored_id end
+          if kept_id ~= '' then marker = id .. ' ' .. kept_id end
           groups[g].state[key] = marker
           table.insert(groups[g].writes, key)
           table.insert(groups[g].writes, marker)
@@ -226,6 +210,7 @@ for _, group in ipairs(groups) do
     wrote = true
   end
 end
--- Any write moves this connection's replication offset past the copies the duplicates found.
-if touch and duplicates and not wrote then record(groups[1], {}) end
+-- Any write moves this connection's replication offset past the copies the duplicates found, so
+-- that a WAIT / WAITAOF sent after this call covers them.
+if plan.touch and duplicates and not wrote then record(groups[1], {}) end
 return out

@@ -1,6 +1,7 @@
--- purge: delete up to ARGV[2] ready (never delivered) entries of a queue; entries that
+-- purge: delete up to `count` ready (never delivered) entries of a queue; entries that
 -- consumers hold unacked are kept, as RabbitMQ's queue.purge keeps unacked messages.
--- KEYS[1] stream   ARGV[1] group   ARGV[2] batch size
+-- KEYS: stream
+-- ARGV: group count
 -- Returns the number of entries deleted; the caller repeats until 0.
 local ready = ready_entries(KEYS[1], ARGV[1], tonumber(ARGV[2]))
 if #ready == 0 then return 0 end

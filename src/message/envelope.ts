@@ -1,19 +1,9 @@
 import { parseDeathHistory, type DeathHistory } from '../dead-letter/death.js';
 import type { Headers } from '../topology/types.js';
+import { Field } from './fields.js';
 
 /** Version of the envelope layout written by this release: the first element of `m`. */
 export const ENVELOPE_VERSION = 2;
-
-/**
- * Stream field names. An entry is `m` (the metadata, a JSON array whose first element is
- * the envelope version), `rc` when the message was requeued, and `b`, the body, last: few
- * fields, because every field of every entry is parsed by Redis and the client on each read.
- */
-export const Field = {
-  meta: 'm',
-  redeliveries: 'rc',
-  body: 'b',
-} as const;
 
 /** The bytes of the field names, as decodeEnvelope compares them. */
 const M = 0x6d; // 'm'

@@ -1,6 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
 import { classifyFailure, isReplyError, type Connection } from '../connection/connection.js';
-import { runScript, type ScriptArg } from '../connection/scripts.js';
 import {
   AccessRefusedError,
   ClosedError,
@@ -14,10 +13,11 @@ import {
   SluiceError,
   UnroutableError,
 } from '../errors/index.js';
-import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
+import type { Keyspace } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
 import { encodeEnvelope } from '../message/envelope.js';
 import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
+import { Fences } from '../topology/fences.js';
 import type { Headers, OverflowPolicy, TopologySnapshot } from '../topology/types.js';
 import {
   validateBooleanOption,
@@ -29,6 +29,8 @@ import {
   validateRoutingKey,
   validateStringOption,
 } from '../validation/index.js';
+import { append, type AppendResult, type ItemResult } from './append.js';
+import type { ClientEvents, Events } from '../events.js';
 import { groupCommits, type GroupCommit } from './group-commit.js';
 import { packFields } from './pack.js';
 import { CallState, Retrier, untilAborted, type RetryPolicy } from './retry.js';
@@ -116,23 +118,42 @@ class Publication {
   written = false;
   readonly confirmed: Promise<PublishConfirm>;
   private settle: { resolve(c: PublishConfirm): void; reject(e: unknown): void } | undefined;
+  /** When the publish was called, for `publish.confirmed`; 0 when nobody listened then. */
+  private readonly startedAt: number;
 
-  constructor(readonly message: Message) {
+  constructor(
+    readonly message: Message,
+    private readonly events: Events<ClientEvents>,
+  ) {
     this.confirmed = new Promise<PublishConfirm>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
+    this.startedAt = events.listening('publish.confirmed') ? performance.now() : 0;
   }
 
   resolve(confirm: PublishConfirm): void {
     if (this.settled) return;
     this.settled = true;
     this.settle?.resolve(confirm);
+    if (this.startedAt > 0 && this.events.listening('publish.confirmed')) {
+      const { exchange, routingKey } = this.message;
+      this.events.emit('publish.confirmed', {
+        ...confirm,
+        exchange,
+        routingKey,
+        durationMs: performance.now() - this.startedAt,
+      });
+    }
   }
 
   reject(error: unknown): void {
     if (this.settled) return;
     this.settled = true;
     this.settle?.reject(error);
+    if (this.events.listening('publish.failed')) {
+      const { messageId, exchange, routingKey } = this.message;
+      this.events.emit('publish.failed', { messageId, exchange, routingKey, error });
+    }
   }
 }
 
@@ -149,12 +170,6 @@ interface Routing {
   readonly unroutable: Publication[];
 }
 
-type AppendResult =
-  | { readonly kind: 'stale' }
-  | { readonly kind: 'full'; readonly message: number; readonly target: number }
-  /** Per message: 'new' or 'dup' and one value per target, or 'full' and a target position. */
-  | { readonly kind: 'ok'; readonly replies: readonly (string | number)[] };
-
 interface Written {
   readonly publication: Publication;
   readonly confirm: PublishConfirm;
@@ -168,7 +183,13 @@ export interface ProducerOptions {
   readonly codec: Codec;
   readonly settings: ProducerSettings;
   /** Routes a queue's dead letters (overflow `drop-head` and `reject-publish-dlx` make some). */
-  readonly drainDeadLetters: (queue: string) => Promise<unknown>;
+  readonly relay: DeadLetterPort;
+  readonly events: Events<ClientEvents>;
+}
+
+/** What the producer needs of the dead-letter relay. */
+export interface DeadLetterPort {
+  drain(queue: string): Promise<unknown>;
 }
 
 /**
@@ -201,9 +222,11 @@ export class Producer {
   private flushScheduled = false;
   private readonly retrier: Retrier;
   private readonly commits: Record<Exclude<Durability, 'written'>, GroupCommit>;
+  private readonly fences: Fences;
 
   constructor(private readonly options: ProducerOptions) {
     const { connection, settings } = options;
+    this.fences = new Fences(connection.redis, options.keys);
     this.retrier = new Retrier(connection);
     this.commits = groupCommits(connection, settings.replicas, settings.durabilityTimeoutMs);
   }
@@ -217,7 +240,10 @@ export class Producer {
     body: unknown,
     options: PublishOptions = {},
   ): Promise<PublishConfirm> {
-    const publication = new Publication(this.prepare({ exchange, routingKey, body, options }));
+    const publication = new Publication(
+      this.prepare({ exchange, routingKey, body, options }),
+      this.options.events,
+    );
     this.enqueue(publication);
     return publication.confirmed;
   }
@@ -237,7 +263,7 @@ export class Producer {
       );
     }
     const publications = (messages as readonly BatchMessage[]).map(
-      (message) => new Publication(this.prepare(message)),
+      (message) => new Publication(this.prepare(message), this.options.events),
     );
     if (publications.length === 0) return [];
     if (atomic) this.enqueue(publications);
@@ -336,7 +362,12 @@ export class Producer {
   private async send(batch: readonly Publication[], atomic: boolean): Promise<void> {
     const { confirmTimeoutMs } = this.options.settings;
     const deadline = new AbortController();
-    const state = new CallState(deadline.signal);
+    const { events } = this.options;
+    const state = new CallState(deadline.signal, (attempt, error) => {
+      if (!events.listening('publish.retried')) return;
+      const messageIds = batch.map((publication) => publication.message.messageId);
+      events.emit('publish.retried', { messageIds, attempt, error });
+    });
     const timer = setTimeout(() => {
       deadline.abort();
       for (const publication of batch) {
@@ -389,16 +420,17 @@ export class Producer {
       );
       if (result.kind === 'stale') {
         staleRounds = this.stale(compiled, staleRounds);
+        if (result.missingFence !== undefined) await this.repairFence(result.missingFence, state);
         continue;
       }
       if (result.kind === 'full') {
-        const { queues } = routed[result.message - 1] as Routed;
-        const error = this.queueFull(compiled.snapshot, queues[result.target - 1] as string);
+        const { queues } = routed[result.item] as Routed;
+        const error = this.queueFull(compiled.snapshot, queues[result.target] as string);
         for (const publication of remaining) publication.reject(error);
         return;
       }
       this.resolveUnroutable(unroutable);
-      const durable = this.confirm(compiled.snapshot, routed, result.replies);
+      const durable = this.confirm(compiled.snapshot, routed, result.results);
       remaining = await this.awaitDurability(durable, epoch, state);
       if (remaining.length === 0) return;
       // A connection loss came between the write and its WAIT, which then proved nothing.
@@ -431,6 +463,17 @@ export class Producer {
     return rounds + 1;
   }
 
+  /**
+   * A queue without a fence refuses every publish: it was deleted, or its keys were deleted by
+   * hand (or were written by a sluice without fences). If a topology loaded now still has the
+   * queue, its fence is made again (see ../topology/fences.ts); else routing again skips it.
+   */
+  private async repairFence(queue: string, state: CallState): Promise<void> {
+    const compiled = await this.retrier.run(() => this.options.topology.get(), state, READ);
+    if (!compiled.snapshot.queues.has(queue)) return;
+    await this.retrier.run(() => this.fences.ensure(queue, compiled.router.version), state, READ);
+  }
+
   private resolveUnroutable(unroutable: readonly Publication[]): void {
     for (const publication of unroutable) {
       publication.resolve({
@@ -457,77 +500,41 @@ export class Producer {
     return routing;
   }
 
-  /** One script call: dedup, overflow check and appends of every routed message. */
+  /** The script calls of one append: dedup, overflow check and appends of every routed message. */
   private async append(
     compiled: CompiledTopology,
     routed: readonly Routed[],
     atomic: boolean,
   ): Promise<AppendResult> {
-    const { keys } = this.options;
-    const streams: string[] = [];
-    const slots: string[] = [];
-    const queueArgs: ScriptArg[] = [];
-    const groupArgs: ScriptArg[] = [];
-    const messageArgs: ScriptArg[] = [routed.length];
-    const queueIndex = new Map<string, number>();
-    const groupIndex = new Map<string, number>();
-    const indexOfQueue = (queue: string): number => {
-      let index = queueIndex.get(queue);
-      if (index === undefined) {
-        index = streams.push(keys.queue(queue).stream);
-        queueIndex.set(queue, index);
-        const record = compiled.snapshot.queues.get(queue);
-        queueArgs.push(record?.maxLength ?? 0, record?.overflow ?? DEFAULT_OVERFLOW);
-      }
-      return index;
-    };
-    // A dedup group is a queue and a window: its two marker slots (see src/lua/publish.lua).
-    const indexOfGroup = (queue: string, queueIndex: number, windowMs: number): number => {
-      const group = `${windowMs} ${queue}`;
-      let index = groupIndex.get(group);
-      if (index === undefined) {
-        index = slots.push(...keys.dedupSlots(queue, windowMs)) / 2;
-        groupIndex.set(group, index);
-        groupArgs.push(queueIndex, windowMs);
-      }
-      return index;
-    };
-    let touchDuplicates = false;
-    for (const { publication, queues } of routed) {
-      const { dedupWindowMs, dedupKey, messageId, fields, durability } = publication.message;
-      messageArgs.push(queues.length);
-      for (const queue of queues) {
-        const index = indexOfQueue(queue);
-        messageArgs.push(index, dedupWindowMs > 0 ? indexOfGroup(queue, index, dedupWindowMs) : 0);
-      }
-      messageArgs.push(dedupKey, messageId === dedupKey ? '' : messageId, fields);
-      touchDuplicates ||= durability !== 'written';
-    }
-    const args: ScriptArg[] = [
-      String(compiled.router.version),
-      streams.length,
-      groupArgs.length / 2,
-      CONSUMER_GROUP,
-      atomic ? '1' : '0',
-      touchDuplicates ? '1' : '0',
-      ...queueArgs,
-      ...groupArgs,
-      ...messageArgs,
-    ];
-    const queues = [...queueIndex.keys()];
-    const reply = (await runScript(
-      this.options.connection.redis,
-      'publish',
-      [keys.topologyVersion, ...streams, ...slots, ...queues.map((q) => keys.queue(q).deadLetters)],
-      args,
-    )) as [string, ...unknown[]];
-    this.drainOverflow(compiled.snapshot, queues);
-    const [status, ...rest] = reply;
-    if (status === 'stale') return { kind: 'stale' };
-    if (status === 'full') {
-      return { kind: 'full', message: rest[0] as number, target: rest[1] as number };
-    }
-    return { kind: 'ok', replies: rest as (string | number)[] };
+    const { connection, keys } = this.options;
+    const { snapshot } = compiled;
+    const result = await append(
+      { redis: connection.redis, keys, cluster: connection.server.cluster },
+      routed.map(({ publication, queues }) => {
+        const { dedupWindowMs, dedupKey, messageId, fields } = publication.message;
+        return {
+          queues,
+          fields,
+          dedupKey,
+          keptId: messageId === dedupKey ? '' : messageId,
+          dedupWindowMs,
+        };
+      }),
+      {
+        version: compiled.router.version,
+        limits: (queue) => {
+          const record = snapshot.queues.get(queue);
+          return {
+            maxLength: record?.maxLength ?? 0,
+            overflow: record?.overflow ?? DEFAULT_OVERFLOW,
+          };
+        },
+        atomic,
+        touch: routed.some((r) => r.publication.message.durability !== 'written'),
+      },
+    );
+    this.drainOverflow(snapshot, new Set(routed.flatMap((r) => r.queues)));
+    return result;
   }
 
   /**
@@ -535,14 +542,14 @@ export class Producer {
    * Not awaited: the confirm does not depend on it, and a dead letter left in an outbox by a
    * crash is routed by the queue's consumers.
    */
-  private drainOverflow(snapshot: TopologySnapshot, queues: readonly string[]): void {
+  private drainOverflow(snapshot: TopologySnapshot, queues: ReadonlySet<string>): void {
     for (const queue of queues) {
       const record = snapshot.queues.get(queue);
       if (
         record?.maxLength !== undefined &&
         DEAD_LETTERING_OVERFLOW.has(record.overflow ?? DEFAULT_OVERFLOW)
       ) {
-        this.options.drainDeadLetters(queue).catch(() => undefined);
+        this.options.relay.drain(queue).catch(() => undefined);
       }
     }
   }
@@ -551,23 +558,25 @@ export class Producer {
   private confirm(
     snapshot: TopologySnapshot,
     routed: readonly Routed[],
-    replies: readonly (string | number)[],
+    results: readonly ItemResult[],
   ): Written[] {
     const durable: Written[] = [];
-    let next = 0;
-    for (const { publication, queues } of routed) {
-      const status = replies[next++];
-      if (status === 'full') {
-        const target = replies[next++] as number;
-        publication.reject(this.queueFull(snapshot, queues[target - 1] as string));
-        continue;
+    routed.forEach(({ publication, queues }, i) => {
+      const result = results[i] as ItemResult;
+      if (result.status === 'full') {
+        publication.reject(this.queueFull(snapshot, queues[result.target] as string));
+        return;
       }
-      const values = replies.slice(next, (next += queues.length)) as string[];
       publication.written = true;
-      const confirm = toConfirm(publication.message, queues, status === 'dup', values);
+      const confirm = toConfirm(
+        publication.message,
+        queues,
+        result.status === 'dup',
+        result.values,
+      );
       if (publication.message.durability === 'written') publication.resolve(confirm);
       else durable.push({ publication, confirm });
-    }
+    });
     return durable;
   }
 

@@ -16,8 +16,14 @@ export class CallState {
   lastError: unknown;
   private writesInFlight = 0;
 
-  /** `signal` aborts at the call's deadline; every wait of the call gives up then. */
-  constructor(readonly signal: AbortSignal) {}
+  /**
+   * `signal` aborts at the call's deadline; every wait of the call gives up then. `onRetry` is
+   * told of each failed attempt that is tried again.
+   */
+  constructor(
+    readonly signal: AbortSignal,
+    readonly onRetry?: (attempt: number, error: unknown) => void,
+  ) {}
 
   /** True when a write may have been applied: one failed uncertainly, or one is still in flight. */
   get writeMayBeApplied(): boolean {
@@ -66,10 +72,12 @@ export class Retrier {
     return pRetry(() => this.attempt(operation, state, policy), {
       ...RETRY_BUDGET,
       signal: state.signal,
-      shouldRetry: ({ error }) => {
+      shouldRetry: ({ error, attemptNumber }) => {
         if (state.signal.aborted) return false;
         const kind = classifyFailure(error, this.connection.redis);
-        return kind === 'unsent' || (kind === 'uncertain' && policy.idempotent);
+        const again = kind === 'unsent' || (kind === 'uncertain' && policy.idempotent);
+        if (again) state.onRetry?.(attemptNumber, error);
+        return again;
       },
     });
   }

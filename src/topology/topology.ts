@@ -1,6 +1,15 @@
 import type { Redis } from 'ioredis';
 import { unlinkMatching } from '../connection/connection.js';
-import { runScript } from '../connection/scripts.js';
+import { callScript } from '../connection/scripts.js';
+import {
+  BIND,
+  DECLARE,
+  DELETE_EXCHANGE,
+  DELETE_QUEUE,
+  PURGE,
+  UNBIND,
+} from '../connection/script-catalog.js';
+import { Fences } from './fences.js';
 import { ensureConsumerGroup } from './group.js';
 import {
   InvalidArgumentError,
@@ -82,8 +91,6 @@ const OVERFLOW_POLICIES: readonly OverflowPolicy[] = [
 const DAY_MS = 86_400_000;
 const PURGE_BATCH = 1000;
 
-type ScriptReply = [status: string, value?: string | number];
-
 /** Sorted-key JSON, so that equal records and binding arguments compare equal as strings. */
 function canonicalJson(value: Readonly<Record<string, unknown>>): string {
   const sorted: Record<string, unknown> = {};
@@ -121,11 +128,15 @@ function parseBindingField(field: string): BindingRecord {
  * also increments the topology version, which producers check before appending.
  */
 export class Topology {
+  private readonly fences: Fences;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keyspace,
     private readonly onChange: () => void,
-  ) {}
+  ) {
+    this.fences = new Fences(redis, keys);
+  }
 
   /** Declares an exchange; declaring it again with the same arguments is a no-op. */
   async declareExchange(
@@ -150,7 +161,14 @@ export class Topology {
         ? {}
         : { alternateExchange: options.alternateExchange }),
     };
-    await this.declare(this.keys.topologyExchanges, 'exchange', name, canonicalJson({ ...record }));
+    await this.changed(
+      await this.declare(
+        this.keys.topologyExchanges,
+        'exchange',
+        name,
+        canonicalJson({ ...record }),
+      ),
+    );
   }
 
   /** Declares a queue with its arguments and creates its stream and consumer group. */
@@ -194,22 +212,42 @@ export class Topology {
     ) {
       throw new NotFoundError(`dead-letter exchange '${dlx}' does not exist; declare it first`);
     }
-    await this.declare(this.keys.topologyQueues, 'queue', name, canonicalJson({ ...record }));
+    // The fence first, at a version from before the record: a producer that routes to the
+    // queue once the record is there always finds a fence (see ./fences.ts). Declaring an
+    // existing queue again makes a fence that was lost, too.
+    await this.fences.ensure(name, await this.fences.currentVersion());
+    const version = await this.declare(
+      this.keys.topologyQueues,
+      'queue',
+      name,
+      canonicalJson({ ...record }),
+    );
     await ensureConsumerGroup(this.redis, this.keys.queue(name).stream);
+    await this.changed(version);
   }
 
-  private async declare(hash: string, kind: string, name: string, record: string): Promise<void> {
-    const [status, existing] = (await runScript(
+  /** Writes a record; resolves with the new topology version, or 0 when it existed already. */
+  private async declare(hash: string, kind: string, name: string, record: string): Promise<number> {
+    const [status, value] = await callScript(
       this.redis,
-      'declare',
-      [hash, this.keys.topologyVersion],
-      [name, record],
-    )) as ScriptReply;
+      DECLARE,
+      { records: hash, version: this.keys.topologyVersion },
+      { name, record },
+    );
     if (status === 'precondition') {
       throw new PreconditionFailedError(
-        `${kind} '${name}' exists with different arguments: ${String(existing)}, not ${record}`,
+        `${kind} '${name}' exists with different arguments: ${String(value)}, not ${record}`,
       );
     }
+    return Number(value);
+  }
+
+  /**
+   * After a topology script: when it changed the topology (`version` > 0), raises every
+   * queue's fence to the new version before the change resolves, and drops this client's cache.
+   */
+  private async changed(version: number): Promise<void> {
+    if (version > 0) await this.fences.raiseAll(version);
     this.onChange();
   }
 
@@ -218,16 +256,20 @@ export class Topology {
     validateName('exchange', name);
     validateOptionsObject('delete options', options);
     validateBooleanOption('ifUnused', options.ifUnused);
-    const [status, count] = (await runScript(
+    const [status, value] = await callScript(
       this.redis,
-      'delete_exchange',
-      [this.keys.topologyExchanges, this.keys.topologyBindings, this.keys.topologyVersion],
-      [name, options.ifUnused === true ? '1' : '0'],
-    )) as ScriptReply;
+      DELETE_EXCHANGE,
+      {
+        exchanges: this.keys.topologyExchanges,
+        bindings: this.keys.topologyBindings,
+        version: this.keys.topologyVersion,
+      },
+      { name, ifUnused: options.ifUnused === true ? '1' : '0' },
+    );
     if (status === 'in_use') {
-      throw new PreconditionFailedError(`exchange '${name}' is in use: ${String(count)} bindings`);
+      throw new PreconditionFailedError(`exchange '${name}' is in use: ${String(value)} bindings`);
     }
-    this.onChange();
+    await this.changed(Number(value));
   }
 
   /** Deletes a queue, its bindings and its messages; deleting an absent queue is a no-op. */
@@ -248,15 +290,27 @@ export class Topology {
         );
       }
     }
-    await runScript(
+    const [, version] = await callScript(
       this.redis,
-      'delete_queue',
-      [this.keys.topologyQueues, this.keys.topologyBindings, this.keys.topologyVersion],
-      [name],
+      DELETE_QUEUE,
+      {
+        queues: this.keys.topologyQueues,
+        bindings: this.keys.topologyBindings,
+        version: this.keys.topologyVersion,
+      },
+      { name },
     );
-    this.onChange();
+    await this.changed(Number(version));
     const keys = this.keys.queue(name);
-    await this.redis.unlink(keys.stream, keys.deadLetters, keys.delayed, keys.delayedEntries);
+    // The fence goes with the stream: a producer still routing to the queue finds it missing
+    // and writes nothing (a missing fence refuses, as a raised one does).
+    await this.redis.unlink(
+      keys.fence,
+      keys.stream,
+      keys.deadLetters,
+      keys.delayed,
+      keys.delayedEntries,
+    );
     // Dedup slots are named by window, so they are found by pattern; left alone they would
     // make a new queue of the same name report duplicates until they expire.
     await unlinkMatching(this.redis, this.keys.dedupSlotPattern(name));
@@ -304,12 +358,12 @@ export class Topology {
     await this.requireQueue(name);
     let purged = 0;
     for (;;) {
-      const deleted = (await runScript(
+      const deleted = await callScript(
         this.redis,
-        'purge',
-        [this.keys.queue(name).stream],
-        [CONSUMER_GROUP, PURGE_BATCH],
-      )) as number;
+        PURGE,
+        { stream: this.keys.queue(name).stream },
+        { group: CONSUMER_GROUP, count: PURGE_BATCH },
+      );
       if (deleted === 0) return purged;
       purged += deleted;
     }
@@ -405,33 +459,33 @@ export class Topology {
   private async bind(binding: BindingRecord): Promise<void> {
     const destinationHash =
       binding.destinationType === 'queue' ? this.keys.topologyQueues : this.keys.topologyExchanges;
-    const [status] = (await runScript(
+    const [status, version] = await callScript(
       this.redis,
-      'bind',
-      [
-        this.keys.topologyExchanges,
-        destinationHash,
-        this.keys.topologyBindings,
-        this.keys.topologyVersion,
-      ],
-      [binding.source, binding.destination, bindingField(binding)],
-    )) as ScriptReply;
+      BIND,
+      {
+        exchanges: this.keys.topologyExchanges,
+        destinations: destinationHash,
+        bindings: this.keys.topologyBindings,
+        version: this.keys.topologyVersion,
+      },
+      { source: binding.source, destination: binding.destination, binding: bindingField(binding) },
+    );
     if (status === 'no_source')
       throw new NotFoundError(`exchange '${binding.source}' does not exist`);
     if (status === 'no_destination') {
       throw new NotFoundError(`${binding.destinationType} '${binding.destination}' does not exist`);
     }
-    this.onChange();
+    await this.changed(Number(version));
   }
 
   private async unbind(binding: BindingRecord): Promise<void> {
-    await runScript(
+    const [, version] = await callScript(
       this.redis,
-      'unbind',
-      [this.keys.topologyBindings, this.keys.topologyVersion],
-      [bindingField(binding)],
+      UNBIND,
+      { bindings: this.keys.topologyBindings, version: this.keys.topologyVersion },
+      { binding: bindingField(binding) },
     );
-    this.onChange();
+    await this.changed(Number(version));
   }
 
   /** Reads the whole topology in one transaction, so it is consistent with its version. */

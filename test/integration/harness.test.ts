@@ -51,9 +51,10 @@ describe('test harness', () => {
 
     expect(await deleteNamespaceKeys(redis, namespace)).toBe(mine.length);
 
-    expect(await redis.exists(...mine)).toBe(0);
-    expect(await redis.exists(...notMine)).toBe(notMine.length);
-    await redis.unlink(...notMine);
+    // One key per command: the keys lie in several slots (the cluster-node project refuses more).
+    for (const key of mine) expect(await redis.exists(key)).toBe(0);
+    for (const key of notMine) expect(await redis.exists(key)).toBe(1);
+    for (const key of notMine) await redis.unlink(key);
   });
 
   it('an extra server with AOF keeps a key across SIGKILL and restart', async () => {

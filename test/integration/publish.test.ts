@@ -8,6 +8,7 @@ import {
   UnroutableError,
   type Codec,
 } from '../../src/index.js';
+import { Keyspace } from '../../src/keys/index.js';
 import { connectSluice, entryMessageId, streamKey, useSluice } from '../support/sluice.js';
 
 describe('publish with confirm', () => {
@@ -100,6 +101,65 @@ describe('publish with confirm', () => {
     await other.bindQueue('new', 'events');
     expect((await sluice.publish('events', '', 2)).targets.map((t) => t.queue)).toEqual(['new']);
     expect(await redis.xlen(streamKey(namespace, 'old'))).toBe(1);
+  });
+
+  it('routes with a binding made after its router was cached, once the bind resolved', async () => {
+    const { sluice, namespace } = await useSluice();
+    const other = await connectSluice(namespace);
+    await sluice.declareExchange('events', 'fanout');
+    await sluice.declareQueue('a');
+    await sluice.declareQueue('b');
+    await sluice.bindQueue('a', 'events');
+    // The producer caches a router in which only 'a' is bound.
+    expect((await sluice.publish('events', '', 1)).targets.map((t) => t.queue)).toEqual(['a']);
+    await other.bindQueue('b', 'events');
+    const confirm = await sluice.publish('events', '', 2);
+    expect(confirm.targets.map((t) => t.queue).sort()).toEqual(['a', 'b']);
+  });
+
+  it('writes nothing into a queue that another client deleted, and leaves no key of it', async () => {
+    const { sluice, namespace, redis } = await useSluice();
+    const other = await connectSluice(namespace);
+    await sluice.declareExchange('events', 'fanout');
+    await sluice.declareQueue('doomed');
+    await sluice.declareQueue('kept');
+    await sluice.bindQueue('doomed', 'events');
+    await sluice.bindQueue('kept', 'events');
+    expect((await sluice.publish('events', '', 1)).targets).toHaveLength(2);
+    await other.deleteQueue('doomed');
+    const confirm = await sluice.publish('events', '', 2);
+    expect(confirm.targets.map((t) => t.queue)).toEqual(['kept']);
+    expect(await redis.keys(`${namespace}:{${namespace}:q:doomed:0}:*`)).toEqual([]);
+  });
+
+  it('repairs, on the next topology change, a fence that a crashed change left behind', async () => {
+    const { sluice, namespace, redis } = await useSluice();
+    const other = await connectSluice(namespace);
+    const keys = new Keyspace(namespace);
+    await sluice.declareExchange('events', 'fanout');
+    await sluice.declareQueue('old');
+    await sluice.declareQueue('new');
+    await sluice.bindQueue('old', 'events');
+    expect((await sluice.publish('events', '', 1)).targets.map((t) => t.queue)).toEqual(['old']);
+    // A change that crashed after writing the topology, before raising the fences: the binding
+    // is gone and the version raised, as unbind.lua leaves them, and no fence moved.
+    const [binding] = await redis.hkeys(keys.topologyBindings);
+    await redis.hdel(keys.topologyBindings, binding as string);
+    await redis.incr(keys.topologyVersion);
+    // The next change, of anything, raises every fence: the stale router is refused and
+    // routes again, with neither binding.
+    await other.declareExchange('unrelated', 'direct');
+    expect((await sluice.publish('events', '', 2)).targets).toEqual([]);
+    expect(await redis.xlen(streamKey(namespace, 'old'))).toBe(1);
+  });
+
+  it('makes a fence again for a queue whose keys were deleted by hand', async () => {
+    const { sluice, namespace, redis } = await useSluice();
+    await sluice.declareQueue('jobs');
+    await redis.del(new Keyspace(namespace).queue('jobs').fence);
+    const confirm = await sluice.publish('', 'jobs', 1, { mandatory: true });
+    expect(confirm.targets.map((t) => t.queue)).toEqual(['jobs']);
+    expect(await redis.exists(new Keyspace(namespace).queue('jobs').fence)).toBe(1);
   });
 
   it('sees exchanges and queues that another client declared after it cached the topology', async () => {

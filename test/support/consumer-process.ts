@@ -15,11 +15,9 @@ const sluice = await Sluice.connect({ url, namespace });
 await sluice.consume(
   queue,
   async (msg) => {
-    await redis
-      .multi()
-      .sadd(`${namespace}:handled`, msg.messageId)
-      .incr(`${namespace}:runs`)
-      .exec();
+    // Two commands, not one MULTI: the keys lie in two slots (a cluster-mode server refuses).
+    await redis.sadd(`${namespace}:handled`, msg.messageId);
+    await redis.incr(`${namespace}:runs`);
   },
   { prefetch: 200, concurrency: 20 },
 );

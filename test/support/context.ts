@@ -24,6 +24,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** Server binary of the project, set per project in vitest.config.ts. */
     redisServerBinary: string;
+    /** The project runs against a one-node cluster (`cluster-enabled yes`). */
+    redisClusterNode: boolean;
     /** URL of the project's Redis, set by test/support/global-setup.ts. */
     redisUrl: string;
     /** What that Redis is, set by test/support/global-setup.ts. */

@@ -9,8 +9,8 @@ import { readServerInfo, type ServerInfo } from './context.js';
 
 /** Starts the project's Redis; the returned teardown stops what was started. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const binary = project.getProvidedContext().redisServerBinary;
-  const found = await findRedis({ preferLocal6379: false, binary });
+  const { redisServerBinary: binary, redisClusterNode: clusterNode } = project.getProvidedContext();
+  const found = await findRedis({ preferLocal6379: false, binary, clusterNode });
   let info: ServerInfo;
   try {
     info = await probe(found.url);

@@ -46,6 +46,23 @@ describe('classifyFailure (may a failed command be retried?)', () => {
       expect(classifyFailure(foreign, open)).toBe('unsent');
     });
 
+    it('a transaction discarded because its commands met transient replies is unsent', () => {
+      const discarded = (previous: string[]): Error =>
+        Object.assign(
+          new RedisReply('EXECABORT Transaction discarded because of previous errors.'),
+          {
+            previousErrors: previous.map((message) => new RedisReply(message)),
+          },
+        );
+      expect(classifyFailure(discarded(['BUSY Redis is busy', 'BUSY Redis is busy']), open)).toBe(
+        'unsent',
+      );
+      expect(classifyFailure(discarded(['BUSY Redis is busy', 'WRONGTYPE no']), open)).toBe(
+        'fatal',
+      );
+      expect(classifyFailure(discarded([]), open)).toBe('fatal');
+    });
+
     it('reads only the first word, as written: LOADINGX and loading are fatal', () => {
       expect(classifyFailure(new RedisReply('LOADINGX not a real reply'), open)).toBe('fatal');
       expect(classifyFailure(new RedisReply('loading lower case'), open)).toBe('fatal');

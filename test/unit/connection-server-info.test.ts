@@ -62,9 +62,16 @@ describe('parseServerInfo (INFO server → name, version, features)', () => {
   it.for(servers)('reads %s', ([, text, name, version, waitAof]) => {
     expect(parseServerInfo(text)).toEqual({
       name,
+      cluster: false,
       version,
       features: { waitAof, xackdel: false, idempotentXadd: false },
     });
+  });
+
+  it('tells a cluster-mode server (cluster_enabled:1, even one node) from a standalone one', () => {
+    expect(parseServerInfo(info('redis_version:7.0.15', 'cluster_enabled:1')).cluster).toBe(true);
+    expect(parseServerInfo(info('redis_version:7.0.15', 'cluster_enabled:0')).cluster).toBe(false);
+    expect(parseServerInfo(info('valkey_version:8.0.1', 'cluster_enabled:1')).cluster).toBe(true);
   });
 
   it('knows a Valkey that reports only server_name, with its redis_version as version', () => {
@@ -99,6 +106,7 @@ describe('parseServerInfo (INFO server → name, version, features)', () => {
   it('assumes no feature when INFO has no version', () => {
     expect(parseServerInfo(info('# Server', 'tcp_port:6379'))).toEqual({
       name: 'redis',
+      cluster: false,
       version: '0.0.0',
       features: { waitAof: false, xackdel: false, idempotentXadd: false },
     });

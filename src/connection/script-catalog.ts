@@ -1,0 +1,122 @@
+/**
+ * The descriptors of sluice's Lua scripts (src/lua): keys and arguments by name, in the order
+ * of each file's header, and a decoder of the reply. test/unit/scripts.test.ts compares every
+ * header with its descriptor.
+ */
+import { defineScript } from './scripts.js';
+
+type Status<T extends string> = readonly [status: T, value?: string | number];
+
+function tuple<T extends string>(reply: unknown): Status<T> {
+  return reply as Status<T>;
+}
+
+/** Creates an exchange or queue record; `{'ok', version}`, `{'ok', 0}` if identical, or a conflict. */
+export const DECLARE = defineScript({
+  file: 'declare',
+  keys: ['records', 'version'],
+  args: ['name', 'record'],
+  decode: (reply) => tuple<'ok' | 'precondition'>(reply),
+});
+
+/** Adds a binding if both ends exist. */
+export const BIND = defineScript({
+  file: 'bind',
+  keys: ['exchanges', 'destinations', 'bindings', 'version'],
+  args: ['source', 'destination', 'binding'],
+  decode: (reply) => tuple<'ok' | 'no_source' | 'no_destination'>(reply),
+});
+
+/** Removes a binding. */
+export const UNBIND = defineScript({
+  file: 'unbind',
+  keys: ['bindings', 'version'],
+  args: ['binding'],
+  decode: (reply) => tuple<'ok'>(reply),
+});
+
+/** Removes a queue record and its bindings. */
+export const DELETE_QUEUE = defineScript({
+  file: 'delete_queue',
+  keys: ['queues', 'bindings', 'version'],
+  args: ['name'],
+  decode: (reply) => tuple<'ok'>(reply),
+});
+
+/** Removes an exchange and its bindings. */
+export const DELETE_EXCHANGE = defineScript({
+  file: 'delete_exchange',
+  keys: ['exchanges', 'bindings', 'version'],
+  args: ['name', 'ifUnused'],
+  decode: (reply) => tuple<'ok' | 'in_use'>(reply),
+});
+
+/** Deletes up to `count` ready entries; resolves with how many it deleted. */
+export const PURGE = defineScript({
+  file: 'purge',
+  keys: ['stream'],
+  args: ['group', 'count'],
+  decode: (reply) => Number(reply),
+});
+
+/** Raises a queue's fence; resolves with its value after the call, undefined when missing. */
+export const FENCE = defineScript({
+  file: 'fence',
+  keys: ['fence'],
+  args: ['version', 'create'],
+  decode: (reply) => (reply === null ? undefined : Number(reply)),
+});
+
+/** Moves a queue entry into the queue's outbox with a replay route, unless a consumer holds it. */
+export const TAKE = defineScript({
+  file: 'take',
+  keys: ['stream', 'outbox'],
+  args: ['group', 'entryId', 'route', 'timeMs'],
+  decode: (reply) => reply as 'ok' | 'gone' | 'busy',
+});
+
+/** What one publish call answered (see src/lua/publish.lua). */
+export type PublishReply =
+  /**
+   * The fence of the queue at `queue` (1-based) was above the version routed with, or missing
+   * (`missing`): nothing was written.
+   */
+  | { readonly kind: 'stale'; readonly queue: number; readonly missing: boolean }
+  /** An atomic call met a full target: nothing was written. Positions are 1-based. */
+  | { readonly kind: 'full'; readonly message: number; readonly target: number }
+  /** Per message: 'new' or 'dup' and one value per target, or 'full' and a target position. */
+  | { readonly kind: 'ok'; readonly replies: readonly (string | number)[] };
+
+/** Appends messages to queues with dedup, overflow and the fence check. */
+export const PUBLISH = defineScript({
+  file: 'publish',
+  keys: ['queues...', 'dedupSlots...'],
+  args: ['version', 'plan', 'fields...'],
+  crossSlotOnStandalone: true,
+  decode: (reply): PublishReply => {
+    const [status, ...rest] = reply as [string, ...unknown[]];
+    if (status === 'stale' || status === 'nofence') {
+      return { kind: 'stale', queue: rest[0] as number, missing: status === 'nofence' };
+    }
+    if (status === 'full') {
+      return { kind: 'full', message: rest[0] as number, target: rest[1] as number };
+    }
+    return { kind: 'ok', replies: rest as (string | number)[] };
+  },
+});
+
+/** The JSON plan of a publish call (ARGV `plan` of src/lua/publish.lua). */
+export interface PublishPlan {
+  /** The consumer group, whose pending count bounded queues subtract from their length. */
+  readonly group: string;
+  /** All or nothing. */
+  readonly atomic: boolean;
+  /** Make a write even when only duplicates are found (so a WAIT after the call covers them). */
+  readonly touch: boolean;
+  /** Per target queue: max length (0: unbounded) and overflow policy. */
+  readonly queues: readonly (readonly [maxLength: number, overflow: string])[];
+  /** Per dedup group: the 1-based queue index and the window. */
+  readonly groups: readonly (readonly [queue: number, windowMs: number])[];
+  /** Per message: dedup key, message id kept in markers ('' when it is the dedup key), then (queue, group) pairs (group 0: no dedup). */
+  readonly messages: readonly (readonly (string | number)[])[];
+}

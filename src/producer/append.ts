@@ -1,0 +1,216 @@
+import type { Redis } from 'ioredis';
+import { callScript } from '../connection/scripts.js';
+import { PUBLISH, type PublishPlan, type PublishReply } from '../connection/script-catalog.js';
+import { UnsupportedError } from '../errors/index.js';
+import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
+
+/** One message to append to its target queues. */
+export interface AppendItem {
+  readonly queues: readonly string[];
+  /** The envelope's XADD items, packed (see packFields). */
+  readonly fields: Buffer;
+  readonly dedupKey: string;
+  /** The message id, kept in the dedup markers when it is not the dedup key ('' when it is). */
+  readonly keptId: string;
+  /** 0: no dedup. */
+  readonly dedupWindowMs: number;
+}
+
+/** A queue's limit as the publish script enforces it. */
+export interface QueueLimit {
+  readonly maxLength: number;
+  readonly overflow: string;
+}
+
+/** What happened to one item: stored (new or already there), or refused by a full target. */
+export type ItemResult =
+  | { readonly status: 'new' | 'dup'; readonly values: readonly string[] }
+  /** `target`: 0-based position in the item's queues. */
+  | { readonly status: 'full'; readonly target: number };
+
+export type AppendResult =
+  /**
+   * A target's fence was above the version: route again. `missingFence`: the queue whose fence
+   * was missing (deleted, or its keys deleted by hand).
+   */
+  | { readonly kind: 'stale'; readonly missingFence?: string }
+  /** An atomic append met a full target (0-based positions); nothing was written. */
+  | { readonly kind: 'full'; readonly item: number; readonly target: number }
+  | { readonly kind: 'ok'; readonly results: readonly ItemResult[] };
+
+/** How the appends of one call are laid out, and the server they go to. */
+export interface AppendTarget {
+  readonly redis: Redis;
+  readonly keys: Keyspace;
+  /** Cluster mode: one call per queue partition (slot); else one call for all (atomic). */
+  readonly cluster: boolean;
+}
+
+/** Options of one {@link append}. */
+export interface AppendOptions {
+  /** The topology version the items were routed with; fences above it refuse the call. */
+  readonly version: number;
+  readonly limits: (queue: string) => QueueLimit;
+  /** All or nothing: one call, so its targets must share a slot on a cluster-mode server. */
+  readonly atomic: boolean;
+  /** Make a write even when only duplicates are found, so that a WAIT after it covers them. */
+  readonly touch: boolean;
+}
+
+/** One item's share of a call: the positions of its targets that the call covers. */
+interface Part {
+  readonly item: number;
+  readonly targets: readonly number[];
+}
+
+/**
+ * Appends items to their queues with the publish script. On a standalone server that is one
+ * call for everything, atomic; on a cluster-mode server one call per queue partition, each
+ * idempotent under its dedup keys, so that a retry after a partial failure fills in only the
+ * missing queues. The calls of one append run concurrently.
+ */
+export async function append(
+  target: AppendTarget,
+  items: readonly AppendItem[],
+  options: AppendOptions,
+): Promise<AppendResult> {
+  const calls = target.cluster ? partsBySlot(items) : [allParts(items)];
+  if (options.atomic && calls.length > 1) {
+    throw new UnsupportedError(
+      'an atomic batch must target queues of one hash slot on a cluster-mode server',
+    );
+  }
+  const replies = await Promise.all(
+    calls.map((parts) => appendCall(target, items, parts, options)),
+  );
+  const results: { status: 'new' | 'dup' | 'full'; values: string[]; target: number }[] = items.map(
+    (item) => ({ status: 'new', values: new Array<string>(item.queues.length), target: 0 }),
+  );
+  for (const [c, reply] of replies.entries()) {
+    const parts = calls[c] as Part[];
+    if (reply.kind === 'stale') {
+      if (!reply.missing) return { kind: 'stale' };
+      return { kind: 'stale', missingFence: queueAt(items, parts, reply.queue) };
+    }
+    if (reply.kind === 'full') {
+      const part = parts[reply.message - 1] as Part;
+      return { kind: 'full', item: part.item, target: part.targets[reply.target - 1] as number };
+    }
+    let next = 0;
+    for (const part of parts) {
+      const result = results[part.item] as (typeof results)[number];
+      const status = reply.replies[next++] as 'new' | 'dup' | 'full';
+      if (status === 'full') {
+        const position = part.targets[(reply.replies[next++] as number) - 1] as number;
+        if (result.status !== 'full') Object.assign(result, { status, target: position });
+        continue;
+      }
+      if (status === 'dup' && result.status === 'new') result.status = 'dup';
+      for (const position of part.targets)
+        result.values[position] = reply.replies[next++] as string;
+    }
+  }
+  return {
+    kind: 'ok',
+    results: results.map((r) =>
+      r.status === 'full'
+        ? { status: 'full', target: r.target }
+        : { status: r.status, values: r.values },
+    ),
+  };
+}
+
+/** The queue at 1-based `index` in a call's queue order (the order of first appearance). */
+function queueAt(items: readonly AppendItem[], parts: readonly Part[], index: number): string {
+  const seen = new Set<string>();
+  for (const part of parts) {
+    for (const t of part.targets) {
+      const queue = (items[part.item] as AppendItem).queues[t] as string;
+      seen.add(queue);
+      if (seen.size === index) return queue;
+    }
+  }
+  throw new Error(`publish reply names queue ${index} of ${seen.size}`);
+}
+
+function allParts(items: readonly AppendItem[]): Part[] {
+  return items.map((item, i) => ({ item: i, targets: item.queues.map((_, t) => t) }));
+}
+
+/** One call per queue: every key of a call is in that queue partition's slot. */
+function partsBySlot(items: readonly AppendItem[]): Part[][] {
+  const byQueue = new Map<string, Part[]>();
+  items.forEach((item, i) => {
+    item.queues.forEach((queue, t) => {
+      let parts = byQueue.get(queue);
+      if (parts === undefined) byQueue.set(queue, (parts = []));
+      parts.push({ item: i, targets: [t] });
+    });
+  });
+  return [...byQueue.values()];
+}
+
+/** One script call for `parts`: their queues, dedup groups and messages. */
+function appendCall(
+  target: AppendTarget,
+  items: readonly AppendItem[],
+  parts: readonly Part[],
+  options: AppendOptions,
+): Promise<PublishReply> {
+  const { keys } = target;
+  const queueKeys: string[] = [];
+  const dedupSlots: string[] = [];
+  const queues: [number, string][] = [];
+  const groups: [number, number][] = [];
+  const messages: (string | number)[][] = [];
+  const fields: Buffer[] = [];
+  const queueIndex = new Map<string, number>();
+  const groupIndex = new Map<string, number>();
+  const indexOfQueue = (queue: string): number => {
+    let index = queueIndex.get(queue);
+    if (index === undefined) {
+      const k = keys.queue(queue);
+      queueKeys.push(k.stream, k.fence, k.deadLetters);
+      const limit = options.limits(queue);
+      index = queues.push([limit.maxLength, limit.overflow]);
+      queueIndex.set(queue, index);
+    }
+    return index;
+  };
+  // A dedup group is a queue and a window: its two marker slots (see src/lua/publish.lua).
+  const indexOfGroup = (queue: string, q: number, windowMs: number): number => {
+    const group = `${windowMs} ${queue}`;
+    let index = groupIndex.get(group);
+    if (index === undefined) {
+      dedupSlots.push(...keys.dedupSlots(queue, windowMs));
+      index = groups.push([q, windowMs]);
+      groupIndex.set(group, index);
+    }
+    return index;
+  };
+  for (const part of parts) {
+    const item = items[part.item] as AppendItem;
+    const message: (string | number)[] = [item.dedupKey, item.keptId];
+    for (const t of part.targets) {
+      const queue = item.queues[t] as string;
+      const q = indexOfQueue(queue);
+      message.push(q, item.dedupWindowMs > 0 ? indexOfGroup(queue, q, item.dedupWindowMs) : 0);
+    }
+    messages.push(message);
+    fields.push(item.fields);
+  }
+  const plan: PublishPlan = {
+    group: CONSUMER_GROUP,
+    atomic: options.atomic,
+    touch: options.touch,
+    queues,
+    groups,
+    messages,
+  };
+  return callScript(
+    target.redis,
+    PUBLISH,
+    { queues: queueKeys, dedupSlots },
+    { version: options.version, plan: JSON.stringify(plan), fields },
+  );
+}
