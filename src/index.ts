@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export { Sluice } from './sluice.js';
-export type { ConnectOptions, MessageStream } from './sluice.js';
+export type { ConnectOptions, DeadLetterTools, MessageStream } from './sluice.js';
 export type { ServerInfo } from './connection/connection.js';
 export { Consumer } from './consumer/consumer.js';
 export type {
@@ -19,7 +19,6 @@ export { POISON_CONTENT_TYPE } from './dead-letter/relay.js';
 export type {
   DeadLetter,
   DeadLetterPage,
-  DeadLetterTools,
   ForeignEntry,
   ListOptions,
   ReplayOptions,
