@@ -186,7 +186,10 @@ export function classifyFailure(error: unknown, redis: Redis): FailureKind {
   return code !== undefined && SOCKET_ERRORS.has(code) ? 'uncertain' : 'fatal';
 }
 
-/** Whether a failure of `kind` may be retried: always when unsent, when uncertain only if repeating is harmless. */
+/**
+ * Whether a failure of `kind` may be retried: always when unsent; when uncertain (the command
+ * may have run) only if running it again is harmless.
+ */
 export function mayRetry(kind: FailureKind, idempotent: boolean): boolean {
   return kind === 'unsent' || (kind === 'uncertain' && idempotent);
 }
