@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export { Sluice } from './sluice.js';
-export type { ConnectOptions, MessageStream } from './sluice.js';
+export type { ConnectOptions, DeadLetterTools, MessageStream } from './sluice.js';
 export type { ServerInfo } from './connection/connection.js';
 export type {
   ClientEvents,
@@ -26,7 +26,6 @@ export { POISON_CONTENT_TYPE } from './dead-letter/relay.js';
 export type {
   DeadLetter,
   DeadLetterPage,
-  DeadLetterTools,
   ForeignEntry,
   ListOptions,
   ReplayOptions,

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Connection, type ServerInfo } from './connection/connection.js';
+import { Operations } from './connection/operation.js';
 import { Consumer, type ConsumeOptions, type Handler } from './consumer/consumer.js';
 import type { Delivery } from './consumer/delivery.js';
 import { ClosedError, InvalidArgumentError } from './errors/index.js';
@@ -9,7 +10,7 @@ import { Events, type ClientEvents } from './events.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './topology/cache.js';
 import { DeadLetterRelay } from './dead-letter/relay.js';
-import { DeadLetterTools } from './dead-letter/tools.js';
+import { DeadLetterTools as DeadLetterQueues, type ReplayOptions } from './dead-letter/tools.js';
 import { validateRetryPolicy } from './consumer/retry.js';
 import { defaultCodec, type Codec } from './message/codec.js';
 import {
@@ -69,6 +70,12 @@ export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis
     readonly namespace?: string;
     /** How long connecting may take before it fails with ConnectionError. Default 10 000. */
     readonly connectTimeoutMs?: number;
+    /**
+     * Deadline of every operation other than publishing (declarations, bindings, deletes,
+     * purges, `inspectQueue`, the `dlq` tools), retries included: it resolves or rejects within
+     * it, with TimeoutError when Redis did not answer in time. Default 10 000.
+     */
+    readonly operationTimeoutMs?: number;
     /** Body codec. Default: Buffer as bytes, string as text, anything else as JSON. */
     readonly codec?: Codec;
   };
@@ -77,6 +84,33 @@ export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis
 export interface MessageStream<T> extends AsyncIterable<Delivery<T>> {
   /** Stops the stream gracefully (as {@link Consumer.close}). */
   close(): Promise<void>;
+}
+
+/** The dead-letter queue tools of a client (`sluice.dlq`): list, show, replay, purge. */
+export type DeadLetterTools = Pick<DeadLetterQueues, 'list' | 'show' | 'replay' | 'purge'>;
+
+/** Every operation the facade retries is idempotent as a whole (see Operations). */
+const IDEMPOTENT = { idempotent: true } as const;
+
+/**
+ * `options` of a replay with its `onProgress` also reporting progress to the operation runner;
+ * options that replay refuses are handed on as they are, for replay to refuse them.
+ */
+function reportingProgress(
+  options: ReplayOptions | undefined,
+  progress: () => void,
+): ReplayOptions | undefined {
+  const isObject = typeof options === 'object' && options !== null && !Array.isArray(options);
+  if (options !== undefined && !isObject) return options;
+  const onProgress = options?.onProgress;
+  if (onProgress !== undefined && typeof onProgress !== 'function') return options;
+  return {
+    ...options,
+    onProgress: (done, total) => {
+      progress();
+      onProgress?.(done, total);
+    },
+  };
 }
 
 /**
@@ -92,6 +126,7 @@ export class Sluice {
   private readonly producer: Producer;
   private readonly cache: TopologyCache;
   private readonly relay: DeadLetterRelay;
+  private readonly operations: Operations;
   /** Dead-letter queue tools: list, show, replay, purge. */
   readonly dlq: DeadLetterTools;
   private closed = false;
@@ -104,6 +139,7 @@ export class Sluice {
     private readonly keys: Keyspace,
     private readonly codec: Codec,
     settings: ProducerSettings,
+    operationTimeoutMs: number,
   ) {
     this.topology = new Topology(connection.redis, keys, () => this.cache.invalidate());
     this.cache = new TopologyCache(connection.redis, keys, this.topology);
@@ -112,7 +148,8 @@ export class Sluice {
       keys,
       this.cache,
     );
-    this.dlq = new DeadLetterTools(
+    this.operations = new Operations(connection, operationTimeoutMs);
+    const dlq = new DeadLetterQueues(
       connection.redis,
       keys,
       this.topology,
@@ -120,6 +157,15 @@ export class Sluice {
       this.relay,
       codec,
     );
+    this.dlq = {
+      list: (queue, options) => this.admin('dlq.list', () => dlq.list(queue, options)),
+      show: (queue, id) => this.admin('dlq.show', () => dlq.show(queue, id)),
+      replay: (queue, options) =>
+        this.admin('dlq.replay', (progress) =>
+          dlq.replay(queue, reportingProgress(options, progress)),
+        ),
+      purge: (queue) => this.admin('dlq.purge', () => dlq.purge(queue)),
+    };
     this.producer = new Producer({
       connection,
       keys,
@@ -155,6 +201,7 @@ export class Sluice {
     const namespace = options.namespace ?? 'sluice';
     validateName('namespace', namespace);
     validateIntegerOption('connectTimeoutMs', options.connectTimeoutMs, 1, 600_000);
+    validateIntegerOption('operationTimeoutMs', options.operationTimeoutMs, 100, 3_600_000);
     const settings = producerSettings(options);
     const codec = options.codec ?? defaultCodec;
     if (typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
@@ -168,7 +215,13 @@ export class Sluice {
       await connection.close();
       throw error;
     }
-    return new Sluice(connection, new Keyspace(namespace), codec, settings);
+    return new Sluice(
+      connection,
+      new Keyspace(namespace),
+      codec,
+      settings,
+      options.operationTimeoutMs ?? 10_000,
+    );
   }
 
   /** The server sluice is connected to and the optional features it has. */
@@ -187,32 +240,32 @@ export class Sluice {
 
   /** Declares an exchange; again with the same arguments is a no-op, with others PreconditionFailedError. */
   declareExchange(name: string, type: ExchangeType, options?: ExchangeOptions): Promise<void> {
-    return this.guard(() => this.topology.declareExchange(name, type, options));
+    return this.admin('declareExchange', () => this.topology.declareExchange(name, type, options));
   }
 
   /** Deletes an exchange with its bindings. */
   deleteExchange(name: string, options?: DeleteExchangeOptions): Promise<void> {
-    return this.guard(() => this.topology.deleteExchange(name, options));
+    return this.admin('deleteExchange', () => this.topology.deleteExchange(name, options));
   }
 
   /** Declares a queue with its arguments; it is bound to the default exchange by its name. */
   declareQueue(name: string, options?: QueueOptions): Promise<void> {
-    return this.guard(() => this.topology.declareQueue(name, options));
+    return this.admin('declareQueue', () => this.topology.declareQueue(name, options));
   }
 
   /** Deletes a queue with its bindings and messages. */
   deleteQueue(name: string, options?: DeleteQueueOptions): Promise<void> {
-    return this.guard(() => this.topology.deleteQueue(name, options));
+    return this.admin('deleteQueue', () => this.topology.deleteQueue(name, options));
   }
 
   /** Counts of a queue: ready, unacked, delayed, dead letters not yet routed, consumers. */
   inspectQueue(name: string): Promise<QueueInfo> {
-    return this.guard(() => this.topology.inspectQueue(name));
+    return this.admin('inspectQueue', () => this.topology.inspectQueue(name));
   }
 
   /** Removes the queue's ready messages (not the unacked ones); resolves with how many. */
   purgeQueue(name: string): Promise<number> {
-    return this.guard(() => this.topology.purgeQueue(name));
+    return this.admin('purgeQueue', () => this.topology.purgeQueue(name));
   }
 
   /** Binds a queue to an exchange by binding key, or by header arguments for a headers exchange. */
@@ -221,7 +274,7 @@ export class Sluice {
     exchange: string,
     keyOrArguments?: string | BindingArguments,
   ): Promise<void> {
-    return this.guard(() => this.topology.bindQueue(queue, exchange, keyOrArguments));
+    return this.admin('bindQueue', () => this.topology.bindQueue(queue, exchange, keyOrArguments));
   }
 
   /** Removes a queue binding. */
@@ -230,7 +283,9 @@ export class Sluice {
     exchange: string,
     keyOrArguments?: string | BindingArguments,
   ): Promise<void> {
-    return this.guard(() => this.topology.unbindQueue(queue, exchange, keyOrArguments));
+    return this.admin('unbindQueue', () =>
+      this.topology.unbindQueue(queue, exchange, keyOrArguments),
+    );
   }
 
   /** Binds exchange `destination` to exchange `source`. */
@@ -239,7 +294,9 @@ export class Sluice {
     source: string,
     keyOrArguments?: string | BindingArguments,
   ): Promise<void> {
-    return this.guard(() => this.topology.bindExchange(destination, source, keyOrArguments));
+    return this.admin('bindExchange', () =>
+      this.topology.bindExchange(destination, source, keyOrArguments),
+    );
   }
 
   /** Removes an exchange-to-exchange binding. */
@@ -248,7 +305,9 @@ export class Sluice {
     source: string,
     keyOrArguments?: string | BindingArguments,
   ): Promise<void> {
-    return this.guard(() => this.topology.unbindExchange(destination, source, keyOrArguments));
+    return this.admin('unbindExchange', () =>
+      this.topology.unbindExchange(destination, source, keyOrArguments),
+    );
   }
 
   /**
@@ -348,12 +407,27 @@ export class Sluice {
     return operation();
   }
 
-  /** Closes every consumer gracefully, then the connections sluice opened. */
+  /**
+   * Runs an operation other than publishing of an open client: retried and bounded by
+   * `operationTimeoutMs` (see Operations).
+   */
+  private admin<R>(what: string, operation: (progress: () => void) => Promise<R>): Promise<R> {
+    return this.guard(() => this.operations.run(what, operation, IDEMPOTENT));
+  }
+
+  /**
+   * Closes every consumer gracefully, then the connections sluice opened (those even if a
+   * consumer failed to close: the connection's close is bounded, nothing may keep it open).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([...this.consumers].map((consumer) => consumer.close()));
-    this.watchConnection();
-    await this.connection.close();
+    try {
+      await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    } finally {
+      this.watchConnection();
+      await this.connection.close();
+      this.operations.close();
+    }
   }
 }

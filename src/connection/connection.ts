@@ -6,6 +6,7 @@ import {
   ServerError,
   SluiceError,
   TimeoutError,
+  UnsupportedError,
 } from '../errors/index.js';
 import { registerScripts } from './scripts.js';
 
@@ -78,6 +79,46 @@ export function parseServerInfo(info: string): ServerInfo {
       idempotentXadd: versionAtLeast(redisVersion, 8, 6),
     },
   };
+}
+
+function ignoreError(): void {}
+
+/**
+ * The database a URL names: its path (`redis://host:6379/5`), else a `db` parameter, as ioredis
+ * reads them. Checked here because ioredis turns `/abc` into `SELECT NaN`, and `/1.5` into 1.
+ */
+function databaseOf(url: string): number {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidArgumentError('url is not a valid URL');
+  }
+  const path = parsed.pathname.replace(/^\//u, '');
+  const database = path === '' ? (parsed.searchParams.get('db') ?? '0') : path;
+  if (!/^\d{1,9}$/u.test(database)) {
+    throw new InvalidArgumentError(
+      `url names database '${database}'; a database is a number, as in redis://host:6379/5`,
+    );
+  }
+  return Number(database);
+}
+
+/**
+ * Selects `database` again and reports its refusal. ioredis selects it on connecting, but a
+ * refusal (a server with fewer databases, or in cluster mode) becomes an 'error' event only,
+ * after which every command would silently run on database 0.
+ */
+async function selectDatabase(redis: Redis, database: number, timeoutMs: number): Promise<void> {
+  try {
+    await withTimeout(redis.select(database), timeoutMs, `SELECT ${database}`);
+  } catch (error) {
+    if (!isReplyError(error)) throw error;
+    throw new UnsupportedError(
+      `the server has no database ${database} to use: ${error.message}`,
+      error,
+    );
+  }
 }
 
 /** How long close() waits for the replies in flight before it drops the connection. */
@@ -167,21 +208,44 @@ export function classifyFailure(error: unknown, redis: Redis): FailureKind {
 }
 
 /**
- * The typed error for a failed command of `redis`: a SluiceError as it is, ClosedError when
- * the client was closed, ServerError for a refusal (OOM, NOPERM, a script error), and
- * ConnectionError (retriable) for everything that is about reaching Redis.
+ * Whether a failure of `kind` may be retried: always when unsent; when uncertain (the command
+ * may have run) only if running it again is harmless.
  */
-export function toSluiceError(error: unknown, redis: Redis, what: string): SluiceError {
-  if (error instanceof SluiceError) return error;
+export function mayRetry(kind: FailureKind, idempotent: boolean): boolean {
+  return kind === 'unsent' || (kind === 'uncertain' && idempotent);
+}
+
+/** A failed command, classified once at the connection boundary. */
+export interface Failure {
+  /** How the command may be retried (see {@link FailureKind}). */
+  readonly kind: FailureKind;
+  /** What the caller is given: a SluiceError, with the original failure as its `cause`. */
+  readonly error: SluiceError;
+}
+
+/**
+ * Classifies a failed command of `redis` and gives it its typed error: a SluiceError as it is,
+ * ClosedError when the client was closed, ServerError for a refusal (OOM, NOPERM, a script
+ * error), and ConnectionError (retriable) for everything that is about reaching Redis. `what`
+ * names the operation in the message.
+ */
+export function classify(error: unknown, redis: Redis, what: string): Failure {
+  const kind = classifyFailure(error, redis);
+  if (error instanceof SluiceError) return { kind, error };
   const message = `${what}: ${error instanceof Error ? error.message : String(error)}`;
-  switch (classifyFailure(error, redis)) {
+  switch (kind) {
     case 'closed':
-      return new ClosedError(message);
+      return { kind, error: new ClosedError(message, error) };
     case 'fatal':
-      return new ServerError(message, error);
+      return { kind, error: new ServerError(message, error) };
     default:
-      return new ConnectionError(message, error);
+      return { kind, error: new ConnectionError(message, error) };
   }
+}
+
+/** The typed error for a failed command of `redis` (see {@link classify}). */
+export function toSluiceError(error: unknown, redis: Redis, what: string): SluiceError {
+  return classify(error, redis, what).error;
 }
 
 /**
@@ -293,6 +357,7 @@ export class Connection {
   static async open(source: RedisSource, connectTimeoutMs: number): Promise<Connection> {
     let redis: Redis;
     let owned: boolean;
+    let database = 0;
     if ('redis' in source) {
       if (!looksLikeIoredis(source.redis)) {
         throw new InvalidArgumentError('redis must be an ioredis Redis client');
@@ -303,6 +368,7 @@ export class Connection {
       if (typeof source.url !== 'string' || !/^rediss?:\/\//u.test(source.url)) {
         throw new InvalidArgumentError('url must be a redis:// or rediss:// URL');
       }
+      database = databaseOf(source.url);
       redis = new Redis(source.url, {
         lazyConnect: true,
         connectTimeout: connectTimeoutMs,
@@ -318,11 +384,12 @@ export class Connection {
         // long; each publish is bounded by its own confirm deadline instead.
       });
       // Errors reach callers as rejected commands; without a listener ioredis would also log them.
-      redis.on('error', () => undefined);
+      redis.on('error', ignoreError);
       owned = true;
     }
     try {
       if (owned) await withTimeout(redis.connect(), connectTimeoutMs, 'connecting to Redis');
+      if (database !== 0) await selectDatabase(redis, database, connectTimeoutMs);
       const info = (await withTimeout(
         redis.call('INFO', 'server', 'persistence', 'cluster'),
         connectTimeoutMs,
@@ -333,35 +400,59 @@ export class Connection {
       return new Connection(redis, owned, parseServerInfo(info), appendOnly);
     } catch (cause) {
       if (owned) redis.disconnect();
+      if (cause instanceof UnsupportedError) throw cause;
       if (cause instanceof TimeoutError) throw new ConnectionError(cause.message, cause);
       throw new ConnectionError(`cannot reach Redis: ${(cause as Error).message}`, cause);
     }
   }
 
-  /** A new client on the same server, for one consumer's blocking reads; closed by {@link close}. */
+  /**
+   * A new client on the same server, for one consumer's blocking reads; closed by {@link close}.
+   * Rejects with ConnectionError (and keeps nothing open) when it cannot connect.
+   */
   async duplicate(): Promise<Redis> {
     const client = this.redis.duplicate({ lazyConnect: true });
+    // As for the main client: errors reach the consumer as rejected commands. An application's
+    // client is duplicated without its listeners, so this is needed for adopted clients too.
+    client.on('error', ignoreError);
     this.duplicates.add(client);
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (cause) {
+      this.release(client);
+      throw new ConnectionError(
+        `cannot open a reader connection: ${cause instanceof Error ? cause.message : String(cause)}`,
+        cause,
+      );
+    }
     return client;
   }
 
   /** Closes a client returned by {@link duplicate}. */
   release(client: Redis): void {
     this.duplicates.delete(client);
-    client.disconnect();
+    drop(client);
   }
 
   /** Closes the duplicates and, when sluice created it, the main client. */
   async close(): Promise<void> {
-    for (const client of this.duplicates) client.disconnect();
+    for (const client of this.duplicates) drop(client);
     this.duplicates.clear();
     this.redis.off('close', this.onClose);
     if (!this.owned) return;
     // QUIT lets the replies in flight arrive first; a server that does not answer (frozen,
     // partitioned) must not keep close() waiting forever.
-    await withTimeout(this.redis.quit(), QUIT_TIMEOUT_MS, 'QUIT').catch(() =>
-      this.redis.disconnect(),
-    );
+    await withTimeout(this.redis.quit(), QUIT_TIMEOUT_MS, 'QUIT').catch(() => drop(this.redis));
   }
+}
+
+/**
+ * Closes a client now. disconnect() only half-closes its socket and waits for the server's FIN,
+ * which a partitioned network never delivers: until then the commands in flight would not be
+ * rejected and the socket would keep the process alive. Destroying the socket ends it at once.
+ */
+function drop(client: Redis): void {
+  client.disconnect();
+  // Undefined for a client that never connected, whatever its type says.
+  (client.stream as Redis['stream'] | undefined)?.destroy();
 }

@@ -65,7 +65,23 @@ export interface ReplayResult {
 }
 
 const STREAM_ID = /^\d+-\d+$/u;
+/** Each part of a stream id (`<ms>-<seq>`) is an unsigned 64-bit integer. */
+const MAX_STREAM_ID_PART = 2n ** 64n - 1n;
 const SCAN_BATCH = 500;
+
+/**
+ * Checks a stream id given by the caller before it is sent: Redis would refuse one whose parts
+ * exceed 64 bits with an error reply. Returns whether it is the largest id there is.
+ */
+function validateStreamId(name: string, id: string): { last: boolean } {
+  const parts = id.split('-').map(BigInt);
+  if (parts.some((part) => part > MAX_STREAM_ID_PART)) {
+    throw new InvalidArgumentError(
+      `${name} '${id}' is not a stream id: each part must be at most ${MAX_STREAM_ID_PART}`,
+    );
+  }
+  return { last: parts.every((part) => part === MAX_STREAM_ID_PART) };
+}
 
 /** The original exchange and routing key of a dead letter: those of its first death. */
 function origin(history: DeathHistory): { exchange: string; routingKey: string } | undefined {
@@ -97,10 +113,14 @@ export class DeadLetterTools {
     validateName('queue', queue);
     validateOptionsObject('list options', options);
     validateIntegerOption('count', options.count, 1, 10_000);
-    if (options.after !== undefined && !STREAM_ID.test(options.after)) {
+    const after: unknown = options.after;
+    if (after !== undefined && (typeof after !== 'string' || !STREAM_ID.test(after))) {
       throw new InvalidArgumentError('after must be a stream id such as 1700000000000-0');
     }
+    const afterLast = after !== undefined && validateStreamId('after', after).last;
     await this.requireQueue(queue);
+    // Nothing comes after the largest id, and Redis refuses a range that starts past it.
+    if (afterLast) return { messages: [], next: undefined };
     const count = options.count ?? 20;
     const start = options.after === undefined ? '-' : `(${options.after}`;
     const entries = await this.range(queue, start, count + 1);
@@ -116,8 +136,10 @@ export class DeadLetterTools {
     validateName('queue', queue);
     if (typeof id !== 'string' || id.length === 0)
       throw new InvalidArgumentError('id must be a non-empty string');
+    const isStreamId = STREAM_ID.test(id);
+    if (isStreamId) validateStreamId('id', id);
     await this.requireQueue(queue);
-    if (STREAM_ID.test(id)) {
+    if (isStreamId) {
       const [entry] = await this.range(queue, id, 1, id);
       if (entry !== undefined) return this.describe(...entry);
     } else {

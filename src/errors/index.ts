@@ -97,24 +97,28 @@ export class ConnectionError extends SluiceError {
   }
 }
 
-/** An operation did not finish within its deadline. */
+/**
+ * An operation did not finish within its deadline (`confirmTimeoutMs` for a publish,
+ * `operationTimeoutMs` for the other operations); its `cause` is the last failure, if an attempt
+ * failed. The operation may still have been applied: repeating it is safe.
+ */
 export class TimeoutError extends SluiceError {
   constructor(message: string, cause?: unknown) {
     super('TIMEOUT', message, { retriable: true, cause });
   }
 }
 
-/** The Redis server lacks a feature that the configuration requires. */
+/** The Redis server lacks a feature (or a database) that the configuration requires. */
 export class UnsupportedError extends SluiceError {
-  constructor(message: string) {
-    super('UNSUPPORTED', message);
+  constructor(message: string, cause?: unknown) {
+    super('UNSUPPORTED', message, { cause });
   }
 }
 
-/** The client, producer or consumer was closed. */
+/** The client, producer or consumer was closed; `cause` is the failure of a command cut off by it. */
 export class ClosedError extends SluiceError {
-  constructor(message: string) {
-    super('CLOSED', message);
+  constructor(message: string, cause?: unknown) {
+    super('CLOSED', message, { cause });
   }
 }
 
