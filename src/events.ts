@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ConfirmTarget } from './producer/producer.js';
+import type { ConfirmTarget } from './producer/publication.js';
 
 /** A publish was confirmed at its durability. */
 export interface PublishConfirmedEvent {

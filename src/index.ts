@@ -33,13 +33,9 @@ export type {
 } from './dead-letter/tools.js';
 export { Delivery } from './consumer/delivery.js';
 export type { NackOptions } from './consumer/delivery.js';
-export type {
-  BatchMessage,
-  ConfirmTarget,
-  PublishBatchOptions,
-  PublishConfirm,
-  PublishOptions,
-} from './producer/producer.js';
+export type { BatchMessage, PublishOptions } from './producer/prepare.js';
+export type { PublishBatchOptions } from './producer/producer.js';
+export type { ConfirmTarget, PublishConfirm } from './producer/publication.js';
 export type { Durability, ProducerConnectOptions } from './producer/settings.js';
 export type {
   DeleteExchangeOptions,

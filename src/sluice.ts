@@ -13,13 +13,9 @@ import { DeadLetterRelay } from './dead-letter/relay.js';
 import { DeadLetterTools as DeadLetterQueues, type ReplayOptions } from './dead-letter/tools.js';
 import { validateRetryPolicy } from './consumer/retry.js';
 import { defaultCodec, type Codec } from './message/codec.js';
-import {
-  Producer,
-  type BatchMessage,
-  type PublishBatchOptions,
-  type PublishConfirm,
-  type PublishOptions,
-} from './producer/producer.js';
+import type { BatchMessage, PublishOptions } from './producer/prepare.js';
+import { Producer, type PublishBatchOptions } from './producer/producer.js';
+import type { PublishConfirm } from './producer/publication.js';
 import {
   assertDurabilitySupported,
   producerSettings,

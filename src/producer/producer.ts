@@ -1,160 +1,34 @@
-import { v7 as uuidv7 } from 'uuid';
-import { classifyFailure, isReplyError, type Connection } from '../connection/connection.js';
+import { classifyFailure, type Connection } from '../connection/connection.js';
 import {
   AccessRefusedError,
-  ClosedError,
-  ConnectionError,
-  ConfirmTimeoutError,
   InvalidArgumentError,
-  MessageTooLargeError,
   NotFoundError,
   QueueFullError,
-  ServerError,
   SluiceError,
   UnroutableError,
 } from '../errors/index.js';
+import type { ClientEvents, Events } from '../events.js';
 import type { Keyspace } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
-import { encodeEnvelope } from '../message/envelope.js';
 import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
 import { Fences } from '../topology/fences.js';
-import type { Headers, OverflowPolicy, TopologySnapshot } from '../topology/types.js';
-import {
-  validateBooleanOption,
-  validateEnumOption,
-  validateExchangeReference,
-  validateHeaders,
-  validateIntegerOption,
-  validateOptionsObject,
-  validateRoutingKey,
-  validateStringOption,
-} from '../validation/index.js';
+import type { OverflowPolicy, TopologySnapshot } from '../topology/types.js';
+import { validateBooleanOption, validateOptionsObject } from '../validation/index.js';
 import { append, type AppendResult, type ItemResult } from './append.js';
-import type { ClientEvents, Events } from '../events.js';
 import { groupCommits, type GroupCommit } from './group-commit.js';
-import { packFields } from './pack.js';
+import { prepare, type BatchMessage, type Message, type PublishOptions } from './prepare.js';
+import { confirmTimeout, publishFailure } from './failures.js';
+import { Publication, toConfirm, type PublishConfirm } from './publication.js';
 import { CallState, Retrier, untilAborted, type RetryPolicy } from './retry.js';
-import {
-  assertDurabilitySupported,
-  DURABILITIES,
-  validateDedupWindow,
-  type Durability,
-  type ProducerSettings,
-} from './settings.js';
-
-/** Options of one publish, named as in amqplib where they exist there. */
-export interface PublishOptions {
-  /** Reject with UnroutableError when no queue matches (instead of resolving with no targets). */
-  readonly mandatory?: boolean;
-  readonly headers?: Headers;
-  /** Defaults to a UUID v7. */
-  readonly messageId?: string;
-  /** Overrides the codec's content type. */
-  readonly contentType?: string;
-  readonly correlationId?: string;
-  /** Time to live of this message, from publish. */
-  readonly expirationMs?: number;
-  /**
-   * Publishes with the same dedup key within the dedup window store the message once; the
-   * later ones resolve with the first one's stream ids and `duplicate: true`. Default: the
-   * message id.
-   */
-  readonly dedupKey?: string;
-  /** Dedup window of this publish; 0 turns dedup off for it. Default: the connect option. */
-  readonly dedupWindowMs?: number;
-  /** Confirm level of this publish. Default: the connect option `durability`. */
-  readonly durability?: Durability;
-}
-
-/** One message of {@link Producer.publishBatch}. */
-export interface BatchMessage {
-  readonly exchange: string;
-  readonly routingKey: string;
-  readonly body: unknown;
-  readonly options?: PublishOptions;
-}
+import type { Durability, ProducerSettings } from './settings.js';
 
 /** Options of {@link Producer.publishBatch}. */
 export interface PublishBatchOptions {
   /**
    * All or nothing: either every message is stored in every target queue, or none is (one
-   * script call on one node; on Redis Cluster all targets must share a slot). Default false.
+   * script call; on a cluster-mode server all its messages must go to one queue).
    */
   readonly atomic?: boolean;
-}
-
-/** Where one copy of a message was stored. */
-export interface ConfirmTarget {
-  readonly queue: string;
-  readonly streamId: string;
-}
-
-/** The confirm of a publish: the message is stored in every target queue. */
-export interface PublishConfirm {
-  readonly messageId: string;
-  readonly targets: readonly ConfirmTarget[];
-  /** True when the message was already published earlier (idempotent publish). */
-  readonly duplicate: boolean;
-}
-
-/** A validated, encoded message. */
-interface Message {
-  readonly exchange: string;
-  readonly routingKey: string;
-  readonly headers: Headers;
-  readonly mandatory: boolean;
-  readonly messageId: string;
-  readonly dedupKey: string;
-  readonly dedupWindowMs: number;
-  readonly durability: Durability;
-  /** The envelope's XADD field/value items, packed (see {@link packFields}). */
-  readonly fields: Buffer;
-}
-
-/** A message on its way to its confirm, which settles once. */
-class Publication {
-  settled = false;
-  /** Redis confirmed the write; a wait for replicas or fsync may still be pending. */
-  written = false;
-  readonly confirmed: Promise<PublishConfirm>;
-  private settle: { resolve(c: PublishConfirm): void; reject(e: unknown): void } | undefined;
-  /** When the publish was called, for `publish.confirmed`; 0 when nobody listened then. */
-  private readonly startedAt: number;
-
-  constructor(
-    readonly message: Message,
-    private readonly events: Events<ClientEvents>,
-  ) {
-    this.confirmed = new Promise<PublishConfirm>((resolve, reject) => {
-      this.settle = { resolve, reject };
-    });
-    this.startedAt = events.listening('publish.confirmed') ? performance.now() : 0;
-  }
-
-  resolve(confirm: PublishConfirm): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.settle?.resolve(confirm);
-    if (this.startedAt > 0 && this.events.listening('publish.confirmed')) {
-      const { exchange, routingKey } = this.message;
-      this.events.emit('publish.confirmed', {
-        ...confirm,
-        exchange,
-        routingKey,
-        durationMs: performance.now() - this.startedAt,
-      });
-    }
-  }
-
-  reject(error: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.settle?.reject(error);
-    if (this.events.listening('publish.failed')) {
-      const { messageId, exchange, routingKey } = this.message;
-      this.events.emit('publish.failed', { messageId, exchange, routingKey, error });
-    }
-  }
 }
 
 interface Routed {
@@ -241,7 +115,7 @@ export class Producer {
     options: PublishOptions = {},
   ): Promise<PublishConfirm> {
     const publication = new Publication(
-      this.prepare({ exchange, routingKey, body, options }),
+      this.prepareMessage({ exchange, routingKey, body, options }),
       this.options.events,
     );
     this.enqueue(publication);
@@ -263,7 +137,7 @@ export class Producer {
       );
     }
     const publications = (messages as readonly BatchMessage[]).map(
-      (message) => new Publication(this.prepare(message), this.options.events),
+      (message) => new Publication(this.prepareMessage(message), this.options.events),
     );
     if (publications.length === 0) return [];
     if (atomic) this.enqueue(publications);
@@ -272,57 +146,9 @@ export class Producer {
   }
 
   /** Validates and encodes a message; nothing is sent until it is enqueued. */
-  private prepare(message: BatchMessage): Message {
-    const { exchange, routingKey, body } = message;
-    const options = message.options ?? {};
-    const { settings, connection } = this.options;
-    validateExchangeReference(exchange);
-    validateRoutingKey(routingKey);
-    validateOptionsObject('publish options', options);
-    validateBooleanOption('mandatory', options.mandatory);
-    if (options.headers !== undefined) validateHeaders(options.headers);
-    validateStringOption('messageId', options.messageId);
-    validateStringOption('contentType', options.contentType);
-    validateStringOption('correlationId', options.correlationId);
-    validateIntegerOption('expirationMs', options.expirationMs, 1, 2 ** 31 - 1);
-    validateStringOption('dedupKey', options.dedupKey);
-    validateDedupWindow(options.dedupWindowMs, settings.confirmTimeoutMs);
-    validateEnumOption('durability', options.durability, DURABILITIES);
-    const durability = options.durability ?? settings.durability;
-    assertDurabilitySupported(connection, durability);
-    const encoded = this.options.codec.encode(body);
-    if (encoded.data.length > settings.maxBodyBytes) {
-      throw new MessageTooLargeError(encoded.data.length, settings.maxBodyBytes);
-    }
-    const messageId = options.messageId ?? uuidv7();
-    const headers = options.headers ?? {};
-    const fields = packFields(
-      encodeEnvelope(
-        {
-          messageId,
-          exchange,
-          routingKey,
-          publishedAt: Date.now(),
-          headers,
-          contentType: options.contentType ?? encoded.contentType,
-          redeliveries: 0,
-          ...(options.expirationMs === undefined ? {} : { expirationMs: options.expirationMs }),
-          ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
-        },
-        encoded.data,
-      ),
-    );
-    return {
-      exchange,
-      routingKey,
-      headers,
-      mandatory: options.mandatory ?? false,
-      messageId,
-      dedupKey: options.dedupKey ?? messageId,
-      dedupWindowMs: options.dedupWindowMs ?? settings.dedupWindowMs,
-      durability,
-      fields,
-    };
+  private prepareMessage(message: BatchMessage): Message {
+    const { settings, connection, codec } = this.options;
+    return prepare(message, settings, connection, codec);
   }
 
   /** Queues a publication, or an atomic batch as one unit; flushed at the end of the tick. */
@@ -372,14 +198,17 @@ export class Producer {
       deadline.abort();
       for (const publication of batch) {
         publication.reject(
-          this.timeout(publication, state, `no confirm within ${confirmTimeoutMs} ms`),
+          confirmTimeout(publication, state, `no confirm within ${confirmTimeoutMs} ms`),
         );
       }
     }, confirmTimeoutMs);
     try {
       await this.deliver(batch, atomic, state);
     } catch (error) {
-      for (const publication of batch) publication.reject(this.failure(error, publication, state));
+      for (const publication of batch)
+        publication.reject(
+          publishFailure(error, publication, state, this.options.connection.redis),
+        );
     } finally {
       clearTimeout(timer);
     }
@@ -437,7 +266,7 @@ export class Producer {
       // Publish again: the call finds the copies and makes a write, which the next WAIT covers.
       if (++durabilityRounds >= MAX_DURABILITY_ROUNDS) {
         for (const publication of remaining) {
-          publication.reject(this.timeout(publication, state, 'the connection kept failing'));
+          publication.reject(confirmTimeout(publication, state, 'the connection kept failing'));
         }
         return;
       }
@@ -599,17 +428,19 @@ export class Producer {
         if ('error' in outcome) {
           const kind = classifyFailure(outcome.error, this.options.connection.redis);
           if (kind === 'fatal' || kind === 'closed') {
-            publication.reject(this.failure(outcome.error, publication, state));
+            publication.reject(
+              publishFailure(outcome.error, publication, state, this.options.connection.redis),
+            );
             continue;
           }
         } else if (outcome.epoch === epoch) {
           if (outcome.reached) publication.resolve(confirm);
-          else publication.reject(this.timeout(publication, state, outcome.detail));
+          else publication.reject(confirmTimeout(publication, state, outcome.detail));
           continue;
         }
         // Writing again is safe only when the write is deduplicated.
         if (publication.message.dedupWindowMs > 0) again.push(publication);
-        else publication.reject(this.timeout(publication, state, 'connection lost before WAIT'));
+        else publication.reject(confirmTimeout(publication, state, 'connection lost before WAIT'));
       }
     });
     await Promise.all(levels);
@@ -618,34 +449,6 @@ export class Producer {
 
   private queueFull(snapshot: TopologySnapshot, queue: string): QueueFullError {
     return new QueueFullError(queue, snapshot.queues.get(queue)?.maxLength ?? 0);
-  }
-
-  private timeout(publication: Publication, state: CallState, reason: string): ConfirmTimeoutError {
-    const { messageId } = publication.message;
-    return new ConfirmTimeoutError(`publish of message ${messageId}: ${reason}`, {
-      messageId,
-      mayBeApplied: state.writeMayBeApplied,
-      applied: publication.written,
-      cause: state.lastError,
-    });
-  }
-
-  /** The typed error a publication rejects with when its call failed with `error`. */
-  private failure(error: unknown, publication: Publication, state: CallState): unknown {
-    // A ConnectionError here is a lost connection with the write in flight: a timeout that
-    // may have been applied, like any other uncertain failure.
-    if (error instanceof SluiceError && !(error instanceof ConnectionError)) return error;
-    switch (classifyFailure(error, this.options.connection.redis)) {
-      case 'closed':
-        return new ClosedError('the Redis client was closed before the publish was confirmed');
-      case 'fatal':
-        return isReplyError(error)
-          ? new ServerError(`Redis refused the publish: ${error.message}`, error)
-          : error;
-      default:
-        // Out of retries, or not retriable without dedup (it may have been applied).
-        return this.timeout(publication, state, `no confirm after ${String(error)}`);
-    }
   }
 }
 
@@ -668,25 +471,4 @@ function targets(compiled: CompiledTopology, message: Message): readonly string[
     return new UnroutableError(message.exchange, message.routingKey);
   }
   return queues;
-}
-
-/**
- * The confirm of a stored message. A duplicate's targets carry the first publish's stream ids;
- * its message id is the first publish's (kept in the marker when it was not the dedup key).
- */
-function toConfirm(
-  message: Message,
-  queues: readonly string[],
-  duplicate: boolean,
-  values: readonly string[],
-): PublishConfirm {
-  let messageId = duplicate ? message.dedupKey : message.messageId;
-  const targets = queues.map((queue, t) => {
-    const value = values[t] as string;
-    const space = value.indexOf(' ');
-    if (space < 0) return { queue, streamId: value };
-    messageId = value.slice(space + 1);
-    return { queue, streamId: value.slice(0, space) };
-  });
-  return { messageId, targets, duplicate };
 }

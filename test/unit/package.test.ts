@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -34,5 +34,35 @@ describe('the built package', () => {
       cwd: root,
     });
     expect(stdout).toBe('ok');
+  });
+
+  it('ships source maps that need no file outside the package (sources inlined)', () => {
+    const maps = readdirSync(`${root}dist`, { recursive: true, encoding: 'utf8' }).filter((file) =>
+      file.endsWith('.js.map'),
+    );
+    expect(maps.length).toBeGreaterThan(10);
+    for (const file of maps) {
+      const map = JSON.parse(readFileSync(`${root}dist/${file}`, 'utf8')) as {
+        sources: string[];
+        sourcesContent?: (string | null)[];
+      };
+      expect(map.sourcesContent?.length, file).toBe(map.sources.length);
+      expect(
+        map.sourcesContent?.every((content) => typeof content === 'string'),
+        file,
+      ).toBe(true);
+    }
+  });
+
+  it('carries its license and says what it is', () => {
+    const manifest = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as {
+      license: string;
+      files: string[];
+      keywords: string[];
+    };
+    expect(manifest.license).toBe('MIT');
+    expect(readFileSync(`${root}LICENSE`, 'utf8')).toContain('MIT License');
+    expect(manifest.files).toContain('LICENSE');
+    expect(manifest.keywords).toContain('rabbitmq');
   });
 });

@@ -1,0 +1,128 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { Connection } from '../connection/connection.js';
+import { MessageTooLargeError } from '../errors/index.js';
+import type { Codec } from '../message/codec.js';
+import { encodeEnvelope } from '../message/envelope.js';
+import type { Headers } from '../topology/types.js';
+import {
+  validateBooleanOption,
+  validateEnumOption,
+  validateExchangeReference,
+  validateHeaders,
+  validateIntegerOption,
+  validateOptionsObject,
+  validateRoutingKey,
+  validateStringOption,
+} from '../validation/index.js';
+import { packFields } from './pack.js';
+import {
+  assertDurabilitySupported,
+  DURABILITIES,
+  validateDedupWindow,
+  type Durability,
+  type ProducerSettings,
+} from './settings.js';
+
+/** Options of one publish, named as in amqplib where they exist there. */
+export interface PublishOptions {
+  /** Reject with UnroutableError when no queue matches (instead of resolving with no targets). */
+  readonly mandatory?: boolean;
+  readonly headers?: Headers;
+  /** Defaults to a UUID v7. */
+  readonly messageId?: string;
+  /** Overrides the codec's content type. */
+  readonly contentType?: string;
+  readonly correlationId?: string;
+  /** Time to live of this message, from publish. */
+  readonly expirationMs?: number;
+  /**
+   * Publishes with the same dedup key within the dedup window store the message once; the
+   * later ones resolve with the first one's stream ids and `duplicate: true`. Default: the
+   * message id.
+   */
+  readonly dedupKey?: string;
+  /** Dedup window of this publish; 0 turns dedup off for it. Default: the connect option. */
+  readonly dedupWindowMs?: number;
+  /** Confirm level of this publish. Default: the connect option `durability`. */
+  readonly durability?: Durability;
+}
+
+/** One message of `publishBatch`. */
+export interface BatchMessage {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly body: unknown;
+  readonly options?: PublishOptions;
+}
+
+/** A validated, encoded message. */
+export interface Message {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly headers: Headers;
+  readonly mandatory: boolean;
+  readonly messageId: string;
+  readonly dedupKey: string;
+  readonly dedupWindowMs: number;
+  readonly durability: Durability;
+  /** The envelope's XADD field/value items, packed (see {@link packFields}). */
+  readonly fields: Buffer;
+}
+
+/** Validates and encodes a message; nothing is sent until it is enqueued. */
+export function prepare(
+  message: BatchMessage,
+  settings: ProducerSettings,
+  connection: Connection,
+  codec: Codec,
+): Message {
+  const { exchange, routingKey, body } = message;
+  const options = message.options ?? {};
+  validateExchangeReference(exchange);
+  validateRoutingKey(routingKey);
+  validateOptionsObject('publish options', options);
+  validateBooleanOption('mandatory', options.mandatory);
+  if (options.headers !== undefined) validateHeaders(options.headers);
+  validateStringOption('messageId', options.messageId);
+  validateStringOption('contentType', options.contentType);
+  validateStringOption('correlationId', options.correlationId);
+  validateIntegerOption('expirationMs', options.expirationMs, 1, 2 ** 31 - 1);
+  validateStringOption('dedupKey', options.dedupKey);
+  validateDedupWindow(options.dedupWindowMs, settings.confirmTimeoutMs);
+  validateEnumOption('durability', options.durability, DURABILITIES);
+  const durability = options.durability ?? settings.durability;
+  assertDurabilitySupported(connection, durability);
+  const encoded = codec.encode(body);
+  if (encoded.data.length > settings.maxBodyBytes) {
+    throw new MessageTooLargeError(encoded.data.length, settings.maxBodyBytes);
+  }
+  const messageId = options.messageId ?? uuidv7();
+  const headers = options.headers ?? {};
+  const fields = packFields(
+    encodeEnvelope(
+      {
+        messageId,
+        exchange,
+        routingKey,
+        publishedAt: Date.now(),
+        headers,
+        contentType: options.contentType ?? encoded.contentType,
+        redeliveries: 0,
+        ...(options.expirationMs === undefined ? {} : { expirationMs: options.expirationMs }),
+        ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
+      },
+      encoded.data,
+    ),
+  );
+  return {
+    exchange,
+    routingKey,
+    headers,
+    mandatory: options.mandatory ?? false,
+    messageId,
+    dedupKey: options.dedupKey ?? messageId,
+    dedupWindowMs: options.dedupWindowMs ?? settings.dedupWindowMs,
+    durability,
+    fields,
+  };
+}
