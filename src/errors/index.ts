@@ -39,7 +39,10 @@ export class SluiceError extends Error {
   }
 }
 
-/** An argument failed validation; nothing was sent to Redis. */
+/**
+ * An argument failed validation; nothing was written to Redis. Most checks send nothing at
+ * all; a binding's key or arguments are checked against its exchange's type, read first.
+ */
 export class InvalidArgumentError extends SluiceError {
   constructor(message: string) {
     super('INVALID_ARGUMENT', message);

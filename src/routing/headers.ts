@@ -14,7 +14,8 @@
  *   which the broker always skips (otherwise no message without an `x-match` header
  *   could ever match).
  * - A value matches when the header exists with the same type and value: `1`, `"1"`
- *   and `true` are all different.
+ *   and `true` are all different. A `null` argument (AMQP void) matches a header that exists,
+ *   whatever its value, as the broker compares void with any value as equal.
  * - With nothing left to compare, `all` matches every message and `any` none.
  */
 import type { BindingArguments, Headers, HeaderValue } from '../topology/types.js';
@@ -29,13 +30,15 @@ export type HeadersMatcher = (headers: Headers) => boolean;
 export function compileHeadersBinding(bindingArguments: BindingArguments): HeadersMatcher {
   const mode = bindingArguments['x-match'];
   const withX = mode === 'all-with-x' || mode === 'any-with-x';
-  const expected: (readonly [string, HeaderValue])[] = Object.entries(bindingArguments).filter(
-    ([key]) => key !== 'x-match' && (withX || !key.startsWith('x-')),
-  );
+  const expected: (readonly [string, HeaderValue | null])[] = Object.entries(
+    bindingArguments,
+  ).filter(([key]) => key !== 'x-match' && (withX || !key.startsWith('x-')));
   // `===` against a scalar also rejects absent keys and inherited properties such as
-  // `constructor`, so no separate own-property check is needed.
-  const matches = ([key, value]: readonly [string, HeaderValue], headers: Headers): boolean =>
-    headers[key] === value;
+  // `constructor`, so no separate own-property check is needed; presence (null) needs one.
+  const matches = (
+    [key, value]: readonly [string, HeaderValue | null],
+    headers: Headers,
+  ): boolean => (value === null ? Object.hasOwn(headers, key) : headers[key] === value);
   if (mode === 'any' || mode === 'any-with-x') {
     return (headers) => expected.some((entry) => matches(entry, headers));
   }

@@ -83,6 +83,17 @@ export interface DeleteQueueOptions {
 }
 
 const EXCHANGE_TYPES: readonly ExchangeType[] = ['direct', 'topic', 'fanout', 'headers'];
+
+/**
+ * The exchanges every RabbitMQ vhost has, here in every namespace: `amq.direct`, `amq.topic`,
+ * `amq.fanout`, `amq.headers`. They are in every snapshot; a binding stores the record first.
+ */
+const PREDECLARED: ReadonlyMap<string, ExchangeRecord> = new Map(
+  EXCHANGE_TYPES.map((type) => [
+    `amq.${type}`,
+    { name: `amq.${type}`, type, durable: true, internal: false },
+  ]),
+);
 const OVERFLOW_POLICIES: readonly OverflowPolicy[] = [
   'reject-publish',
   'drop-head',
@@ -144,7 +155,8 @@ export class Topology {
     type: ExchangeType,
     options: ExchangeOptions = {},
   ): Promise<void> {
-    validateDeclaredName('exchange', name);
+    if (name === '') throw new AccessRefusedError('the default exchange cannot be declared');
+    if (!PREDECLARED.has(name)) validateDeclaredName('exchange', name);
     validateEnumOption('exchange type', type, EXCHANGE_TYPES);
     if (type === undefined) throw new InvalidArgumentError('exchange type is required');
     validateOptionsObject('exchange options', options);
@@ -161,6 +173,15 @@ export class Topology {
         ? {}
         : { alternateExchange: options.alternateExchange }),
     };
+    const predeclared = PREDECLARED.get(name);
+    if (predeclared !== undefined) {
+      // Declaring a predeclared exchange as it is changes nothing; otherwise 406, as RabbitMQ.
+      const [asIs, asAsked] = [canonicalJson({ ...predeclared }), canonicalJson({ ...record })];
+      if (asIs === asAsked) return;
+      throw new PreconditionFailedError(
+        `exchange '${name}' exists with different arguments: ${asIs}, not ${asAsked}`,
+      );
+    }
     await this.changed(
       await this.declare(
         this.keys.topologyExchanges,
@@ -253,7 +274,11 @@ export class Topology {
 
   /** Deletes an exchange and its bindings; deleting an absent exchange is a no-op. */
   async deleteExchange(name: string, options: DeleteExchangeOptions = {}): Promise<void> {
+    if (name === '') throw new AccessRefusedError('the default exchange cannot be deleted');
     validateName('exchange', name);
+    if (PREDECLARED.has(name)) {
+      throw new AccessRefusedError(`exchange '${name}' is predeclared and cannot be deleted`);
+    }
     validateOptionsObject('delete options', options);
     validateBooleanOption('ifUnused', options.ifUnused);
     const [status, value] = await callScript(
@@ -280,9 +305,11 @@ export class Topology {
     validateBooleanOption('ifUnused', options.ifUnused);
     if (options.ifEmpty === true || options.ifUnused === true) {
       const counts = await this.counts(name);
-      const length = counts.messages + counts.unacked;
-      if (options.ifEmpty === true && length > 0) {
-        throw new PreconditionFailedError(`queue '${name}' is not empty: ${length} messages`);
+      // Ready messages only, as RabbitMQ's if-empty: unacked deliveries do not count.
+      if (options.ifEmpty === true && counts.messages > 0) {
+        throw new PreconditionFailedError(
+          `queue '${name}' is not empty: ${counts.messages} messages`,
+        );
       }
       if (options.ifUnused === true && counts.consumers > 0) {
         throw new PreconditionFailedError(
@@ -385,7 +412,7 @@ export class Topology {
     keyOrArguments: string | BindingArguments = '',
   ): Promise<void> {
     validateName('queue', queue);
-    await this.bind(await this.binding(exchange, 'queue', queue, keyOrArguments));
+    await this.bind(await this.binding(exchange, 'queue', queue, keyOrArguments, 'bind'));
   }
 
   /** Removes a queue binding; removing one that does not exist is a no-op. */
@@ -395,7 +422,8 @@ export class Topology {
     keyOrArguments: string | BindingArguments = '',
   ): Promise<void> {
     validateName('queue', queue);
-    await this.unbind(await this.binding(exchange, 'queue', queue, keyOrArguments));
+    const binding = await this.binding(exchange, 'queue', queue, keyOrArguments, 'unbind');
+    if (binding !== undefined) await this.unbind(binding);
   }
 
   /** Binds exchange `destination` to exchange `source` (exchange-to-exchange binding). */
@@ -405,7 +433,7 @@ export class Topology {
     keyOrArguments: string | BindingArguments = '',
   ): Promise<void> {
     validateName('destination exchange', destination);
-    await this.bind(await this.binding(source, 'exchange', destination, keyOrArguments));
+    await this.bind(await this.binding(source, 'exchange', destination, keyOrArguments, 'bind'));
   }
 
   /** Removes an exchange-to-exchange binding; removing one that does not exist is a no-op. */
@@ -415,31 +443,60 @@ export class Topology {
     keyOrArguments: string | BindingArguments = '',
   ): Promise<void> {
     validateName('destination exchange', destination);
-    await this.unbind(await this.binding(source, 'exchange', destination, keyOrArguments));
+    const binding = await this.binding(source, 'exchange', destination, keyOrArguments, 'unbind');
+    if (binding !== undefined) await this.unbind(binding);
   }
 
-  /** Validates a binding against its source exchange's type (read, never written). */
+  /**
+   * Validates a binding against its source exchange's type, which is read first. To unbind
+   * from an exchange that does not exist is a no-op (undefined), as in RabbitMQ; to bind to a
+   * predeclared exchange stores its record first.
+   */
   private async binding(
     source: string,
     destinationType: DestinationType,
     destination: string,
     keyOrArguments: string | BindingArguments,
-  ): Promise<BindingRecord> {
+    purpose: 'bind',
+  ): Promise<BindingRecord>;
+  private async binding(
+    source: string,
+    destinationType: DestinationType,
+    destination: string,
+    keyOrArguments: string | BindingArguments,
+    purpose: 'unbind',
+  ): Promise<BindingRecord | undefined>;
+  private async binding(
+    source: string,
+    destinationType: DestinationType,
+    destination: string,
+    keyOrArguments: string | BindingArguments,
+    purpose: 'bind' | 'unbind',
+  ): Promise<BindingRecord | undefined> {
     if (source === '')
       throw new AccessRefusedError('the default exchange cannot be bound or unbound');
     validateName('exchange', source);
     if (typeof keyOrArguments !== 'string') validateBindingArguments(keyOrArguments);
     else validateRoutingKey(keyOrArguments);
     const raw = await this.redis.hget(this.keys.topologyExchanges, source);
-    if (raw === null) throw new NotFoundError(`exchange '${source}' does not exist`);
-    const { type } = JSON.parse(raw) as ExchangeRecord;
+    let record = raw === null ? undefined : (JSON.parse(raw) as ExchangeRecord);
+    const predeclared = PREDECLARED.get(source);
+    if (record === undefined && predeclared !== undefined && purpose === 'bind') {
+      const json = canonicalJson({ ...predeclared });
+      await this.changed(await this.declare(this.keys.topologyExchanges, 'exchange', source, json));
+      record = predeclared;
+    }
+    record ??= predeclared;
+    if (record === undefined) {
+      if (purpose === 'unbind') return undefined;
+      throw new NotFoundError(`exchange '${source}' does not exist`);
+    }
+    const { type } = record;
     if (type === 'headers') {
-      if (typeof keyOrArguments === 'string') {
-        throw new InvalidArgumentError(
-          `headers exchange '${source}' is bound with header arguments, not a key`,
-        );
-      }
-      return { source, destinationType, destination, bindingKey: '', arguments: keyOrArguments };
+      // A key given to a headers exchange binds with no arguments: an empty `all`, which
+      // matches every message (RabbitMQ ignores the key of a headers binding).
+      const args = typeof keyOrArguments === 'string' ? {} : keyOrArguments;
+      return { source, destinationType, destination, bindingKey: '', arguments: args };
     }
     if (typeof keyOrArguments !== 'string') {
       throw new InvalidArgumentError(
@@ -507,9 +564,12 @@ export class Topology {
     ];
     return {
       version: Number(version ?? 0),
-      exchanges: new Map(
-        Object.entries(exchanges).map(([name, json]) => [name, JSON.parse(json) as ExchangeRecord]),
-      ),
+      exchanges: new Map([
+        ...PREDECLARED,
+        ...Object.entries(exchanges).map(
+          ([name, json]) => [name, JSON.parse(json) as ExchangeRecord] as const,
+        ),
+      ]),
       queues: new Map(
         Object.entries(queues).map(([name, json]) => [name, JSON.parse(json) as QueueRecord]),
       ),

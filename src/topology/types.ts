@@ -9,9 +9,10 @@ export type Headers = Readonly<Record<string, HeaderValue>>;
 
 /**
  * Arguments of a binding to a headers exchange: `x-match` (`all` by default, `any`,
- * `all-with-x`, `any-with-x`) and the header values to compare.
+ * `all-with-x`, `any-with-x`) and the header values to compare; `null` matches a header that
+ * is present with any value (RabbitMQ's void argument).
  */
-export type BindingArguments = Readonly<Record<string, HeaderValue>>;
+export type BindingArguments = Readonly<Record<string, HeaderValue | null>>;
 
 /** A declared exchange as stored in the topology. */
 export interface ExchangeRecord {

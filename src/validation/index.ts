@@ -5,8 +5,11 @@ import type { BindingArguments, Headers, HeaderValue } from '../topology/types.j
 export const MAX_NAME_BYTES = 255;
 
 // The key schema uses ':' as separator and '{}' as hash tags; names must not forge either.
+// C0 and C1 control characters are refused too.
 // eslint-disable-next-line no-control-regex
-const FORBIDDEN_NAME_CHARS = /[:{}\s\u0000-\u001f\u007f]/u;
+const FORBIDDEN_NAME_CHARS = /[:{}\s\u0000-\u001f\u007f-\u009f]/u;
+/** A surrogate without its pair: Redis would store it as U+FFFD, so two such names would meet. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
 
 function byteLength(value: string): number {
   return Buffer.byteLength(value, 'utf8');
@@ -25,6 +28,14 @@ export function validateName(kind: string, name: unknown): asserts name is strin
     throw new InvalidArgumentError(
       `${kind} name '${name}' contains a forbidden character (':', '{', '}', white space or control characters)`,
     );
+  }
+  validateWellFormed(`${kind} name`, name);
+}
+
+/** Refuses a string with a lone surrogate: it has no UTF-8 form, and Redis would change it. */
+export function validateWellFormed(what: string, value: string): void {
+  if (LONE_SURROGATE.test(value)) {
+    throw new InvalidArgumentError(`${what} contains a lone surrogate (not valid Unicode)`);
   }
 }
 
@@ -49,6 +60,7 @@ export function validateRoutingKey(routingKey: unknown): asserts routingKey is s
   if (byteLength(routingKey) > MAX_NAME_BYTES) {
     throw new InvalidArgumentError(`routing key exceeds ${MAX_NAME_BYTES} bytes`);
   }
+  validateWellFormed('routing key', routingKey);
 }
 
 /**
@@ -82,28 +94,42 @@ function validateHeaderValue(
   }
 }
 
-function validateHeaderMap(where: string, value: unknown): asserts value is Headers {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidArgumentError(`${where}s must be a plain object`);
-  }
+/** A plain object (`{}` or `Object.create(null)`): not a Map, an array, a Buffer or a class instance. */
+function isPlainObject(value: unknown): value is Readonly<Record<string, unknown>> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null;
+}
+
+function validateHeaderMap(
+  where: string,
+  value: unknown,
+  nullAllowed: boolean,
+): asserts value is Headers {
+  if (!isPlainObject(value)) throw new InvalidArgumentError(`${where}s must be a plain object`);
   for (const [key, item] of Object.entries(value)) {
     if (key.length === 0 || byteLength(key) > MAX_NAME_BYTES) {
       throw new InvalidArgumentError(`${where} names must be 1 to ${MAX_NAME_BYTES} bytes`);
     }
-    validateHeaderValue(where, key, item);
+    validateWellFormed(`${where} name`, key);
+    if (!(nullAllowed && item === null)) validateHeaderValue(where, key, item);
+    if (typeof item === 'string') validateWellFormed(`${where} '${key}'`, item);
   }
 }
 
 /** Checks message headers: string keys, string / number / boolean values. */
 export function validateHeaders(headers: unknown): asserts headers is Headers {
-  validateHeaderMap('header', headers);
+  validateHeaderMap('header', headers, false);
 }
 
 const X_MATCH = new Set(['all', 'any', 'all-with-x', 'any-with-x']);
 
-/** Checks the arguments of a headers-exchange binding, including `x-match`. */
+/**
+ * Checks the arguments of a headers-exchange binding, including `x-match`; a `null` value
+ * means "the header is present, whatever its value", as RabbitMQ's void-typed argument.
+ */
 export function validateBindingArguments(args: unknown): asserts args is BindingArguments {
-  validateHeaderMap('binding argument', args);
+  validateHeaderMap('binding argument', args, true);
   const xMatch = args['x-match'];
   if (xMatch !== undefined && (typeof xMatch !== 'string' || !X_MATCH.has(xMatch))) {
     throw new InvalidArgumentError(`x-match must be one of ${[...X_MATCH].join(', ')}`);
@@ -144,6 +170,7 @@ export function validateStringOption(
       `${name} must be a non-empty string of at most ${MAX_NAME_BYTES} bytes`,
     );
   }
+  validateWellFormed(name, value);
 }
 
 /** Checks that an optional option is one of the allowed literals. */
@@ -162,10 +189,7 @@ export function validateOptionsObject(
   name: string,
   value: unknown,
 ): asserts value is object | undefined {
-  if (
-    value !== undefined &&
-    (typeof value !== 'object' || value === null || Array.isArray(value))
-  ) {
-    throw new InvalidArgumentError(`${name} must be an object`);
+  if (value !== undefined && !isPlainObject(value)) {
+    throw new InvalidArgumentError(`${name} must be a plain object`);
   }
 }

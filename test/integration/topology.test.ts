@@ -33,9 +33,32 @@ describe('exchange declaration', () => {
 
   it('refuses the reserved amq. prefix', async () => {
     const { sluice } = await useSluice();
-    await expect(sluice.declareExchange('amq.direct', 'direct')).rejects.toBeInstanceOf(
+    await expect(sluice.declareExchange('amq.mine', 'direct')).rejects.toBeInstanceOf(
       AccessRefusedError,
     );
+    await expect(sluice.declareQueue('amq.q')).rejects.toBeInstanceOf(AccessRefusedError);
+  });
+
+  it('has amq.direct, amq.topic, amq.fanout and amq.headers in every namespace', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('q');
+    await sluice.bindQueue('q', 'amq.direct', 'k');
+    await sluice.bindQueue('q', 'amq.topic', 'a.#');
+    await sluice.bindQueue('q', 'amq.fanout');
+    await sluice.bindQueue('q', 'amq.headers', { kind: 'x' });
+    const routed = await Promise.all([
+      sluice.publish('amq.direct', 'k', 1, { mandatory: true }),
+      sluice.publish('amq.topic', 'a.b', 2, { mandatory: true }),
+      sluice.publish('amq.fanout', '', 3, { mandatory: true }),
+      sluice.publish('amq.headers', '', 4, { mandatory: true, headers: { kind: 'x' } }),
+    ]);
+    expect(routed.map((c) => c.targets.map((t) => t.queue))).toEqual([['q'], ['q'], ['q'], ['q']]);
+    // As they are: nothing changes; otherwise 406; never deleted (403).
+    await sluice.declareExchange('amq.topic', 'topic');
+    await expect(sluice.declareExchange('amq.topic', 'fanout')).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
+    await expect(sluice.deleteExchange('amq.fanout')).rejects.toBeInstanceOf(AccessRefusedError);
   });
 
   it('deletes with ifUnused only when no binding leaves the exchange', async () => {
@@ -185,10 +208,26 @@ describe('bindings', () => {
     await sluice.declareQueue('q');
     await expect(sluice.bindQueue('q', 't', 'a.b*')).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(sluice.bindQueue('q', 't', { a: 1 })).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(sluice.bindQueue('q', 'h', 'key')).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(sluice.bindQueue('q', 'h', { 'x-match': 'some' })).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );
+    for (const notPlain of [new Map([['a', 1]]), Buffer.from('ab'), [1]]) {
+      await expect(
+        sluice.bindQueue('q', 'h', notPlain as unknown as Record<string, string>),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    // A key given to a headers exchange is ignored, as RabbitMQ does: an empty `all`.
+    await sluice.bindQueue('q', 'h', 'key');
+    expect((await sluice.publish('h', '', 1, { headers: { any: 'thing' } })).targets).toHaveLength(
+      1,
+    );
+  });
+
+  it('succeed in unbinding from an exchange that does not exist', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('q');
+    await sluice.unbindQueue('q', 'never-declared', 'k');
+    await sluice.unbindExchange('e', 'never-declared');
   });
 
   it('are idempotent to add and to remove', async () => {
@@ -207,13 +246,28 @@ describe('bindings', () => {
 describe('input validation', () => {
   it('rejects bad names before anything is written', async () => {
     const { sluice, redis, namespace } = await useSluice();
-    const bad = ['', 'a:b', 'a{b}', 'with space', 'x'.repeat(256), 'tab\t'];
-    for (const name of bad) {
+    const bad = [
+      'a:b',
+      'a{b}',
+      'with space',
+      'x'.repeat(256),
+      'tab\t',
+      'c1\u0085control',
+      'lone\ud800',
+      'lone\udbff',
+      '\udc00trail',
+    ];
+    for (const name of ['', ...bad]) {
       await expect(sluice.declareQueue(name)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    for (const name of bad) {
       await expect(sluice.declareExchange(name, 'direct')).rejects.toBeInstanceOf(
         InvalidArgumentError,
       );
     }
+    // The default exchange is not a bad name but a refused one (RabbitMQ's 403).
+    await expect(sluice.declareExchange('', 'direct')).rejects.toBeInstanceOf(AccessRefusedError);
+    await expect(sluice.deleteExchange('')).rejects.toBeInstanceOf(AccessRefusedError);
     await expect(sluice.declareExchange('x', 'round' as 'direct')).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );
@@ -233,6 +287,12 @@ describe('input validation', () => {
       InvalidArgumentError,
     );
     expect(await redis.keys(`${namespace}:*`)).toEqual([]);
+  });
+
+  it('accepts any well-formed Unicode name, a surrogate pair included', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('emoji-\ud83d\ude00');
+    expect((await sluice.publish('', 'emoji-\ud83d\ude00', 1)).targets).toHaveLength(1);
   });
 });
 
