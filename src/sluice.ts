@@ -2,8 +2,9 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Connection, type ServerInfo } from './connection/connection.js';
-import { Consumer, type ConsumeOptions, type Handler } from './consumer/consumer.js';
-import type { Delivery } from './consumer/delivery.js';
+import { ConsumerImpl } from './consumer/consumer.js';
+import { QueueKeeper } from './consumer/keeper.js';
+import type { Consumer, ConsumeOptions, Handler, MessageStream } from './consumer/types.js';
 import { ClosedError, InvalidArgumentError } from './errors/index.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './topology/cache.js';
@@ -46,12 +47,6 @@ export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis
     readonly codec?: Codec;
   };
 
-/** A stream of deliveries for `for await`; settle each one yourself. */
-export interface MessageStream<T> extends AsyncIterable<Delivery<T>> {
-  /** Stops the stream gracefully (as {@link Consumer.close}). */
-  close(): Promise<void>;
-}
-
 /**
  * A sluice client: topology, publishing and consuming on one Redis namespace.
  *
@@ -65,9 +60,10 @@ export class Sluice {
   private readonly producer: Producer;
   private readonly cache: TopologyCache;
   private readonly relay: DeadLetterRelay;
+  private readonly keeper: QueueKeeper;
   /** Dead-letter queue tools: list, show, replay, purge. */
   readonly dlq: DeadLetterTools;
-  private closed = false;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly connection: Connection,
@@ -78,6 +74,7 @@ export class Sluice {
     this.topology = new Topology(connection.redis, keys, () => this.cache.invalidate());
     this.cache = new TopologyCache(connection.redis, keys, this.topology);
     this.relay = new DeadLetterRelay(connection.redis, keys, this.cache);
+    this.keeper = new QueueKeeper(connection.redis, keys, this.relay);
     this.dlq = new DeadLetterTools(connection.redis, keys, this.topology, this.cache, codec);
     this.producer = new Producer({
       connection,
@@ -123,7 +120,7 @@ export class Sluice {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new ClosedError('sluice client is closed');
+    if (this.closing !== undefined) throw new ClosedError('sluice client is closed');
   }
 
   /** Declares an exchange; again with the same arguments is a no-op, with others PreconditionFailedError. */
@@ -232,27 +229,23 @@ export class Sluice {
     return consumer;
   }
 
-  /** The iterator form: `for await (const msg of sluice.messages(queue))`; ack each message yourself. */
+  /**
+   * The iterator form: `for await (const msg of sluice.messages(queue))`; ack each message
+   * yourself. Reading starts at once; a failed start is reported by the iteration.
+   */
   messages<T = unknown>(queue: string, options?: ConsumeOptions): MessageStream<T> {
     this.assertOpen();
     const consumer = this.createConsumer<T>(queue, undefined, options);
-    const started = this.startConsumer(consumer);
     // Iteration reports a failed start; this keeps it from being unhandled before then.
-    started.catch(() => undefined);
-    return {
-      async *[Symbol.asyncIterator]() {
-        await started;
-        yield* consumer;
-      },
-      close: () => consumer.close(),
-    };
+    this.startConsumer(consumer).catch(() => undefined);
+    return consumer;
   }
 
   private createConsumer<T>(
     queue: string,
     handler: Handler<T> | undefined,
     options: ConsumeOptions = {},
-  ): Consumer<T> {
+  ): ConsumerImpl<T> {
     validateName('queue', queue);
     validateOptionsObject('consume options', options);
     validateIntegerOption('prefetch', options.prefetch, 1, 10_000);
@@ -261,13 +254,13 @@ export class Sluice {
     const prefetch = options.prefetch ?? 100;
     const concurrency = Math.min(options.concurrency ?? 1, prefetch);
     const consumerName = `${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;
-    const consumer: Consumer<T> = new Consumer<T>(
+    const consumer: ConsumerImpl<T> = new ConsumerImpl<T>(
       {
         connection: this.connection,
         keys: this.keys,
         codec: this.codec,
         topology: this.cache,
-        relay: this.relay,
+        keeper: this.keeper,
         consumerName,
         onClosed: () => this.consumers.delete(consumer),
       },
@@ -275,12 +268,19 @@ export class Sluice {
       handler,
       { prefetch, concurrency, retry: options.retry },
     );
+    // Registered from the start, so that closing the client also stops one still starting.
+    this.consumers.add(consumer);
     return consumer;
   }
 
-  private async startConsumer<T>(consumer: Consumer<T>): Promise<void> {
-    await consumer.start();
-    this.consumers.add(consumer);
+  /** Starts a consumer; one that fails to start is closed, releasing what it opened. */
+  private async startConsumer<T>(consumer: ConsumerImpl<T>): Promise<void> {
+    try {
+      await consumer.start();
+    } catch (error) {
+      await consumer.close();
+      throw error;
+    }
   }
 
   /** Runs an operation of an open client; async, so that a synchronous throw rejects. */
@@ -289,11 +289,18 @@ export class Sluice {
     return operation();
   }
 
-  /** Closes every consumer gracefully, then the connections sluice opened. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+  /**
+   * Closes every consumer gracefully, then the connections sluice opened. With Redis
+   * unreachable it still finishes within a few seconds (plus the wait for running handlers).
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    await this.keeper.close();
     await this.connection.close();
   }
 }
