@@ -99,6 +99,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
   private wakeIdle: (() => void) | undefined;
   private closing = false;
   private closed: Promise<void> | undefined;
+  private shutDown = false;
 
   constructor(
     private readonly context: ConsumerContext,
@@ -332,8 +333,10 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     if (this.leases.size === 0 && this.dispatcher.active === 0) this.wakeIdle?.();
   }
 
-  /** Emits `readError` with a SluiceError. */
+  /** Emits `readError` with a SluiceError, until the consumer has closed. */
   private report(error: unknown): void {
+    // A chore that was in flight when Redis went away may fail after close: old news.
+    if (this.shutDown) return;
     const failure =
       error instanceof SluiceError
         ? error
@@ -344,7 +347,13 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
   /** Iterator form: yields deliveries until the consumer is closed; leaving the loop closes it. */
   async *[Symbol.asyncIterator](): AsyncIterator<Delivery<T>> {
     try {
-      await this.start();
+      try {
+        await this.start();
+      } catch (error) {
+        // A stream closed while it was starting simply has nothing to yield.
+        if (error instanceof ClosedError && this.closing) return;
+        throw error;
+      }
       for (;;) {
         const next = this.dispatcher.next();
         if (next !== undefined) {
@@ -400,6 +409,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     if (leaving.open) await leaving.wait(this.deregister());
     if (this.detachKeeper !== undefined) await leaving.wait(this.detachKeeper());
     this.reader.release();
+    this.shutDown = true;
     this.context.onClosed();
   }
 

@@ -31,7 +31,10 @@ export function deadlineError(redis: Redis, what: string, timeoutMs: number): Sl
     : new ConnectionError(`${message}: Redis is not connected (${redis.status})`);
 }
 
-/** `promise`, or a rejection with `timedOut()` once `timeoutMs` has passed. */
+/**
+ * `promise`, or a rejection with `timedOut()` once `timeoutMs` has passed. The timer does not
+ * keep the process alive: when nothing else does, the reply it waits for cannot come either.
+ */
 export function withDeadline<T>(
   promise: Promise<T>,
   timeoutMs: number,
@@ -39,7 +42,7 @@ export function withDeadline<T>(
 ): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timedOut()), timeoutMs);
+    timer = setTimeout(() => reject(timedOut()), timeoutMs).unref();
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
