@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { isReplyError, toSluiceError, type Connection } from '../connection/connection.js';
-import { ConnectionError, type SluiceError } from '../errors/index.js';
+import { ConnectionError, TimeoutError, type SluiceError } from '../errors/index.js';
 import { CONSUMER_GROUP } from '../keys/index.js';
 import { ensureConsumerGroup } from '../topology/group.js';
 import type { ReplyBudget } from './deadline.js';
@@ -14,6 +14,13 @@ import type { ReplyBudget } from './deadline.js';
 const BLOCK_MS = 2000;
 /** Pause after a failed read before the next one. */
 const ERROR_BACKOFF_MS = 250;
+/**
+ * A read unanswered this long (its BLOCK plus 3 s) finds the server frozen or the network
+ * black-holed: a lost connection as far as the consumer can tell, though no socket closed.
+ */
+const STALL_MS = BLOCK_MS + 3000;
+/** How often the reader looks for a stalled read. */
+const STALL_CHECK_MS = 1000;
 
 /** What the reader reports and hands on. */
 export interface ReaderContext {
@@ -52,9 +59,12 @@ export class Reader {
   private wakeUp: (() => void) | undefined;
   /** Gives up the read or back-off being awaited now. */
   private abandon: (() => void) | undefined;
-  /** When the reading connection was lost, while it is down. */
+  /** When the reading connection was lost (closed, or its read stalled), while it is down. */
   private lostAt: number | undefined;
   private lastError: unknown;
+  /** When the read awaited now was sent. */
+  private readSentAt: number | undefined;
+  private stallCheck: NodeJS.Timeout | undefined;
 
   constructor(private readonly context: ReaderContext) {}
 
@@ -79,31 +89,48 @@ export class Reader {
   private watch(client: Redis): void {
     client.on('error', (error: unknown) => (this.lastError = error));
     client.on('close', () => {
-      if (this.stopping || this.lostAt !== undefined) return;
-      this.lostAt = Date.now();
       const cause = this.lastError;
       const reason = cause instanceof Error ? `: ${cause.message}` : '';
-      this.context.connectionLost(
-        new ConnectionError(
-          `reading connection of queue '${this.context.queue}' lost${reason}`,
-          cause,
-        ),
-      );
+      const queue = this.context.queue;
+      this.lost(new ConnectionError(`reading connection of queue '${queue}' lost${reason}`, cause));
     });
     client.on('ready', () => {
-      if (this.lostAt === undefined) return;
-      const downtimeMs = Date.now() - this.lostAt;
-      this.lostAt = undefined;
       // A read in flight at the loss is sent again, unless the client drops such commands:
       // then it will never be answered, and the loop must not wait for it.
-      if (client.options.autoResendUnfulfilledCommands === false) this.interrupt();
-      if (!this.stopping) this.context.connectionRestored(downtimeMs);
+      if (this.lostAt !== undefined && client.options.autoResendUnfulfilledCommands === false) {
+        this.interrupt();
+      }
+      this.restored();
     });
+  }
+
+  private lost(error: SluiceError): void {
+    if (this.stopping || this.lostAt !== undefined) return;
+    this.lostAt = Date.now();
+    this.context.connectionLost(error);
+  }
+
+  private restored(): void {
+    if (this.lostAt === undefined) return;
+    const downtimeMs = Date.now() - this.lostAt;
+    this.lostAt = undefined;
+    if (!this.stopping) this.context.connectionRestored(downtimeMs);
+  }
+
+  /** Reports a read that Redis has not answered long past its BLOCK (see {@link STALL_MS}). */
+  private checkStall(): void {
+    const sentAt = this.readSentAt;
+    if (sentAt === undefined || Date.now() - sentAt < STALL_MS) return;
+    const queue = this.context.queue;
+    this.lost(
+      new TimeoutError(`XREADGROUP on queue '${queue}' got no reply within ${STALL_MS} ms`),
+    );
   }
 
   /** Starts the loop. */
   start(): void {
     this.loop = this.read();
+    this.stallCheck = setInterval(() => this.checkStall(), STALL_CHECK_MS).unref();
   }
 
   /** Lets a loop waiting for credit go on. */
@@ -156,12 +183,15 @@ export class Reader {
           this.context.stream,
           '>',
         ) as Promise<ReadReply>;
+        this.readSentAt = Date.now();
         reply = await this.interruptible(read);
       } catch (error) {
         if (this.stopping) break;
+        this.answered();
         await this.recover(error);
         continue;
       }
+      this.answered();
       if (reply === null || reply === INTERRUPTED) continue;
       for (const [, entries] of reply) {
         this.receiving += entries.length;
@@ -169,6 +199,12 @@ export class Reader {
       }
     }
     await this.processing;
+  }
+
+  /** The read was answered: a stalled connection works again. */
+  private answered(): void {
+    this.readSentAt = undefined;
+    if (this.lostAt !== undefined && this.client?.status === 'ready') this.restored();
   }
 
   /** Hands a read's entries on, in order. */
@@ -214,6 +250,7 @@ export class Reader {
    */
   async stop(budget: ReplyBudget): Promise<void> {
     this.stopping = true;
+    clearInterval(this.stallCheck);
     this.wake();
     if (this.loop === undefined) return;
     const redis = this.context.connection.redis;
@@ -227,6 +264,7 @@ export class Reader {
   /** Closes the reading connection. */
   release(): void {
     this.stopping = true;
+    clearInterval(this.stallCheck);
     if (this.client !== undefined) this.context.connection.release(this.client);
   }
 }

@@ -8,14 +8,30 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { SETTLEMENT_TIMEOUT_MS, Sluice, SluiceError, type Delivery } from '../../src/index.js';
-import { startAofRedis } from '../support/faults.js';
-import { testNamespace, waitFor, type RedisServerHandle } from '../support/index.js';
+import {
+  SETTLEMENT_TIMEOUT_MS,
+  Sluice,
+  SluiceError,
+  type ConsumerEvents,
+  type Delivery,
+} from '../../src/index.js';
+import { freeze, startAofRedis, thaw } from '../support/faults.js';
+import {
+  startExtraRedis,
+  testNamespace,
+  waitFor,
+  type RedisServerHandle,
+} from '../support/index.js';
 
 const observedConsumer = fileURLToPath(new URL('../support/observed-consumer.ts', import.meta.url));
 
 /** How soon after the server went away the consumer must have said so. */
 const REPORT_BOUND_MS = 3000;
+/**
+ * How soon a frozen server must be reported: no socket closes, so it takes a read unanswered
+ * for its 2 s BLOCK plus 3 s, found by a check every second, plus slack.
+ */
+const STALL_REPORT_BOUND_MS = 8000;
 /** Timers and a loaded CI machine: how late a deadline may be met. */
 const SLACK_MS = 1500;
 
@@ -108,6 +124,34 @@ describe('a consumer while Redis is down', () => {
     expect(await consumer.exited).toBe(0);
     expect(consumer.stderr).not.toContain('Unhandled error event');
     expect(consumer.stderr).toBe('');
+  });
+
+  it('reports a frozen server as a lost connection, and its thaw as the recovery', async () => {
+    const server = await startExtraRedis();
+    const sluice = await Sluice.connect({ url: server.url, namespace: testNamespace() });
+    onTestFinished(() => sluice.close());
+    await sluice.declareQueue('jobs');
+    const handled: unknown[] = [];
+    const consumer = await sluice.consume('jobs', (msg) => void handled.push(msg.body));
+    const lost: ConsumerEvents['connection.lost'][] = [];
+    const restored: ConsumerEvents['connection.restored'][] = [];
+    consumer.on('connection.lost', (event) => lost.push(event));
+    consumer.on('connection.restored', (event) => restored.push(event));
+
+    const frozenAt = Date.now();
+    await freeze(server);
+    onTestFinished(() => thaw(server));
+    await waitFor(() => lost.length === 1, { timeoutMs: STALL_REPORT_BOUND_MS + 2000 });
+    expect(Date.now() - frozenAt).toBeLessThan(STALL_REPORT_BOUND_MS);
+    expect(lost[0]?.error).toMatchObject({ code: 'TIMEOUT', retriable: true });
+    expect(restored).toEqual([]);
+
+    await thaw(server);
+    await waitFor(() => restored.length === 1, { timeoutMs: 10_000 });
+    await sluice.publish('', 'jobs', 'after the thaw');
+    await waitFor(() => handled.length === 1, { timeoutMs: 10_000 });
+    expect(lost).toHaveLength(1);
+    await consumer.close();
   });
 
   it('closes within a few seconds while Redis stays down, printing nothing', async () => {
