@@ -58,7 +58,7 @@ export interface ConsumerSettings {
 }
 
 /** Default visibility timeout when the queue sets no `ackTimeoutMs`. */
-export const DEFAULT_ACK_TIMEOUT_MS = 30_000;
+const DEFAULT_ACK_TIMEOUT_MS = 30_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
 /** The longest timer Node runs as asked (setTimeout's limit). */
 const MAX_CLOSE_TIMEOUT_MS = 2_147_483_647;

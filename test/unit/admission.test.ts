@@ -23,14 +23,21 @@ function fields(overrides: Partial<EnvelopeMeta> = {}, body = '{"n":1}'): Buffer
   );
 }
 
+interface DecideOptions {
+  readonly timesDelivered?: number;
+  readonly rules?: AdmissionRules;
+  readonly nowMs?: number;
+  readonly codec?: Codec;
+}
+
 function decide(
   entry: Buffer[] | null,
-  { timesDelivered = 1, rules = {}, nowMs = PUBLISHED_AT + 20, codec = defaultCodec } = {} as {
-    timesDelivered?: number;
-    rules?: AdmissionRules;
-    nowMs?: number;
-    codec?: Codec;
-  },
+  {
+    timesDelivered = 1,
+    rules = {},
+    nowMs = PUBLISHED_AT + 20,
+    codec = defaultCodec,
+  }: DecideOptions = {},
 ): ReturnType<typeof admit> {
   return admit(STREAM_ID, entry, timesDelivered, rules, nowMs, codec);
 }
@@ -62,7 +69,7 @@ describe('admission', () => {
     it('refuses a body the codec cannot decode', () => {
       expect(decide(fields({}, '{not json'))).toMatchObject({ deliver: false, reason: 'poison' });
       const refusing: Codec = {
-        encode: defaultCodec.encode,
+        encode: (body) => defaultCodec.encode(body),
         decode: () => {
           throw new Error('no');
         },
