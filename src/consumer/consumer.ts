@@ -96,6 +96,8 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
   private rules: AdmissionRules = {};
   private started: Promise<void> | undefined;
   private detachKeeper: Detach | undefined;
+  /** Whether this consumer got as far as registering with the group. */
+  private registered = false;
   private wakeIdle: (() => void) | undefined;
   private closing = false;
   private closed: Promise<void> | undefined;
@@ -188,6 +190,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       CONSUMER_GROUP,
       this.context.consumerName,
     );
+    this.registered = true;
     if (!this.closing) await this.reader.open();
     if (this.closing) {
       // Closed meanwhile: shutdown may be past releasing, so this start undoes itself.
@@ -406,7 +409,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     const leaving = new ReplyBudget(this.redis);
     await leaving.wait(this.settlement.idle());
     await leaving.wait(this.leases.stop());
-    if (leaving.open) await leaving.wait(this.deregister());
+    if (this.registered && leaving.open) await leaving.wait(this.deregister());
     if (this.detachKeeper !== undefined) await leaving.wait(this.detachKeeper());
     this.reader.release();
     this.shutDown = true;

@@ -18,7 +18,7 @@ export const SETTLEMENT_TIMEOUT_MS = 10_000;
  * How long a closing consumer waits for each group of Redis replies it would like to have
  * (the end of its blocking read, acks in flight, deregistration) before it lets go.
  */
-export const CLOSE_REPLY_TIMEOUT_MS = 2000;
+const CLOSE_REPLY_TIMEOUT_MS = 2000;
 
 /**
  * The error of a call to `redis` that missed its deadline: ConnectionError when the client is
@@ -48,7 +48,7 @@ export function withDeadline<T>(
 }
 
 /** Resolves true once `promise` settles, or false after `timeoutMs`; never rejects. */
-export function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<boolean> {
   // Handled at once, so that a rejection after the deadline is never unhandled.
   const settled = promise.then(
     () => true,
