@@ -218,7 +218,7 @@ async function consumeNotifications(demo: Demo): Promise<void> {
 }
 
 async function readDeadLetters(demo: Demo): Promise<void> {
-  // reject() resolves once the message has been routed to the dead-letter exchange.
+  // reject() resolved once the message was in the outbox; the client routes it from there.
   const dlq = await demo.sluice.consume<Notification>('notifications.dlq', (msg) => {
     const death = msg.deathHistory?.deaths[0];
     const record =

@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export { Sluice } from './sluice.js';
-export type { ConnectOptions, DeadLetterTools, MessageStream } from './sluice.js';
+export type { ConnectOptions, DeadLetterTools } from './sluice.js';
 export type { ServerInfo } from './connection/connection.js';
 export type {
   ClientEvents,
@@ -12,14 +12,22 @@ export type {
   PublishFailedEvent,
   PublishRetriedEvent,
 } from './events.js';
-export { Consumer } from './consumer/consumer.js';
 export type {
   CloseOptions,
   ConsumeOptions,
+  Consumer,
+  ConsumerEventName,
   ConsumerEvents,
+  ConsumerListener,
   ConsumerStats,
+  Delivery,
+  DeliveryEvent,
+  EntryEvent,
   Handler,
-} from './consumer/consumer.js';
+  MessageStream,
+  NackOptions,
+} from './consumer/types.js';
+export { SETTLEMENT_TIMEOUT_MS } from './consumer/deadline.js';
 export type { RetryPolicy } from './consumer/retry.js';
 export type { DeathHistory, DeathReason, DeathRecord, DeathSummary } from './dead-letter/death.js';
 export { POISON_CONTENT_TYPE } from './dead-letter/relay.js';
@@ -31,8 +39,6 @@ export type {
   ReplayOptions,
   ReplayResult,
 } from './dead-letter/tools.js';
-export { Delivery } from './consumer/delivery.js';
-export type { NackOptions } from './consumer/delivery.js';
 export type { BatchMessage, PublishOptions } from './producer/prepare.js';
 export type { PublishBatchOptions } from './producer/producer.js';
 export type { ConfirmTarget, PublishConfirm } from './producer/publication.js';

@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Connection, type ServerInfo } from './connection/connection.js';
 import { Operations } from './connection/operation.js';
-import { Consumer, type ConsumeOptions, type Handler } from './consumer/consumer.js';
-import type { Delivery } from './consumer/delivery.js';
+import { ConsumerImpl } from './consumer/consumer.js';
+import { QueueKeeper } from './consumer/keeper.js';
+import type { Consumer, ConsumeOptions, Handler, MessageStream } from './consumer/types.js';
 import { ClosedError, InvalidArgumentError } from './errors/index.js';
 import { Events, type ClientEvents } from './events.js';
 import { Keyspace } from './keys/index.js';
@@ -76,12 +77,6 @@ export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis
     readonly codec?: Codec;
   };
 
-/** A stream of deliveries for `for await`; settle each one yourself. */
-export interface MessageStream<T> extends AsyncIterable<Delivery<T>> {
-  /** Stops the stream gracefully (as {@link Consumer.close}). */
-  close(): Promise<void>;
-}
-
 /** The dead-letter queue tools of a client (`sluice.dlq`): list, show, replay, purge. */
 export type DeadLetterTools = Pick<DeadLetterQueues, 'list' | 'show' | 'replay' | 'purge'>;
 
@@ -123,9 +118,10 @@ export class Sluice {
   private readonly cache: TopologyCache;
   private readonly relay: DeadLetterRelay;
   private readonly operations: Operations;
+  private readonly keeper: QueueKeeper;
   /** Dead-letter queue tools: list, show, replay, purge. */
   readonly dlq: DeadLetterTools;
-  private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly events = new Events<ClientEvents>();
   /** Stops reporting the connection's losses (see {@link watchConnection}). */
   private readonly watchConnection: () => void;
@@ -144,6 +140,7 @@ export class Sluice {
       keys,
       this.cache,
     );
+    this.keeper = new QueueKeeper(connection.redis, keys, this.relay);
     this.operations = new Operations(connection, operationTimeoutMs);
     const dlq = new DeadLetterQueues(
       connection.redis,
@@ -231,7 +228,7 @@ export class Sluice {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new ClosedError('sluice client is closed');
+    if (this.closing !== undefined) throw new ClosedError('sluice client is closed');
   }
 
   /** Declares an exchange; again with the same arguments is a no-op, with others PreconditionFailedError. */
@@ -346,27 +343,23 @@ export class Sluice {
     return consumer;
   }
 
-  /** The iterator form: `for await (const msg of sluice.messages(queue))`; ack each message yourself. */
+  /**
+   * The iterator form: `for await (const msg of sluice.messages(queue))`; ack each message
+   * yourself. Reading starts at once; a failed start is reported by the iteration.
+   */
   messages<T = unknown>(queue: string, options?: ConsumeOptions): MessageStream<T> {
     this.assertOpen();
     const consumer = this.createConsumer<T>(queue, undefined, options);
-    const started = this.startConsumer(consumer);
     // Iteration reports a failed start; this keeps it from being unhandled before then.
-    started.catch(() => undefined);
-    return {
-      async *[Symbol.asyncIterator]() {
-        await started;
-        yield* consumer;
-      },
-      close: () => consumer.close(),
-    };
+    this.startConsumer(consumer).catch(() => undefined);
+    return consumer;
   }
 
   private createConsumer<T>(
     queue: string,
     handler: Handler<T> | undefined,
     options: ConsumeOptions = {},
-  ): Consumer<T> {
+  ): ConsumerImpl<T> {
     validateName('queue', queue);
     validateOptionsObject('consume options', options);
     validateIntegerOption('prefetch', options.prefetch, 1, 10_000);
@@ -375,13 +368,13 @@ export class Sluice {
     const prefetch = options.prefetch ?? 100;
     const concurrency = Math.min(options.concurrency ?? 1, prefetch);
     const consumerName = `${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;
-    const consumer: Consumer<T> = new Consumer<T>(
+    const consumer: ConsumerImpl<T> = new ConsumerImpl<T>(
       {
         connection: this.connection,
         keys: this.keys,
         codec: this.codec,
         topology: this.cache,
-        relay: this.relay,
+        keeper: this.keeper,
         consumerName,
         onClosed: () => this.consumers.delete(consumer),
       },
@@ -389,12 +382,19 @@ export class Sluice {
       handler,
       { prefetch, concurrency, retry: options.retry },
     );
+    // Registered from the start, so that closing the client also stops one still starting.
+    this.consumers.add(consumer);
     return consumer;
   }
 
-  private async startConsumer<T>(consumer: Consumer<T>): Promise<void> {
-    await consumer.start();
-    this.consumers.add(consumer);
+  /** Starts a consumer; one that fails to start is closed, releasing what it opened. */
+  private async startConsumer<T>(consumer: ConsumerImpl<T>): Promise<void> {
+    try {
+      await consumer.start();
+    } catch (error) {
+      await consumer.close();
+      throw error;
+    }
   }
 
   /** Runs an operation of an open client; async, so that a synchronous throw rejects. */
@@ -414,12 +414,18 @@ export class Sluice {
   /**
    * Closes every consumer gracefully, then the connections sluice opened (those even if a
    * consumer failed to close: the connection's close is bounded, nothing may keep it open).
+   * With Redis unreachable it still finishes within a few seconds (plus the wait for running
+   * handlers).
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     try {
       await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+      await this.keeper.close();
     } finally {
       this.watchConnection();
       await this.connection.close();

@@ -67,6 +67,69 @@ export const FENCE = defineScript({
   decode: (reply) => (reply === null ? undefined : Number(reply)),
 });
 
+/** Acks and deletes owned entries: `true` when all were owned, else per id whether it was. */
+export const ACK = defineScript({
+  file: 'ack',
+  keys: ['stream'],
+  args: ['group', 'consumer', 'lowestId', 'highestId', 'limit', 'ids...'],
+  decode: (reply): true | boolean[] =>
+    reply === 1 ? true : (reply as number[]).map((acked) => acked === 1),
+});
+
+/** Moves owned entries to the queue's outbox; per id, whether it was moved. */
+export const DEAD_LETTER = defineScript({
+  file: 'dead_letter',
+  keys: ['stream', 'outbox'],
+  args: ['group', 'consumer', 'reason', 'timeMs', 'ids...'],
+  decode: (reply) => (reply as number[]).map((moved) => moved === 1),
+});
+
+/** Gives an owned entry back (now, or into the delayed set); false when not owned. */
+export const REQUEUE = defineScript({
+  file: 'requeue',
+  keys: ['stream', 'delayed', 'delayedEntries'],
+  args: ['group', 'consumer', 'entryId', 'dueAtMs', 'retryId', 'counted'],
+  decode: (reply) => reply === 1,
+});
+
+/** Renews the leases of owned entries; per id, whether it was owned. */
+export const EXTEND = defineScript({
+  file: 'extend',
+  keys: ['stream'],
+  args: ['group', 'consumer', 'ids...'],
+  decode: (reply) => (reply as number[]).map((extended) => extended === 1),
+});
+
+/** Moves due delayed retries back into the stream: how many, and when the next one is due. */
+export const PROMOTE = defineScript({
+  file: 'promote',
+  keys: ['stream', 'delayed', 'delayedEntries'],
+  args: ['nowMs', 'limit'],
+  decode: (reply) => {
+    const [moved, nextDue] = reply as [number, string];
+    return { moved, nextDueAtMs: nextDue === '-1' ? undefined : Number(nextDue) };
+  },
+});
+
+/** Takes over idle entries; bodies as Buffers. */
+export const RECLAIM = defineScript({
+  file: 'reclaim',
+  keys: ['stream', 'outbox'],
+  args: ['group', 'consumer', 'minIdleMs', 'startId', 'count', 'timeMs'],
+  buffers: true,
+  decode: (reply) => {
+    const [cursor, entries] = reply as [Buffer, [Buffer, Buffer[], number][]];
+    return {
+      cursor: cursor.toString(),
+      entries: entries.map(([id, fields, timesDelivered]) => ({
+        streamId: id.toString(),
+        fields,
+        timesDelivered,
+      })),
+    };
+  },
+});
+
 /** Moves a queue entry into the queue's outbox with a replay route, unless a consumer holds it. */
 export const TAKE = defineScript({
   file: 'take',

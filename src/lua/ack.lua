@@ -1,7 +1,7 @@
 -- ack: acknowledge and delete deliveries that this consumer still owns.
--- KEYS[1] stream
--- ARGV[1] group   ARGV[2] consumer   ARGV[3] lowest id   ARGV[4] highest id
--- ARGV[5] most entries this consumer may hold in that range   ARGV[6..] entry ids
+-- KEYS: stream
+-- ARGV: group consumer lowestId highestId limit ids...
+-- limit: the most entries this consumer may hold between lowestId and highestId.
 -- Ownership comes from one XPENDING over the batch's id range for this consumer (much
 -- cheaper than one per id); if that answer may be cut short, ids it lacks are checked one
 -- by one.

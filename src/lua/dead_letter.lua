@@ -1,7 +1,7 @@
 -- dead_letter: move deliveries that this consumer owns from the queue to the queue's
 -- dead-letter outbox (same slot), from where they are routed to the dead-letter exchange.
--- KEYS[1] stream   KEYS[2] outbox
--- ARGV[1] group   ARGV[2] consumer   ARGV[3] reason   ARGV[4] time (ms)   ARGV[5..] entry ids
+-- KEYS: stream outbox
+-- ARGV: group consumer reason timeMs ids...
 -- Returns one integer per id: 1 moved, 0 not owned by this consumer (nothing changed).
 local out = {}
 for i = 5, #ARGV do

@@ -1,6 +1,7 @@
 -- extend: renew the lease of deliveries this consumer still owns, so that a slow
 -- handler's entries are not reclaimed while it works.
--- KEYS[1] stream   ARGV[1] group   ARGV[2] consumer   ARGV[3..] entry ids
+-- KEYS: stream
+-- ARGV: group consumer ids...
 -- XCLAIM with min idle 0 resets the idle time and JUSTID keeps the delivery count.
 -- Returns one integer per id: 1 extended, 0 not owned.
 local out = {}

@@ -1,8 +1,9 @@
 -- promote: move due delayed retries back into the queue. Each move is one step inside
 -- this script, so two consumers promoting at once never double a message, and a
 -- promoter that dies loses nothing.
--- KEYS[1] stream   KEYS[2] delayed set   KEYS[3] delayed entries hash
--- ARGV[1] now (ms)   ARGV[2] most to move
+-- KEYS: stream delayed delayedEntries
+-- ARGV: nowMs limit
+-- limit: the most retries to move.
 -- Returns {moved, due time of the next delayed retry or -1}.
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, retry in ipairs(due) do

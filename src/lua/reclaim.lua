@@ -1,8 +1,7 @@
 -- reclaim: take over entries that other consumers left unacked for longer than the
 -- ack timeout (crashed or stuck), with their delivery counts.
--- KEYS[1] stream   KEYS[2] outbox
--- ARGV[1] group   ARGV[2] consumer   ARGV[3] min idle (ms)   ARGV[4] start id
--- ARGV[5] count   ARGV[6] time (ms)
+-- KEYS: stream outbox
+-- ARGV: group consumer minIdleMs startId count timeMs
 -- Pending entries whose data was trimmed away are dropped from the PEL by XAUTOCLAIM;
 -- they go to the outbox as 'poison' so that they are counted or dead-lettered.
 -- Returns {next start id, {{id, fields, times delivered}, ...}}.

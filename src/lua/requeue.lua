@@ -1,9 +1,10 @@
 -- requeue: give back an owned delivery with its redelivery count raised: at the tail of
 -- the queue now, or parked in the delayed set until it is due.
--- KEYS[1] stream   KEYS[2] delayed set   KEYS[3] delayed entries hash
--- ARGV[1] group   ARGV[2] consumer   ARGV[3] entry id   ARGV[4] due time (ms, 0 = now)
--- ARGV[5] retry id (member of the delayed set)
--- ARGV[6] '1' to count the delivery (raise 'rc'); '0' gives back an entry that was read but
+-- KEYS: stream delayed delayedEntries
+-- ARGV: group consumer entryId dueAtMs retryId counted
+-- delayed: the set of retry ids by due time; delayedEntries: retry id to packed entry.
+-- dueAtMs: 0 for now; retryId: the member of the delayed set.
+-- counted: '1' to count the delivery (raise F.redeliveries); '0' gives back an entry read but
 --         never handed to a handler
 -- Returns 1, or 0 when the entry is not owned by this consumer (nothing changed).
 if not owned(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
@@ -14,16 +15,16 @@ if not entry then return 1 end
 local src = entry[2]
 local redeliveries = 0
 for i = 1, #src, 2 do
-  if src[i] == 'rc' then redeliveries = tonumber(src[i + 1]) end
+  if src[i] == F.redeliveries then redeliveries = tonumber(src[i + 1]) end
 end
--- Same fields, 'rc' raised, body kept last.
+-- Same fields, the redelivery count raised, body kept last.
 local fields = {}
 for i = 1, #src, 2 do
-  if src[i] == 'b' then
-    fields[#fields + 1] = 'rc'
+  if src[i] == F.body then
+    fields[#fields + 1] = F.redeliveries
     fields[#fields + 1] = tostring(redeliveries + tonumber(ARGV[6]))
   end
-  if src[i] ~= 'rc' then
+  if src[i] ~= F.redeliveries then
     fields[#fields + 1] = src[i]
     fields[#fields + 1] = src[i + 1]
   end

@@ -2,11 +2,14 @@ import { describe, expect, it } from 'vitest';
 import {
   InvalidArgumentError,
   NotFoundError,
+  PreconditionFailedError,
+  Sluice,
   SluiceError,
   StaleDeliveryError,
+  type ConsumerEvents,
   type Delivery,
 } from '../../src/index.js';
-import { waitFor } from '../support/index.js';
+import { connectRedis, startExtraRedis, testNamespace, waitFor } from '../support/index.js';
 import { streamKey, useSluice } from '../support/sluice.js';
 
 describe('consume with automatic acks', () => {
@@ -124,6 +127,10 @@ describe('consume with automatic acks', () => {
   it('fails with NotFoundError for an undeclared queue and validates its options', async () => {
     const { sluice } = await useSluice();
     await expect(sluice.consume('ghost', () => undefined)).rejects.toBeInstanceOf(NotFoundError);
+    const iterate = async (): Promise<void> => {
+      for await (const msg of sluice.messages('ghost')) void msg;
+    };
+    await expect(iterate()).rejects.toBeInstanceOf(NotFoundError);
     await sluice.declareQueue('q');
     await expect(sluice.consume('q', () => undefined, { prefetch: 0 })).rejects.toBeInstanceOf(
       InvalidArgumentError,
@@ -235,5 +242,207 @@ describe('messages() iterator with manual acks', () => {
       break;
     }
     expect(await redis.xlen(streamKey(namespace, 'q'))).toBe(1);
+  });
+});
+
+describe('consumer events', () => {
+  it('reports each handled delivery with its duration, and a failure with its error', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    await sluice.publishBatch(
+      ['ok', 'boom'].map((body) => ({ exchange: '', routingKey: 'jobs', body })),
+    );
+    const handled: ConsumerEvents['delivery.handled'][] = [];
+    const failed: ConsumerEvents['delivery.failed'][] = [];
+    const failure = new Error('boom');
+    const consumer = await sluice.consume<string>('jobs', (msg) => {
+      if (msg.body === 'boom' && !msg.redelivered) throw failure;
+    });
+    consumer.on('delivery.handled', (event) => handled.push(event));
+    consumer.on('delivery.failed', (event) => failed.push(event));
+    await waitFor(() => consumer.stats.acked === 2);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ queue: 'jobs', error: failure });
+    expect(failed[0]?.delivery.body).toBe('boom');
+    expect(handled.map((event) => event.delivery.body).sort()).toEqual(['boom', 'ok']);
+    for (const event of [...handled, ...failed]) {
+      expect(event.messageId).toBe(event.delivery.messageId);
+      expect(event.streamId).toBe(event.delivery.streamId);
+      expect(event.durationMs).toBeGreaterThanOrEqual(0);
+    }
+    await consumer.close();
+  });
+
+  it('reports an entry dead-lettered before reaching a handler, with its reason', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const foreignId = await redis.xadd(streamKey(namespace, 'jobs'), '*', 'not', 'sluice');
+    const consumer = sluice.messages('jobs');
+    const deadLettered: ConsumerEvents['delivery.deadLettered'][] = [];
+    consumer.on('delivery.deadLettered', (event) => deadLettered.push(event));
+    await waitFor(() => deadLettered.length === 1);
+    expect(deadLettered).toEqual([
+      { queue: 'jobs', streamId: foreignId, messageId: undefined, reason: 'poison' },
+    ]);
+    expect(consumer.stats.deadLettered.poison).toBe(1);
+    await consumer.close();
+  });
+
+  it('reports a takeover of a delivery another consumer left behind', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs', { ackTimeoutMs: 100 });
+    const { messageId, targets } = await sluice.publish('', 'jobs', 'orphan');
+    const stream = streamKey(namespace, 'jobs');
+    await redis.xreadgroup('GROUP', 'sluice', 'dead-consumer', 'COUNT', 1, 'STREAMS', stream, '>');
+    const reclaimed: ConsumerEvents['delivery.reclaimed'][] = [];
+    const consumer = await sluice.consume('jobs', () => undefined);
+    consumer.on('delivery.reclaimed', (event) => reclaimed.push(event));
+    await waitFor(() => consumer.stats.acked === 1);
+    expect(reclaimed).toEqual([
+      { queue: 'jobs', streamId: targets[0]?.streamId, messageId, timesDelivered: 2 },
+    ]);
+    await consumer.close();
+  });
+
+  it('keeps consuming and calls the other listeners when a listener throws', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const consumer = await sluice.consume('jobs', () => undefined);
+    let calls = 0;
+    consumer.on('delivery.handled', () => {
+      throw new Error('a broken listener');
+    });
+    const rejecting = (): Promise<void> => Promise.reject(new Error('an async broken listener'));
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- what this test checks: an async listener's rejection is absorbed too
+    consumer.on('delivery.handled', rejecting);
+    consumer.on('delivery.handled', () => void calls++);
+    await sluice.publishBatch(
+      [1, 2, 3].map((body) => ({ exchange: '', routingKey: 'jobs', body })),
+    );
+    await waitFor(() => consumer.stats.acked === 3);
+    expect(calls).toBe(3);
+    await consumer.close();
+  });
+
+  it('stops calling a listener removed with off', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const consumer = await sluice.consume('jobs', () => undefined);
+    let calls = 0;
+    const listener = (): void => void calls++;
+    consumer.on('delivery.handled', listener).off('delivery.handled', listener);
+    await sluice.publish('', 'jobs', 'x');
+    await waitFor(() => consumer.stats.acked === 1);
+    expect(calls).toBe(0);
+    await consumer.close();
+  });
+});
+
+describe('consumer stats', () => {
+  it('are a snapshot: later counts do not change it, and changing it changes nothing', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const consumer = await sluice.consume('jobs', () => undefined);
+    const before = consumer.stats;
+    await sluice.publish('', 'jobs', 'x');
+    await waitFor(() => consumer.stats.acked === 1);
+    expect(before.acked).toBe(0);
+    (before as { acked: number }).acked = 42;
+    (before.deadLettered as Record<string, number>).poison = 42;
+    expect(consumer.stats).toMatchObject({ acked: 1, deadLettered: { poison: 0 } });
+    await consumer.close();
+  });
+});
+
+describe('settling a delivery', () => {
+  it("once: the same settlement again has the first one's outcome, another is refused", async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('q');
+    await sluice.publishBatch(['a', 'b'].map((body) => ({ exchange: '', routingKey: 'q', body })));
+    const held: Delivery[] = [];
+    for await (const msg of sluice.messages('q')) {
+      held.push(msg);
+      if (held.length === 2) break;
+    }
+    const [rejected, acked] = held as [Delivery, Delivery];
+    await rejected.reject();
+    await expect(rejected.reject()).resolves.toBeUndefined();
+    await expect(rejected.nack({ requeue: false })).resolves.toBeUndefined();
+    const refused = rejected.ack();
+    await expect(refused).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(refused).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    await expect(rejected.nack()).rejects.toBeInstanceOf(PreconditionFailedError);
+    await acked.ack();
+    await expect(acked.ack()).resolves.toBeUndefined();
+    await expect(acked.reject()).rejects.toBeInstanceOf(PreconditionFailedError);
+    expect(await sluice.inspectQueue('q')).toMatchObject({ messages: 0, unacked: 0 });
+  });
+
+  it('refuses a requeue option that is not a boolean, settling nothing', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('q');
+    await sluice.publish('', 'q', 'x');
+    for await (const msg of sluice.messages('q')) {
+      for (const requeue of [0, 'false', null]) {
+        await expect(msg.nack({ requeue } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+      }
+      expect(msg.settled).toBe(false);
+      await msg.ack();
+      break;
+    }
+  });
+
+  it('rejects: resolved once the message is in the outbox, then routed by the client', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('dead');
+    await sluice.bindQueue('dead', 'dlx');
+    await sluice.declareQueue('q', { deadLetterExchange: 'dlx' });
+    await sluice.publish('', 'q', 'x');
+    const stream = sluice.messages('q');
+    for await (const msg of stream) {
+      await msg.reject();
+      expect(await redis.xlen(streamKey(namespace, 'q'))).toBe(0);
+      break;
+    }
+    await waitFor(async () => (await sluice.inspectQueue('dead')).messages === 1);
+    expect(await sluice.inspectQueue('q')).toMatchObject({ deadLetterBacklog: 0 });
+  });
+});
+
+describe('closing a consumer', () => {
+  it('validates timeoutMs and stays usable and closable after a refused close', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const consumer = await sluice.consume('jobs', () => undefined);
+    for (const timeoutMs of [10n, Number.NaN, -1, '100', 1.5, 2 ** 31]) {
+      await expect(consumer.close({ timeoutMs } as never)).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
+    }
+    await expect(consumer.close('soon' as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await sluice.publish('', 'jobs', 'still consumed');
+    await waitFor(() => consumer.stats.acked === 1);
+    await consumer.close({ timeoutMs: 0 });
+  });
+
+  it('leaves no reading connection and no registered consumer when a stream closes before its first read', async () => {
+    const server = await startExtraRedis();
+    const redis = connectRedis({}, server.url);
+    const sluice = await Sluice.connect({ url: server.url, namespace: testNamespace() });
+    await sluice.declareQueue('q');
+    const clients = async (): Promise<number> =>
+      ((await redis.client('LIST')) as string).trim().split('\n').length;
+    const before = await clients();
+    const unread = sluice.messages('q');
+    await unread.close();
+    const stream = streamKey(sluice.namespace, 'q');
+    expect(await redis.xinfo('CONSUMERS', stream, 'sluice')).toEqual([]);
+    await waitFor(async () => (await clients()) === before);
+    const yielded: unknown[] = [];
+    for await (const msg of unread) yielded.push(msg);
+    expect(yielded).toEqual([]);
+    await sluice.close();
+    await waitFor(async () => (await clients()) === 1);
   });
 });

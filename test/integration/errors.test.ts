@@ -162,13 +162,14 @@ describe('what Redis refuses', () => {
     const { sluice, redis, namespace } = await useSluice();
     // The queue records are a hash; a string there makes every command on it a WRONGTYPE.
     await redis.set(new Keyspace(namespace).topologyQueues, 'not a hash');
+    // One call at a time: a call made before the one awaited would reject unobserved meanwhile.
     for (const call of [
-      sluice.declareQueue('q'),
-      sluice.inspectQueue('q'),
-      sluice.dlq.list('q'),
-      sluice.dlq.show('q', '1-0'),
+      () => sluice.declareQueue('q'),
+      () => sluice.inspectQueue('q'),
+      () => sluice.dlq.list('q'),
+      () => sluice.dlq.show('q', '1-0'),
     ]) {
-      const error: unknown = await call.catch((reason: unknown) => reason);
+      const error: unknown = await call().catch((reason: unknown) => reason);
       expect(error).toBeInstanceOf(ServerError);
       expect(error).toMatchObject({ code: 'SERVER', retriable: false });
       expect((error as ServerError).cause).toMatchObject({ name: 'ReplyError' });
@@ -183,16 +184,16 @@ describe('a closed client', () => {
     await sluice.declareQueue('q');
     await sluice.close();
     for (const call of [
-      sluice.dlq.list('q'),
-      sluice.dlq.show('q', '1-0'),
-      sluice.dlq.replay('q'),
-      sluice.dlq.purge('q'),
-      sluice.declareQueue('q'),
-      sluice.inspectQueue('q'),
-      sluice.bindQueue('q', 'x', 'k'),
-      sluice.deleteQueue('q'),
+      () => sluice.dlq.list('q'),
+      () => sluice.dlq.show('q', '1-0'),
+      () => sluice.dlq.replay('q'),
+      () => sluice.dlq.purge('q'),
+      () => sluice.declareQueue('q'),
+      () => sluice.inspectQueue('q'),
+      () => sluice.bindQueue('q', 'x', 'k'),
+      () => sluice.deleteQueue('q'),
     ]) {
-      await expect(call).rejects.toBeInstanceOf(ClosedError);
+      await expect(call()).rejects.toBeInstanceOf(ClosedError);
     }
   });
 });

@@ -1,0 +1,73 @@
+/**
+ * Admission: whether a stream entry may reach a handler. Pure: the same entry, count, queue
+ * arguments and time always give the same answer, and nothing is read or written.
+ */
+import type { Codec } from '../message/codec.js';
+import { decodeEnvelope, type Envelope } from '../message/envelope.js';
+import type { QueueRecord } from '../topology/types.js';
+
+/** Why an entry is dead-lettered instead of delivered. */
+export type Refusal = 'poison' | 'delivery_limit' | 'expired';
+
+/** The queue arguments admission looks at. */
+export type AdmissionRules = Pick<QueueRecord, 'maxDeliveries' | 'messageTtlMs'>;
+
+/** Deliver the decoded message, or dead-letter the entry. */
+export type Admission =
+  | {
+      readonly deliver: true;
+      readonly envelope: Envelope;
+      readonly body: unknown;
+      /** Deliveries of the message across requeues, this one included. */
+      readonly deliveryCount: number;
+    }
+  | {
+      readonly deliver: false;
+      readonly reason: Refusal;
+      /** Undefined when the entry was not a readable message. */
+      readonly messageId: string | undefined;
+    };
+
+/** The time an entry entered its queue: the milliseconds part of its stream id. */
+function enqueuedAt(streamId: string): number {
+  return Number(streamId.slice(0, streamId.indexOf('-')));
+}
+
+/**
+ * Decides what becomes of entry `streamId`, read for the `timesDelivered`-th time (the PEL's
+ * count): unreadable (no data, not a sluice envelope, a body the codec refuses) is `poison`;
+ * a delivery count past `maxDeliveries` is `delivery_limit`; past its per-message expiration
+ * (counted from publish) or the queue's `messageTtlMs` (counted from entering the queue) at
+ * `nowMs` is `expired`; in that order. Anything else is delivered.
+ */
+export function admit(
+  streamId: string,
+  fields: readonly Buffer[] | null,
+  timesDelivered: number,
+  rules: AdmissionRules,
+  nowMs: number,
+  codec: Codec,
+): Admission {
+  let envelope: Envelope;
+  let body: unknown;
+  try {
+    if (fields === null) return { deliver: false, reason: 'poison', messageId: undefined };
+    envelope = decodeEnvelope(fields);
+    body = codec.decode(envelope.body, envelope.contentType);
+  } catch {
+    return { deliver: false, reason: 'poison', messageId: undefined };
+  }
+  const deliveryCount = envelope.redeliveries + timesDelivered;
+  const { messageId, expirationMs, publishedAt } = envelope;
+  if (rules.maxDeliveries !== undefined && deliveryCount > rules.maxDeliveries) {
+    return { deliver: false, reason: 'delivery_limit', messageId };
+  }
+  const ttl = rules.messageTtlMs;
+  if (
+    (expirationMs !== undefined && nowMs >= publishedAt + expirationMs) ||
+    (ttl !== undefined && nowMs >= enqueuedAt(streamId) + ttl)
+  ) {
+    return { deliver: false, reason: 'expired', messageId };
+  }
+  return { deliver: true, envelope, body, deliveryCount };
+}

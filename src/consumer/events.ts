@@ -1,0 +1,54 @@
+/**
+ * Typed events, cheap enough for the hot path: emitters ask {@link Events.has} before they
+ * build a payload, so an event nobody listens to costs one map lookup.
+ */
+type Listener = (event: never) => void;
+
+/** Listeners by event name; `E` maps each name to its payload type. */
+export class Events<E extends object> {
+  private readonly listeners = new Map<keyof E, Listener[]>();
+
+  /** Adds a listener (again: called once more per event, as Node's EventEmitter does). */
+  on<K extends keyof E>(name: K, listener: (event: E[K]) => void): void {
+    this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener]);
+  }
+
+  /** Removes one registration of a listener. */
+  off<K extends keyof E>(name: K, listener: (event: E[K]) => void): void {
+    const current = this.listeners.get(name);
+    const index = current?.indexOf(listener) ?? -1;
+    if (current === undefined || index < 0) return;
+    const rest = current.filter((_, i) => i !== index);
+    if (rest.length === 0) this.listeners.delete(name);
+    else this.listeners.set(name, rest);
+  }
+
+  /** True when `name` has a listener: check it before building a payload. */
+  has(name: keyof E): boolean {
+    return this.listeners.has(name);
+  }
+
+  /**
+   * Calls each listener of `name`. A listener that throws (or returns a promise that rejects)
+   * stops neither the others nor the emitter: its failure is its own, not the consumer's.
+   */
+  emit<K extends keyof E>(name: K, event: E[K]): void {
+    const current = this.listeners.get(name);
+    if (current === undefined) return;
+    // The array is replaced, never changed, on on/off: a listener removing itself is safe.
+    for (const listener of current) {
+      try {
+        const outcome = (listener as (event: E[K]) => unknown)(event);
+        if (typeof (outcome as PromiseLike<unknown> | undefined)?.then === 'function') {
+          (outcome as PromiseLike<unknown>).then(undefined, ignore);
+        }
+      } catch {
+        // See above: the listener's own failure.
+      }
+    }
+  }
+}
+
+function ignore(): void {
+  // A rejected listener promise, already accounted for (see Events.emit).
+}

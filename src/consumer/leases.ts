@@ -1,0 +1,59 @@
+/**
+ * Leases: the deliveries a consumer holds unsettled, and their renewal. An entry pending
+ * for longer than the queue's ack timeout without renewal is reclaimed by other consumers;
+ * renewing every quarter of it keeps a running handler's delivery with its consumer.
+ */
+import type { Redis } from 'ioredis';
+import type { QueueKeys } from '../keys/index.js';
+import { Periodic } from './periodic.js';
+import { extendOwned } from './scripts.js';
+import type { Delivery } from './types.js';
+
+/** What leases need to renew themselves. */
+export interface LeaseContext {
+  readonly redis: Redis;
+  readonly keys: QueueKeys;
+  readonly consumerName: string;
+  readonly report: (error: unknown) => void;
+}
+
+/** The unsettled deliveries of one consumer, by stream id. */
+export class Leases<T> {
+  private readonly held = new Map<string, Delivery<T>>();
+  private renewal: Periodic | undefined;
+
+  constructor(private readonly context: LeaseContext) {}
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  add(delivery: Delivery<T>): void {
+    this.held.set(delivery.streamId, delivery);
+  }
+
+  /** Drops a delivery's lease; false when it held none (settled before). */
+  delete(delivery: Delivery): boolean {
+    return this.held.delete(delivery.streamId);
+  }
+
+  /**
+   * Renews every lease every quarter of `ackTimeoutMs`: a lease is then never idle for more
+   * than half the ack timeout while the consumer lives.
+   */
+  start(ackTimeoutMs: number): void {
+    this.renewal = new Periodic(() => this.renew(), ackTimeoutMs / 4, this.context.report);
+  }
+
+  private async renew(): Promise<void> {
+    const { redis, keys, consumerName: consumer } = this.context;
+    // Offline, the call would only queue up behind the reconnect; the next round comes soon.
+    if (this.held.size === 0 || redis.status !== 'ready') return;
+    await extendOwned(redis, keys, { consumer, ids: [...this.held.keys()] });
+  }
+
+  /** Stops renewing; resolves once a renewal in progress is answered. */
+  stop(): Promise<void> {
+    return this.renewal?.stop() ?? Promise.resolve();
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The consumer's Lua scripts, one typed function each: keys from the key schema and named
+ * arguments in, a decoded reply out. Every call fails only with a SluiceError, within
+ * {@link SETTLEMENT_TIMEOUT_MS}. The ARGV order lives here and in each script's header only.
+ */
+import type { Redis } from 'ioredis';
+import { toSluiceError } from '../connection/connection.js';
+import {
+  ACK,
+  DEAD_LETTER,
+  EXTEND,
+  PROMOTE,
+  RECLAIM,
+  REQUEUE,
+} from '../connection/script-catalog.js';
+import {
+  callScript,
+  type Script,
+  type ScriptArgs,
+  type ScriptKeys,
+} from '../connection/scripts.js';
+import type { DeathReason } from '../dead-letter/death.js';
+import { CONSUMER_GROUP, type QueueKeys } from '../keys/index.js';
+import { SETTLEMENT_TIMEOUT_MS, deadlineError, withDeadline } from './deadline.js';
+
+/** Runs a script within the settlement deadline; it fails only with a SluiceError. */
+function run<K extends string, A extends string, R>(
+  redis: Redis,
+  script: Script<K, A, R>,
+  keys: ScriptKeys<Script<K, A, R>>,
+  args: ScriptArgs<Script<K, A, R>>,
+): Promise<R> {
+  const [first] = Object.values(keys as Readonly<Record<string, unknown>>);
+  const what = `${script.file} on ${typeof first === 'string' ? first : 'its keys'}`;
+  const call = callScript(redis, script, keys, args);
+  return withDeadline(
+    call.catch((error: unknown) => {
+      throw toSluiceError(error, redis, what);
+    }),
+    SETTLEMENT_TIMEOUT_MS,
+    () => deadlineError(redis, what, SETTLEMENT_TIMEOUT_MS),
+  );
+}
+
+/** Arguments of {@link ackOwned}. */
+export interface AckArgs {
+  readonly consumer: string;
+  /** Lowest and highest of `ids`, as stream ids compare. */
+  readonly lowestId: string;
+  readonly highestId: string;
+  /** Most entries the consumer may hold in that range (bounds the script's XPENDING). */
+  readonly limit: number;
+  readonly ids: readonly string[];
+}
+
+/** ack.lua: acks and deletes the entries `consumer` owns; `true` when all were, else per id. */
+export async function ackOwned(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream'>,
+  args: AckArgs,
+): Promise<true | boolean[]> {
+  const { consumer, lowestId, highestId, limit, ids } = args;
+  return run(
+    redis,
+    ACK,
+    { stream: keys.stream },
+    { group: CONSUMER_GROUP, consumer, lowestId, highestId, limit, ids },
+  );
+}
+
+/** dead_letter.lua: moves owned entries to the queue's outbox; per id, whether it was moved. */
+export async function deadLetterOwned(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
+  args: {
+    readonly consumer: string;
+    readonly reason: DeathReason;
+    readonly timeMs: number;
+    readonly ids: readonly string[];
+  },
+): Promise<boolean[]> {
+  const { consumer, reason, timeMs, ids } = args;
+  return run(
+    redis,
+    DEAD_LETTER,
+    { stream: keys.stream, outbox: keys.deadLetters },
+    { group: CONSUMER_GROUP, consumer, reason, timeMs, ids },
+  );
+}
+
+/**
+ * requeue.lua: gives an owned entry back, at the tail now (`dueAtMs` 0) or parked in the
+ * delayed set until `dueAtMs`; `counted` raises its delivery count. False if not owned.
+ */
+export async function requeueOwned(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream' | 'delayed' | 'delayedEntries'>,
+  args: {
+    readonly consumer: string;
+    readonly id: string;
+    readonly dueAtMs: number;
+    /** Member of the delayed set, unique per retry. */
+    readonly retryId: string;
+    readonly counted: boolean;
+  },
+): Promise<boolean> {
+  const { stream, delayed, delayedEntries } = keys;
+  return run(
+    redis,
+    REQUEUE,
+    { stream, delayed, delayedEntries },
+    {
+      group: CONSUMER_GROUP,
+      consumer: args.consumer,
+      entryId: args.id,
+      dueAtMs: args.dueAtMs,
+      retryId: args.retryId,
+      counted: args.counted ? '1' : '0',
+    },
+  );
+}
+
+/** extend.lua: renews the leases of owned entries; per id, whether it was owned. */
+export async function extendOwned(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream'>,
+  args: { readonly consumer: string; readonly ids: readonly string[] },
+): Promise<boolean[]> {
+  return run(
+    redis,
+    EXTEND,
+    { stream: keys.stream },
+    { group: CONSUMER_GROUP, consumer: args.consumer, ids: args.ids },
+  );
+}
+
+/** What {@link promoteDue} did. */
+export interface PromoteResult {
+  readonly moved: number;
+  /** Due time of the next delayed retry, if there is one. */
+  readonly nextDueAtMs: number | undefined;
+}
+
+/** promote.lua: moves up to `limit` delayed retries due at `nowMs` back into the stream. */
+export async function promoteDue(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream' | 'delayed' | 'delayedEntries'>,
+  args: { readonly nowMs: number; readonly limit: number },
+): Promise<PromoteResult> {
+  const { stream, delayed, delayedEntries } = keys;
+  return run(redis, PROMOTE, { stream, delayed, delayedEntries }, args);
+}
+
+/** An entry taken over by {@link reclaimIdle}. */
+export interface ReclaimedEntry {
+  readonly streamId: string;
+  readonly fields: Buffer[];
+  /** Deliveries of the entry so far (the PEL's counter), this takeover included. */
+  readonly timesDelivered: number;
+}
+
+/** What {@link reclaimIdle} took over, and where the next call starts. */
+export interface ReclaimResult {
+  readonly cursor: string;
+  readonly entries: ReclaimedEntry[];
+}
+
+/**
+ * reclaim.lua: takes over up to `count` entries idle for `minIdleMs`, scanning the PEL from
+ * `startId`; pending entries whose data is gone go to the outbox as `poison`.
+ */
+export async function reclaimIdle(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
+  args: {
+    readonly consumer: string;
+    readonly minIdleMs: number;
+    readonly startId: string;
+    readonly count: number;
+    readonly timeMs: number;
+  },
+): Promise<ReclaimResult> {
+  return run(
+    redis,
+    RECLAIM,
+    { stream: keys.stream, outbox: keys.deadLetters },
+    { group: CONSUMER_GROUP, ...args },
+  );
+}

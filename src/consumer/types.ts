@@ -1,0 +1,190 @@
+/**
+ * The public face of consuming: what a handler receives, what `consume()` and `messages()`
+ * hand back, their options and events. Interfaces only; the implementations are internal.
+ */
+import type { DeathHistory, DeathReason } from '../dead-letter/death.js';
+import type { SluiceError } from '../errors/index.js';
+import type { Headers } from '../topology/types.js';
+import type { RetryPolicy } from './retry.js';
+
+/** Options of {@link Delivery.nack}. */
+export interface NackOptions {
+  /**
+   * Put the message back in the queue (default), or, with `false`, dead-letter it with
+   * reason `rejected` (dropped when the queue has no dead-letter exchange).
+   */
+  readonly requeue?: boolean;
+  /** Requeue after this delay instead of at once (a delayed retry). */
+  readonly delayMs?: number;
+}
+
+/**
+ * One message handed to a consumer. Settle it once with {@link Delivery.ack},
+ * {@link Delivery.nack} or {@link Delivery.reject}; in automatic mode the consumer does it.
+ * Every settlement rejects only with a `SluiceError`, within `SETTLEMENT_TIMEOUT_MS`.
+ */
+export interface Delivery<T = unknown> {
+  /** The queue it was read from. */
+  readonly queue: string;
+  /** The entry's id in the queue's stream. */
+  readonly streamId: string;
+  readonly messageId: string;
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly headers: Headers;
+  readonly contentType: string;
+  readonly correlationId: string | undefined;
+  readonly expirationMs: number | undefined;
+  /** Publish time, milliseconds since the epoch. */
+  readonly publishedAt: number;
+  /** The body, decoded by the client's codec. */
+  readonly body: T;
+  /** How many times this message has been delivered, this delivery included. */
+  readonly deliveryCount: number;
+  /** True when an earlier delivery of this message was not acked. */
+  readonly redelivered: boolean;
+  /** Set when the message was dead-lettered before: its death records, first and last death. */
+  readonly deathHistory: DeathHistory | undefined;
+  /** True once ack, nack or reject has been called. */
+  readonly settled: boolean;
+  /** Acknowledges the message: it is removed from the queue. */
+  ack(): Promise<void>;
+  /** Negative acknowledgement: requeue (default, optionally after `delayMs`) or dead-letter. */
+  nack(options?: NackOptions): Promise<void>;
+  /**
+   * Rejects the message: dead-lettered with reason `rejected` (dropped without a dead-letter
+   * exchange). Resolves once it is in the queue's dead-letter outbox; it is routed from there
+   * to the dead-letter exchange right after.
+   */
+  reject(): Promise<void>;
+  /**
+   * Renews the lease now, so the delivery is not reclaimed for another `ackTimeoutMs`.
+   * The consumer also does this by itself while the delivery is unsettled.
+   */
+  extend(): Promise<void>;
+}
+
+/** A message handler; resolving acks the delivery, throwing requeues it (or retries it later). */
+export type Handler<T = unknown> = (delivery: Delivery<T>) => Promise<void> | void;
+
+/** Options of a consumer. */
+export interface ConsumeOptions {
+  /** Most deliveries held unsettled at once (RabbitMQ's basic.qos prefetch). Default 100. */
+  readonly prefetch?: number;
+  /** Most handlers running at once (handler form only). Default 1. */
+  readonly concurrency?: number;
+  /** Delayed retry for handlers that throw (handler form); without it they are requeued at once. */
+  readonly retry?: RetryPolicy;
+}
+
+/** Options of {@link Consumer.close}. */
+export interface CloseOptions {
+  /**
+   * How long in-flight deliveries may take to finish (0 to 2 147 483 647 ms); the rest stay
+   * unacked. Default 30 000.
+   */
+  readonly timeoutMs?: number;
+}
+
+/** Counters of one consumer, as a snapshot taken when read. */
+export interface ConsumerStats {
+  readonly delivered: number;
+  readonly acked: number;
+  readonly requeued: number;
+  /** Requeued with a delay (parked in the delayed set). */
+  readonly delayed: number;
+  readonly rejected: number;
+  /** Entries taken over from consumers that left them unacked past the ack timeout. */
+  readonly reclaimed: number;
+  /** Moved to the dead-letter outbox, by reason (not counting `rejected` settlements). */
+  readonly deadLettered: Readonly<Record<DeathReason, number>>;
+  /** Settlements refused because the delivery was no longer owned by this consumer. */
+  readonly stale: number;
+  /** Handlers that threw. */
+  readonly handlerErrors: number;
+}
+
+/** What the events of a delivery that reached the handler say about it. */
+export interface DeliveryEvent<T = unknown> {
+  readonly queue: string;
+  readonly streamId: string;
+  readonly messageId: string;
+  /** The delivery itself, for logs that want its headers or body. */
+  readonly delivery: Delivery<T>;
+}
+
+/** What the events of an entry that did not reach a handler say about it. */
+export interface EntryEvent {
+  readonly queue: string;
+  readonly streamId: string;
+  /** Undefined for an entry that is not a readable sluice message. */
+  readonly messageId: string | undefined;
+}
+
+/**
+ * Events of a consumer, for metrics and logs, by name. Payloads are built only when the event
+ * has a listener; a listener that throws does not disturb the consumer or other listeners.
+ */
+export interface ConsumerEvents<T = unknown> {
+  /** A handler resolved, `durationMs` after it was called. */
+  'delivery.handled': DeliveryEvent<T> & { readonly durationMs: number };
+  /** A handler threw or rejected with `error`; the delivery is requeued unless it settled it. */
+  'delivery.failed': DeliveryEvent<T> & { readonly durationMs: number; readonly error: unknown };
+  /**
+   * An entry went to the queue's dead-letter outbox: rejected by the application, or refused
+   * before reaching a handler (`poison`, `delivery_limit`, `expired`).
+   */
+  'delivery.deadLettered': EntryEvent & { readonly reason: DeathReason };
+  /** An entry another consumer had left unacked past the ack timeout was taken over. */
+  'delivery.reclaimed': EntryEvent & {
+    /** Deliveries of this entry so far, the takeover included. */
+    readonly timesDelivered: number;
+  };
+  /** The consumer's reading connection to Redis was lost; it reconnects by itself. */
+  'connection.lost': { readonly queue: string; readonly error: SluiceError };
+  /** The reading connection is back, `downtimeMs` after it was lost; reading resumes. */
+  'connection.restored': { readonly queue: string; readonly downtimeMs: number };
+  /**
+   * Reading, maintenance (lease renewal, reclaim, delayed retries, dead-letter routing) or an
+   * automatic settlement failed; the consumer carries on and retries by itself.
+   */
+  readError: SluiceError;
+  /** The stream or consumer group had disappeared and was created again. */
+  groupRecreated: { readonly queue: string };
+}
+
+/** The name of a consumer event. */
+export type ConsumerEventName = keyof ConsumerEvents;
+
+/** A listener of consumer event `K`. */
+export type ConsumerListener<K extends ConsumerEventName, T = unknown> = (
+  event: ConsumerEvents<T>[K],
+) => void;
+
+/**
+ * A running consumer of one queue, as `consume()` returns it. It reads until closed; `T` is
+ * the body type of its deliveries.
+ */
+export interface Consumer<T = unknown> {
+  /** The queue it consumes. */
+  readonly queue: string;
+  /** Its counters, as a snapshot taken now. */
+  readonly stats: ConsumerStats;
+  /** Adds a listener of event `name`. */
+  on<K extends ConsumerEventName>(name: K, listener: ConsumerListener<K, T>): this;
+  /** Removes a listener added with {@link Consumer.on}. */
+  off<K extends ConsumerEventName>(name: K, listener: ConsumerListener<K, T>): this;
+  /**
+   * Graceful shutdown: stop reading, let in-flight deliveries finish and settle (up to
+   * `timeoutMs`), then release the connection. What is not settled by then stays unacked and
+   * is reclaimed by another consumer after the queue's ack timeout. With Redis unreachable it
+   * still finishes within a few seconds (plus the wait for running handlers).
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+/**
+ * A stream of deliveries for `for await`, as `messages()` returns it; settle each one
+ * yourself. Leaving the loop closes it.
+ */
+export interface MessageStream<T = unknown> extends Consumer<T>, AsyncIterable<Delivery<T>> {}

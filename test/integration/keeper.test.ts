@@ -1,0 +1,74 @@
+/**
+ * The queue keeper: one per client, doing each queue's chores (delayed retries, dead-letter
+ * routing) once however many consumers the queue has in the process, and reporting a routing
+ * failure as an event instead of an unhandled rejection.
+ */
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { ServerError, Sluice, type Delivery, type SluiceError } from '../../src/index.js';
+import { commandCalls } from '../support/faults.js';
+import { connectRedis, startExtraRedis, testNamespace, waitFor } from '../support/index.js';
+import { streamKey, useSluice } from '../support/sluice.js';
+
+/** How long the chores are watched; a round runs every 250 ms. */
+const WATCH_MS = 1000;
+
+describe('the queue keeper', () => {
+  it('routes the outbox of a queue once per round, however many consumers it has here', async () => {
+    // A server of its own: command counts of other tests would blur the figure.
+    const server = await startExtraRedis();
+    const redis = connectRedis({}, server.url);
+    const sluice = await Sluice.connect({ url: server.url, namespace: testNamespace() });
+    onTestFinished(() => sluice.close());
+    await sluice.declareQueue('jobs');
+    const consumers = await Promise.all(
+      [1, 2, 3, 4].map(() => sluice.consume('jobs', () => undefined)),
+    );
+    // Each round of the keeper reads the outbox once (XRANGE); nothing else does here.
+    const before = await commandCalls(redis, 'xrange');
+    const until = Date.now() + WATCH_MS;
+    await waitFor(() => Date.now() >= until);
+    const rounds = (await commandCalls(redis, 'xrange')) - before;
+    // One keeper: about WATCH_MS / 250 rounds; one per consumer would be four times that.
+    expect(rounds).toBeGreaterThan(0);
+    expect(rounds).toBeLessThanOrEqual(WATCH_MS / 250 + 2);
+    await Promise.all(consumers.map((consumer) => consumer.close()));
+  });
+
+  it('keeps promoting delayed retries while one of several consumers of the queue remains', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const retryOnce = async (msg: Delivery): Promise<void> => {
+      if (!msg.redelivered) await msg.nack({ delayMs: 50 });
+    };
+    const first = await sluice.consume('jobs', retryOnce);
+    const second = await sluice.consume('jobs', retryOnce);
+    await first.close();
+    await sluice.publish('', 'jobs', 'later');
+    await waitFor(() => second.stats.delayed === 1 && second.stats.acked === 1);
+    await second.close();
+  });
+
+  it('reports a routing failure of the dead-letter relay as a readError, never unhandled', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('dead');
+    await sluice.bindQueue('dead', 'dlx');
+    await sluice.declareQueue('jobs', { deadLetterExchange: 'dlx' });
+    // The dead-letter queue's stream replaced by a string: every copy into it fails.
+    const deadStream = streamKey(namespace, 'dead');
+    await redis.del(deadStream);
+    await redis.set(deadStream, 'not a stream');
+    await sluice.publish('', 'jobs', 'doomed');
+    const errors: SluiceError[] = [];
+    const consumer = await sluice.consume('jobs', (msg) => msg.reject());
+    consumer.on('readError', (error) => errors.push(error));
+    await waitFor(() => consumer.stats.rejected === 1);
+    await waitFor(() => errors.some((error) => error instanceof ServerError));
+    // The rejected message waits in the outbox for the next attempt; nothing is lost.
+    expect(await sluice.inspectQueue('jobs')).toMatchObject({ deadLetterBacklog: 1 });
+    await redis.del(deadStream);
+    await sluice.declareQueue('dead');
+    await waitFor(async () => (await sluice.inspectQueue('dead')).messages === 1);
+    await consumer.close();
+  });
+});
