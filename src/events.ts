@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import type { ConfirmTarget } from './producer/publication.js';
 
 /** A publish was confirmed at its durability. */
@@ -35,46 +34,67 @@ export interface ConnectionEvent {
   readonly time: number;
 }
 
-/** Instrumentation events of a client (`sluice.on(name, listener)`). */
+/** Instrumentation events of a client (`sluice.on(name, listener)`), by name. */
 export interface ClientEvents {
-  'publish.confirmed': [event: PublishConfirmedEvent];
-  'publish.retried': [event: PublishRetriedEvent];
-  'publish.failed': [event: PublishFailedEvent];
-  'connection.lost': [event: ConnectionEvent];
-  'connection.restored': [event: ConnectionEvent];
+  'publish.confirmed': PublishConfirmedEvent;
+  'publish.retried': PublishRetriedEvent;
+  'publish.failed': PublishFailedEvent;
+  'connection.lost': ConnectionEvent;
+  'connection.restored': ConnectionEvent;
 }
 
-/** A map of event names to listener arguments. */
-export type EventMap<E> = { [K in keyof E]: unknown[] };
-
 /**
- * Typed events for instrumentation. Emitters ask {@link listening} before they build an
- * event, so an event nobody listens to costs one lookup; a listener that throws is the
- * listener's problem, never the emitter's (the error is dropped, not thrown into sluice).
+ * Typed events for instrumentation, of clients and of consumers, cheap enough for the hot path:
+ * emitters ask {@link Events.has} before they build a payload, so an event nobody listens to
+ * costs one map lookup.
  */
-export class Events<E extends EventMap<E>> {
-  private readonly emitter = new EventEmitter();
+type Listener = (event: never) => void;
 
-  /** Whether anyone listens to `name`. */
-  listening(name: keyof E & string): boolean {
-    return this.emitter.listenerCount(name) > 0;
+/** Listeners by event name; `E` maps each name to its payload type. */
+export class Events<E extends object> {
+  private readonly listeners = new Map<keyof E, Listener[]>();
+
+  /** Adds a listener (again: called once more per event, as Node's EventEmitter does). */
+  on<K extends keyof E>(name: K, listener: (event: E[K]) => void): void {
+    this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener]);
   }
 
-  on<K extends keyof E & string>(name: K, listener: (...args: E[K]) => void): void {
-    this.emitter.on(name, listener as (...args: unknown[]) => void);
+  /** Removes one registration of a listener. */
+  off<K extends keyof E>(name: K, listener: (event: E[K]) => void): void {
+    const current = this.listeners.get(name);
+    const index = current?.indexOf(listener) ?? -1;
+    if (current === undefined || index < 0) return;
+    const rest = current.filter((_, i) => i !== index);
+    if (rest.length === 0) this.listeners.delete(name);
+    else this.listeners.set(name, rest);
   }
 
-  off<K extends keyof E & string>(name: K, listener: (...args: E[K]) => void): void {
-    this.emitter.off(name, listener as (...args: unknown[]) => void);
+  /** True when `name` has a listener: check it before building a payload. */
+  has(name: keyof E): boolean {
+    return this.listeners.has(name);
   }
 
-  emit<K extends keyof E & string>(name: K, ...args: E[K]): void {
-    for (const listener of this.emitter.listeners(name)) {
+  /**
+   * Calls each listener of `name`. A listener that throws (or returns a promise that rejects)
+   * stops neither the others nor the emitter: its failure is its own, not the consumer's.
+   */
+  emit<K extends keyof E>(name: K, event: E[K]): void {
+    const current = this.listeners.get(name);
+    if (current === undefined) return;
+    // The array is replaced, never changed, on on/off: a listener removing itself is safe.
+    for (const listener of current) {
       try {
-        (listener as (...args: E[K]) => void)(...args);
+        const outcome = (listener as (event: E[K]) => unknown)(event);
+        if (typeof (outcome as PromiseLike<unknown> | undefined)?.then === 'function') {
+          (outcome as PromiseLike<unknown>).then(undefined, ignore);
+        }
       } catch {
-        // A failing listener must not fail what it reports on, nor keep the others from it.
+        // See above: the listener's own failure.
       }
     }
   }
+}
+
+function ignore(): void {
+  // A rejected listener promise, already accounted for (see Events.emit).
 }

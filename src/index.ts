@@ -29,7 +29,12 @@ export type {
 } from './consumer/types.js';
 export { SETTLEMENT_TIMEOUT_MS } from './consumer/deadline.js';
 export type { RetryPolicy } from './consumer/retry.js';
-export type { DeathHistory, DeathReason, DeathRecord, DeathSummary } from './dead-letter/death.js';
+export type {
+  DeathHistory,
+  DeathReason,
+  DeathRecord,
+  DeathSummary,
+} from './message/death-history.js';
 export { POISON_CONTENT_TYPE } from './dead-letter/relay.js';
 export type {
   DeadLetter,
@@ -40,6 +45,7 @@ export type {
   ReplayResult,
 } from './dead-letter/tools.js';
 export type { BatchMessage, PublishOptions } from './producer/prepare.js';
+export type { QueueInfo } from './queue/data.js';
 export type { PublishBatchOptions } from './producer/producer.js';
 export type { ConfirmTarget, PublishConfirm } from './producer/publication.js';
 export type { Durability, ProducerConnectOptions } from './producer/settings.js';
@@ -47,16 +53,11 @@ export type {
   DeleteExchangeOptions,
   DeleteQueueOptions,
   ExchangeOptions,
-  QueueInfo,
   QueueOptions,
 } from './topology/topology.js';
-export type {
-  BindingArguments,
-  ExchangeType,
-  HeaderValue,
-  Headers,
-  OverflowPolicy,
-} from './topology/types.js';
+export type { BindingArguments } from './routing/headers.js';
+export type { ExchangeType, OverflowPolicy } from './topology/types.js';
+export type { HeaderValue, Headers } from './message/headers.js';
 export { matchTopic } from './routing/topic.js';
 export { matchHeaders } from './routing/headers.js';
 export { defaultCodec } from './message/codec.js';

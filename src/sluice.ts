@@ -9,7 +9,7 @@ import type { Consumer, ConsumeOptions, Handler, MessageStream } from './consume
 import { ClosedError, InvalidArgumentError } from './errors/index.js';
 import { Events, type ClientEvents } from './events.js';
 import { Keyspace } from './keys/index.js';
-import { TopologyCache } from './topology/cache.js';
+import { TopologyCache } from './routing/compiled.js';
 import { DeadLetterRelay } from './dead-letter/relay.js';
 import { DeadLetterTools as DeadLetterQueues, type ReplayOptions } from './dead-letter/tools.js';
 import { validateRetryPolicy } from './consumer/retry.js';
@@ -17,6 +17,7 @@ import { defaultCodec, type Codec } from './message/codec.js';
 import type { BatchMessage, PublishOptions } from './producer/prepare.js';
 import { Producer, type PublishBatchOptions } from './producer/producer.js';
 import type { PublishConfirm } from './producer/publication.js';
+import { QueueData, type QueueInfo } from './queue/data.js';
 import {
   assertDurabilitySupported,
   producerSettings,
@@ -28,10 +29,10 @@ import {
   type DeleteExchangeOptions,
   type DeleteQueueOptions,
   type ExchangeOptions,
-  type QueueInfo,
   type QueueOptions,
 } from './topology/topology.js';
-import type { BindingArguments, ExchangeType } from './topology/types.js';
+import type { BindingArguments } from './routing/headers.js';
+import type { ExchangeType } from './topology/types.js';
 import { validateIntegerOption, validateName, validateOptionsObject } from './validation/index.js';
 
 /**
@@ -43,12 +44,12 @@ function watchConnection(redis: Redis, events: Events<ClientEvents>): () => void
   const onClose = (): void => {
     if (lost) return;
     lost = true;
-    if (events.listening('connection.lost')) events.emit('connection.lost', { time: Date.now() });
+    if (events.has('connection.lost')) events.emit('connection.lost', { time: Date.now() });
   };
   const onReady = (): void => {
     if (!lost) return;
     lost = false;
-    if (events.listening('connection.restored')) {
+    if (events.has('connection.restored')) {
       events.emit('connection.restored', { time: Date.now() });
     }
   };
@@ -114,6 +115,7 @@ function reportingProgress(
 export class Sluice {
   private readonly consumers = new Set<{ close(): Promise<void> }>();
   private readonly topology: Topology;
+  private readonly queues: QueueData;
   private readonly producer: Producer;
   private readonly cache: TopologyCache;
   private readonly relay: DeadLetterRelay;
@@ -133,7 +135,12 @@ export class Sluice {
     settings: ProducerSettings,
     operationTimeoutMs: number,
   ) {
-    this.topology = new Topology(connection.redis, keys, () => this.cache.invalidate());
+    this.queues = new QueueData(connection.redis, keys, (queue) =>
+      this.topology.queueExists(queue),
+    );
+    this.topology = new Topology(connection.redis, keys, this.queues, () =>
+      this.cache.invalidate(),
+    );
     this.cache = new TopologyCache(connection.redis, keys, this.topology);
     this.relay = new DeadLetterRelay(
       { redis: connection.redis, keys, cluster: connection.server.cluster },
@@ -145,7 +152,7 @@ export class Sluice {
     const dlq = new DeadLetterQueues(
       connection.redis,
       keys,
-      this.topology,
+      this.queues,
       this.cache,
       this.relay,
       codec,
@@ -176,13 +183,13 @@ export class Sluice {
    * `publish.failed`, `connection.lost`, `connection.restored` (see {@link ClientEvents}).
    * Events nobody listens to cost nothing; a listener that throws does not affect sluice.
    */
-  on<K extends keyof ClientEvents>(name: K, listener: (...args: ClientEvents[K]) => void): this {
+  on<K extends keyof ClientEvents>(name: K, listener: (event: ClientEvents[K]) => void): this {
     this.events.on(name, listener);
     return this;
   }
 
   /** Stops listening (see {@link on}). */
-  off<K extends keyof ClientEvents>(name: K, listener: (...args: ClientEvents[K]) => void): this {
+  off<K extends keyof ClientEvents>(name: K, listener: (event: ClientEvents[K]) => void): this {
     this.events.off(name, listener);
     return this;
   }
@@ -253,12 +260,12 @@ export class Sluice {
 
   /** Counts of a queue: ready, unacked, delayed, dead letters not yet routed, consumers. */
   inspectQueue(name: string): Promise<QueueInfo> {
-    return this.admin('inspectQueue', () => this.topology.inspectQueue(name));
+    return this.admin('inspectQueue', () => this.queues.inspect(name));
   }
 
   /** Removes the queue's ready messages (not the unacked ones); resolves with how many. */
   purgeQueue(name: string): Promise<number> {
-    return this.admin('purgeQueue', () => this.topology.purgeQueue(name));
+    return this.admin('purgeQueue', () => this.queues.purge(name));
   }
 
   /** Binds a queue to an exchange by binding key, or by header arguments for a headers exchange. */

@@ -7,19 +7,19 @@
  */
 import type { Redis } from 'ioredis';
 import { toSluiceError, type Connection } from '../connection/connection.js';
-import type { DeathReason } from '../dead-letter/death.js';
+import type { DeathReason } from '../message/death-history.js';
 import { NotFoundError, SluiceError, StaleDeliveryError, ClosedError } from '../errors/index.js';
 import { CONSUMER_GROUP, type Keyspace, type QueueKeys } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
-import type { TopologyCache } from '../topology/cache.js';
-import { ensureConsumerGroup } from '../topology/group.js';
+import type { TopologyCache } from '../routing/compiled.js';
+import { ensureConsumerGroup } from '../queue/group.js';
 import type { QueueRecord } from '../topology/types.js';
 import { validateIntegerOption, validateOptionsObject } from '../validation/index.js';
 import { admit, type AdmissionRules } from './admission.js';
 import { ReplyBudget } from './deadline.js';
 import { DeliveryImpl } from './delivery.js';
 import { Dispatcher } from './dispatcher.js';
-import { Events } from './events.js';
+import { Events } from '../events.js';
 import type { Detach, QueueKeeper } from './keeper.js';
 import { Leases } from './leases.js';
 import { Reader } from './reader.js';

@@ -1,7 +1,7 @@
-import type { DeathHistory } from '../dead-letter/death.js';
+import type { DeathHistory } from '../message/death-history.js';
 import { InvalidArgumentError, PreconditionFailedError } from '../errors/index.js';
 import type { Envelope } from '../message/envelope.js';
-import type { Headers } from '../topology/types.js';
+import type { Headers } from '../message/headers.js';
 import {
   validateBooleanOption,
   validateIntegerOption,

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { isReplyError, toSluiceError, type Connection } from '../connection/connection.js';
 import { ConnectionError, TimeoutError, type SluiceError } from '../errors/index.js';
 import { CONSUMER_GROUP } from '../keys/index.js';
-import { ensureConsumerGroup } from '../topology/group.js';
+import { ensureConsumerGroup } from '../queue/group.js';
 import type { ReplyBudget } from './deadline.js';
 
 /** How long one XREADGROUP blocks; the loop then reads again (and sees a close). */

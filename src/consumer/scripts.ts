@@ -19,7 +19,7 @@ import {
   type ScriptArgs,
   type ScriptKeys,
 } from '../connection/scripts.js';
-import type { DeathReason } from '../dead-letter/death.js';
+import type { DeathReason } from '../message/death-history.js';
 import { CONSUMER_GROUP, type QueueKeys } from '../keys/index.js';
 import { SETTLEMENT_TIMEOUT_MS, deadlineError, withDeadline } from './deadline.js';
 

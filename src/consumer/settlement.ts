@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StaleDeliveryError, type SluiceError } from '../errors/index.js';
-import type { DeathReason } from '../dead-letter/death.js';
+import type { DeathReason } from '../message/death-history.js';
 import type { QueueKeys } from '../keys/index.js';
 import { ackOwned, extendOwned, requeueOwned } from './scripts.js';
 import type { Delivery } from './types.js';

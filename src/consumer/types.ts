@@ -2,9 +2,9 @@
  * The public face of consuming: what a handler receives, what `consume()` and `messages()`
  * hand back, their options and events. Interfaces only; the implementations are internal.
  */
-import type { DeathHistory, DeathReason } from '../dead-letter/death.js';
+import type { DeathHistory, DeathReason } from '../message/death-history.js';
 import type { SluiceError } from '../errors/index.js';
-import type { Headers } from '../topology/types.js';
+import type { Headers } from '../message/headers.js';
 import type { RetryPolicy } from './retry.js';
 
 /** Options of {@link Delivery.nack}. */

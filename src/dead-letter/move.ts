@@ -1,4 +1,4 @@
-import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
+import type { CompiledTopology, TopologyCache } from '../routing/compiled.js';
 import { append, type AppendTarget } from '../producer/append.js';
 import { packFields } from '../producer/pack.js';
 

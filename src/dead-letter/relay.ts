@@ -2,9 +2,10 @@ import type { Keyspace } from '../keys/index.js';
 import { decodeEnvelope, encodeCopy, type Envelope } from '../message/envelope.js';
 import { Field } from '../message/fields.js';
 import type { AppendTarget } from '../producer/append.js';
-import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
+import type { CompiledTopology, TopologyCache } from '../routing/compiled.js';
 import { moveOutboxEntry, type MovePlan } from './move.js';
-import { isDeadLetterCycle, recordDeath, type DeathReason } from './death.js';
+import { isDeadLetterCycle, recordDeath } from './death.js';
+import { type DeathReason } from '../message/death-history.js';
 
 /** Content type of the copy made of an entry that was not a readable sluice message. */
 export const POISON_CONTENT_TYPE = 'application/vnd.sluice.poison+json';

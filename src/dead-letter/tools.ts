@@ -5,11 +5,11 @@ import type { Codec } from '../message/codec.js';
 import { callScript } from '../connection/scripts.js';
 import { TAKE } from '../connection/script-catalog.js';
 import { decodeEnvelope, type Envelope } from '../message/envelope.js';
-import type { TopologyCache } from '../topology/cache.js';
-import type { Topology } from '../topology/topology.js';
-import type { Headers } from '../topology/types.js';
+import type { TopologyCache } from '../routing/compiled.js';
+import type { QueueData } from '../queue/data.js';
+import type { Headers } from '../message/headers.js';
 import { validateIntegerOption, validateName, validateOptionsObject } from '../validation/index.js';
-import type { DeathHistory } from './death.js';
+import type { DeathHistory } from '../message/death-history.js';
 import { replayTargets, type DeadLetterRelay, type ReplayRoute } from './relay.js';
 
 /** One message of a dead-letter queue, as the tools show it. */
@@ -102,7 +102,7 @@ export class DeadLetterTools {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keyspace,
-    private readonly topology: Topology,
+    private readonly queues: QueueData,
     private readonly cache: TopologyCache,
     private readonly relay: DeadLetterRelay,
     private readonly codec: Codec,
@@ -209,7 +209,7 @@ export class DeadLetterTools {
 
   /** Removes the queue's ready messages; resolves with how many. */
   purge(queue: string): Promise<number> {
-    return this.topology.purgeQueue(queue);
+    return this.queues.purge(queue);
   }
 
   /** Where a replayed message goes; undefined (no origin, no route now) leaves it where it is. */

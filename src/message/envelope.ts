@@ -1,5 +1,5 @@
-import { parseDeathHistory, type DeathHistory } from '../dead-letter/death.js';
-import type { Headers } from '../topology/types.js';
+import { parseDeathHistory, type DeathHistory } from './death-history.js';
+import type { Headers } from './headers.js';
 import { Field } from './fields.js';
 
 /** Version of the envelope layout written by this release: the first element of `m`. */

@@ -3,7 +3,7 @@ import type { Connection } from '../connection/connection.js';
 import { MessageTooLargeError } from '../errors/index.js';
 import type { Codec } from '../message/codec.js';
 import { encodeEnvelope } from '../message/envelope.js';
-import type { Headers } from '../topology/types.js';
+import type { Headers } from '../message/headers.js';
 import {
   validateBooleanOption,
   validateEnumOption,

@@ -10,7 +10,7 @@ import {
 import type { ClientEvents, Events } from '../events.js';
 import type { Keyspace } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
-import type { CompiledTopology, TopologyCache } from '../topology/cache.js';
+import type { CompiledTopology, TopologyCache } from '../routing/compiled.js';
 import { Fences } from '../topology/fences.js';
 import type { OverflowPolicy, TopologySnapshot } from '../topology/types.js';
 import { validateBooleanOption, validateOptionsObject } from '../validation/index.js';
@@ -190,7 +190,7 @@ export class Producer {
     const deadline = new AbortController();
     const { events } = this.options;
     const state = new CallState(deadline.signal, (attempt, error) => {
-      if (!events.listening('publish.retried')) return;
+      if (!events.has('publish.retried')) return;
       const messageIds = batch.map((publication) => publication.message.messageId);
       events.emit('publish.retried', { messageIds, attempt, error });
     });

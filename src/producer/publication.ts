@@ -32,14 +32,14 @@ export class Publication {
     this.confirmed = new Promise<PublishConfirm>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
-    this.startedAt = events.listening('publish.confirmed') ? performance.now() : 0;
+    this.startedAt = events.has('publish.confirmed') ? performance.now() : 0;
   }
 
   resolve(confirm: PublishConfirm): void {
     if (this.settled) return;
     this.settled = true;
     this.settle?.resolve(confirm);
-    if (this.startedAt > 0 && this.events.listening('publish.confirmed')) {
+    if (this.startedAt > 0 && this.events.has('publish.confirmed')) {
       const { exchange, routingKey } = this.message;
       this.events.emit('publish.confirmed', {
         ...confirm,
@@ -54,7 +54,7 @@ export class Publication {
     if (this.settled) return;
     this.settled = true;
     this.settle?.reject(error);
-    if (this.events.listening('publish.failed')) {
+    if (this.events.has('publish.failed')) {
       const { messageId, exchange, routingKey } = this.message;
       this.events.emit('publish.failed', { messageId, exchange, routingKey, error });
     }

@@ -18,7 +18,14 @@
  *   whatever its value, as the broker compares void with any value as equal.
  * - With nothing left to compare, `all` matches every message and `any` none.
  */
-import type { BindingArguments, Headers, HeaderValue } from '../topology/types.js';
+import type { Headers, HeaderValue } from '../message/headers.js';
+
+/**
+ * Arguments of a binding to a headers exchange: `x-match` (`all` by default, `any`,
+ * `all-with-x`, `any-with-x`) and the header values to compare; `null` matches a header that
+ * is present with any value (RabbitMQ's void argument).
+ */
+export type BindingArguments = Readonly<Record<string, HeaderValue | null>>;
 
 /** A compiled headers binding: whether a message with these headers matches it. */
 export type HeadersMatcher = (headers: Headers) => boolean;

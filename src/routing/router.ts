@@ -6,9 +6,9 @@ import type {
   BindingRecord,
   ExchangeRecord,
   ExchangeType,
-  Headers,
   TopologySnapshot,
 } from '../topology/types.js';
+import type { Headers } from '../message/headers.js';
 import { compileHeadersBinding } from './headers.js';
 import { TopicTrie } from './topic.js';
 

@@ -1,23 +1,21 @@
 import type { Redis } from 'ioredis';
-import { unlinkMatching } from '../connection/connection.js';
 import { callScript } from '../connection/scripts.js';
 import {
   BIND,
   DECLARE,
   DELETE_EXCHANGE,
   DELETE_QUEUE,
-  PURGE,
   UNBIND,
 } from '../connection/script-catalog.js';
 import { Fences } from './fences.js';
-import { ensureConsumerGroup } from './group.js';
+import type { QueueData } from '../queue/data.js';
 import {
   InvalidArgumentError,
   NotFoundError,
   PreconditionFailedError,
   AccessRefusedError,
 } from '../errors/index.js';
-import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
+import type { Keyspace } from '../keys/index.js';
 import {
   validateBindingArguments,
   validateBooleanOption,
@@ -29,8 +27,8 @@ import {
   validateRoutingKey,
   validateTopicPattern,
 } from '../validation/index.js';
+import type { BindingArguments } from '../routing/headers.js';
 import type {
-  BindingArguments,
   BindingRecord,
   DestinationType,
   ExchangeRecord,
@@ -52,21 +50,6 @@ export interface ExchangeOptions {
 
 /** Queue arguments, stored with the queue and enforced by producers and consumers. */
 export type QueueOptions = Partial<Omit<QueueRecord, 'name'>>;
-
-/** What {@link Topology.inspectQueue} reports. */
-export interface QueueInfo {
-  readonly name: string;
-  /** Ready messages: in the queue and not delivered to any consumer. */
-  readonly messages: number;
-  /** Delivered and not yet acked. */
-  readonly unacked: number;
-  /** Parked for a delayed retry. */
-  readonly delayed: number;
-  /** Dead letters waiting to be routed to the dead-letter exchange (normally 0). */
-  readonly deadLetterBacklog: number;
-  /** Consumers registered in the queue's group. */
-  readonly consumers: number;
-}
 
 /** Options of {@link Topology.deleteExchange}. */
 export interface DeleteExchangeOptions {
@@ -100,7 +83,6 @@ const OVERFLOW_POLICIES: readonly OverflowPolicy[] = [
   'reject-publish-dlx',
 ];
 const DAY_MS = 86_400_000;
-const PURGE_BATCH = 1000;
 
 /** Sorted-key JSON, so that equal records and binding arguments compare equal as strings. */
 function canonicalJson(value: Readonly<Record<string, unknown>>): string {
@@ -144,6 +126,7 @@ export class Topology {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keyspace,
+    private readonly data: QueueData,
     private readonly onChange: () => void,
   ) {
     this.fences = new Fences(redis, keys);
@@ -243,7 +226,7 @@ export class Topology {
       name,
       canonicalJson({ ...record }),
     );
-    await ensureConsumerGroup(this.redis, this.keys.queue(name).stream);
+    await this.data.create(name);
     await this.changed(version);
   }
 
@@ -304,7 +287,7 @@ export class Topology {
     validateBooleanOption('ifEmpty', options.ifEmpty);
     validateBooleanOption('ifUnused', options.ifUnused);
     if (options.ifEmpty === true || options.ifUnused === true) {
-      const counts = await this.counts(name);
+      const counts = await this.data.counts(name);
       // Ready messages only, as RabbitMQ's if-empty: unacked deliveries do not count.
       if (options.ifEmpty === true && counts.messages > 0) {
         throw new PreconditionFailedError(
@@ -328,78 +311,12 @@ export class Topology {
       { name },
     );
     await this.changed(Number(version));
-    const keys = this.keys.queue(name);
-    // The fence goes with the stream: a producer still routing to the queue finds it missing
-    // and writes nothing (a missing fence refuses, as a raised one does).
-    await this.redis.unlink(
-      keys.fence,
-      keys.stream,
-      keys.deadLetters,
-      keys.delayed,
-      keys.delayedEntries,
-    );
-    // Dedup slots are named by window, so they are found by pattern; left alone they would
-    // make a new queue of the same name report duplicates until they expire.
-    await unlinkMatching(this.redis, this.keys.dedupSlotPattern(name));
+    await this.data.remove(name);
   }
 
-  /**
-   * Counts of a queue, like RabbitMQ's `queue.declare` passive reply and more: ready and
-   * unacked messages, delayed retries, dead letters not yet routed, registered consumers.
-   */
-  async inspectQueue(name: string): Promise<QueueInfo> {
-    validateName('queue', name);
-    await this.requireQueue(name);
-    return this.counts(name);
-  }
-
-  /** The counts of {@link inspectQueue}, read in one transaction; all 0 for a missing stream. */
-  private async counts(name: string): Promise<QueueInfo> {
-    const keys = this.keys.queue(name);
-    const replies = await this.redis
-      .multi()
-      .xlen(keys.stream)
-      .xpending(keys.stream, CONSUMER_GROUP)
-      .zcard(keys.delayed)
-      .xlen(keys.deadLetters)
-      .xinfo('CONSUMERS', keys.stream, CONSUMER_GROUP)
-      .exec();
-    // A missing group (XPENDING / XINFO errors) means nothing is pending and no one consumes.
-    const value = (index: number): unknown =>
-      replies?.[index]?.[0] ? undefined : replies?.[index]?.[1];
-    const length = Number(value(0) ?? 0);
-    const unacked = Number((value(1) as [number] | undefined)?.[0] ?? 0);
-    return {
-      name,
-      messages: length - unacked,
-      unacked,
-      delayed: Number(value(2) ?? 0),
-      deadLetterBacklog: Number(value(3) ?? 0),
-      consumers: ((value(4) as unknown[] | undefined) ?? []).length,
-    };
-  }
-
-  /** Removes every message that no consumer holds; unacked deliveries stay. Returns how many. */
-  async purgeQueue(name: string): Promise<number> {
-    validateName('queue', name);
-    await this.requireQueue(name);
-    let purged = 0;
-    for (;;) {
-      const deleted = await callScript(
-        this.redis,
-        PURGE,
-        { stream: this.keys.queue(name).stream },
-        { group: CONSUMER_GROUP, count: PURGE_BATCH },
-      );
-      if (deleted === 0) return purged;
-      purged += deleted;
-    }
-  }
-
-  private async requireQueue(name: string): Promise<void> {
-    if ((await this.redis.hexists(this.keys.topologyQueues, name)) === 0) {
-      throw new NotFoundError(`queue '${name}' does not exist`);
-    }
+  /** Whether queue `name` is declared. */
+  async queueExists(name: string): Promise<boolean> {
+    return (await this.redis.hexists(this.keys.topologyQueues, name)) === 1;
   }
 
   /**

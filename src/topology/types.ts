@@ -1,18 +1,7 @@
+import type { BindingArguments } from '../routing/headers.js';
+
 /** The four RabbitMQ exchange types. */
 export type ExchangeType = 'direct' | 'topic' | 'fanout' | 'headers';
-
-/** A header or binding-argument value: JSON scalars only, compared by type and value. */
-export type HeaderValue = string | number | boolean;
-
-/** Message headers. */
-export type Headers = Readonly<Record<string, HeaderValue>>;
-
-/**
- * Arguments of a binding to a headers exchange: `x-match` (`all` by default, `any`,
- * `all-with-x`, `any-with-x`) and the header values to compare; `null` matches a header that
- * is present with any value (RabbitMQ's void argument).
- */
-export type BindingArguments = Readonly<Record<string, HeaderValue | null>>;
 
 /** A declared exchange as stored in the topology. */
 export interface ExchangeRecord {

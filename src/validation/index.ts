@@ -1,5 +1,6 @@
 import { AccessRefusedError, InvalidArgumentError } from '../errors/index.js';
-import type { BindingArguments, Headers, HeaderValue } from '../topology/types.js';
+import type { Headers, HeaderValue } from '../message/headers.js';
+import type { BindingArguments } from '../routing/headers.js';
 
 /** AMQP short strings (names, routing keys) are at most 255 bytes; sluice keeps that limit. */
 export const MAX_NAME_BYTES = 255;

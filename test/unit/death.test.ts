@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  isDeadLetterCycle,
-  parseDeathHistory,
-  recordDeath,
-  type DeathHistory,
-} from '../../src/dead-letter/death.js';
+import { isDeadLetterCycle, recordDeath } from '../../src/dead-letter/death.js';
+import { parseDeathHistory, type DeathHistory } from '../../src/message/death-history.js';
 
 const event = { exchange: 'orders', routingKey: 'order.created', time: 1000 };
 

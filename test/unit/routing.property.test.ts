@@ -3,15 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { matchHeaders } from '../../src/routing/headers.js';
 import { Router } from '../../src/routing/router.js';
 import { matchTopic, TopicTrie } from '../../src/routing/topic.js';
+import type { BindingArguments } from '../../src/routing/headers.js';
 import type {
-  BindingArguments,
   BindingRecord,
   ExchangeRecord,
   ExchangeType,
-  Headers,
-  HeaderValue,
   TopologySnapshot,
 } from '../../src/topology/types.js';
+import type { Headers, HeaderValue } from '../../src/message/headers.js';
 
 interface ExchangeSpec {
   readonly type: ExchangeType;

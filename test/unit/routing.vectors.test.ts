@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { matchHeaders } from '../../src/routing/headers.js';
 import { matchTopic, TopicTrie } from '../../src/routing/topic.js';
-import type { BindingArguments, Headers, HeaderValue } from '../../src/topology/types.js';
+import type { BindingArguments } from '../../src/routing/headers.js';
+import type { Headers, HeaderValue } from '../../src/message/headers.js';
 
 // Decisions recorded from a real RabbitMQ 3.10 broker (see the fixture's README in
 // shared/vectors): the matchers must agree with every one of them.

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Keyspace } from '../keys/index.js';
-import { Router } from '../routing/router.js';
-import type { Topology } from './topology.js';
-import type { TopologySnapshot } from './types.js';
+import type { Topology } from '../topology/topology.js';
+import type { TopologySnapshot } from '../topology/types.js';
+import { Router } from './router.js';
 
 /** A snapshot and the router compiled from it; both belong to one topology version. */
 export interface CompiledTopology {

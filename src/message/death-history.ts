@@ -1,0 +1,69 @@
+/**
+ * A message's death history, as it travels in the envelope: RabbitMQ's `x-death` records and
+ * first and last death. Written by the dead-lettering code (src/dead-letter/death.ts).
+ */
+/** Why a message was dead-lettered; RabbitMQ's reasons plus `poison` for unreadable entries. */
+export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit' | 'poison';
+
+/** One entry of a message's death history, like an element of RabbitMQ's `x-death`. */
+export interface DeathRecord {
+  /** The queue the message was dead-lettered from. */
+  readonly queue: string;
+  readonly reason: DeathReason;
+  /** How many times the message was dead-lettered from this queue for this reason. */
+  readonly count: number;
+  /** When it first happened for this queue and reason, milliseconds since the epoch. */
+  readonly time: number;
+  /** The exchange the message had been published to (a DLX when dead-lettered before). */
+  readonly exchange: string;
+  readonly routingKeys: readonly string[];
+  /** The per-message expiration it had, when it was dead-lettered for expiring. */
+  readonly originalExpirationMs?: number;
+}
+
+/** Where a message died, as RabbitMQ's `x-first-death-*` and `x-last-death-*` headers. */
+export interface DeathSummary {
+  readonly queue: string;
+  readonly reason: DeathReason;
+  readonly exchange: string;
+}
+
+/** A message's death history: records most recent first, plus the first and last death. */
+export interface DeathHistory {
+  readonly deaths: readonly DeathRecord[];
+  readonly first: DeathSummary;
+  readonly last: DeathSummary;
+}
+
+const REASONS = new Set<string>(['rejected', 'expired', 'maxlen', 'delivery_limit', 'poison']);
+
+/** Reads a death history written by {@link recordDeath}; undefined when it is not one. */
+export function parseDeathHistory(value: unknown): DeathHistory | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { deaths, first, last } = value as Record<string, unknown>;
+  if (!Array.isArray(deaths) || !isSummary(first) || !isSummary(last)) return undefined;
+  if (!deaths.every(isRecord)) return undefined;
+  return { deaths, first, last };
+}
+
+function isSummary(value: unknown): value is DeathSummary {
+  if (typeof value !== 'object' || value === null) return false;
+  const { queue, reason, exchange } = value as Record<string, unknown>;
+  return (
+    typeof queue === 'string' &&
+    typeof exchange === 'string' &&
+    typeof reason === 'string' &&
+    REASONS.has(reason)
+  );
+}
+
+function isRecord(value: unknown): value is DeathRecord {
+  if (!isSummary(value)) return false;
+  const { count, time, routingKeys } = value as unknown as Record<string, unknown>;
+  return (
+    typeof count === 'number' &&
+    typeof time === 'number' &&
+    Array.isArray(routingKeys) &&
+    routingKeys.every((k) => typeof k === 'string')
+  );
+}
