@@ -2,9 +2,9 @@
  * The public face of consuming: what a handler receives, what `consume()` and `messages()`
  * hand back, their options and events. Interfaces only; the implementations are internal.
  */
-import type { DeathHistory, DeathReason } from '../message/death-history.js';
+import type { DeathReason } from '../message/death-history.js';
+import type { MessageProperties } from '../message/properties.js';
 import type { SluiceError } from '../errors/index.js';
-import type { Headers } from '../message/headers.js';
 import type { RetryPolicy } from './retry.js';
 
 /** Options of {@link Delivery.nack}. */
@@ -23,28 +23,17 @@ export interface NackOptions {
  * {@link Delivery.nack} or {@link Delivery.reject}; in automatic mode the consumer does it.
  * Every settlement rejects only with a `SluiceError`, within `SETTLEMENT_TIMEOUT_MS`.
  */
-export interface Delivery<T = unknown> {
+export interface Delivery<T = unknown> extends MessageProperties {
   /** The queue it was read from. */
   readonly queue: string;
-  /** The entry's id in the queue's stream. */
-  readonly streamId: string;
-  readonly messageId: string;
-  readonly exchange: string;
-  readonly routingKey: string;
-  readonly headers: Headers;
-  readonly contentType: string;
   readonly correlationId: string | undefined;
   readonly expirationMs: number | undefined;
-  /** Publish time, milliseconds since the epoch. */
-  readonly publishedAt: number;
   /** The body, decoded by the client's codec. */
   readonly body: T;
   /** How many times this message has been delivered, this delivery included. */
   readonly deliveryCount: number;
   /** True when an earlier delivery of this message was not acked. */
   readonly redelivered: boolean;
-  /** Set when the message was dead-lettered before: its death records, first and last death. */
-  readonly deathHistory: DeathHistory | undefined;
   /** True once ack, nack or reject has been called. */
   readonly settled: boolean;
   /** Acknowledges the message: it is removed from the queue. */

@@ -7,22 +7,15 @@ import { TAKE } from '../connection/script-catalog.js';
 import { decodeEnvelope, type Envelope } from '../message/envelope.js';
 import type { TopologyCache } from '../routing/compiled.js';
 import type { QueueData } from '../queue/data.js';
-import type { Headers } from '../message/headers.js';
 import { validateIntegerOption, validateName, validateOptionsObject } from '../validation/index.js';
 import type { DeathHistory } from '../message/death-history.js';
+import type { MessageProperties } from '../message/properties.js';
 import { replayTargets, type DeadLetterRelay, type ReplayRoute } from './relay.js';
 
 /** One message of a dead-letter queue, as the tools show it. */
-export interface DeadLetter {
-  readonly streamId: string;
-  readonly messageId: string;
-  readonly exchange: string;
-  readonly routingKey: string;
-  readonly headers: Headers;
-  readonly contentType: string;
-  readonly publishedAt: number;
+export interface DeadLetter extends MessageProperties {
+  /** The body, decoded by the client's codec. */
   readonly body: unknown;
-  readonly deathHistory: DeathHistory | undefined;
 }
 
 /** An entry of the queue that is not a sluice message. */

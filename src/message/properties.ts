@@ -1,0 +1,17 @@
+import type { DeathHistory } from './death-history.js';
+import type { Headers } from './headers.js';
+
+/** What a stored message carries besides its body, as a delivery and the DLQ tools show it. */
+export interface MessageProperties {
+  /** The entry's id in the queue's stream. */
+  readonly streamId: string;
+  readonly messageId: string;
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly headers: Headers;
+  readonly contentType: string;
+  /** Publish time, milliseconds since the epoch. */
+  readonly publishedAt: number;
+  /** Set when the message was dead-lettered before: its death records, first and last death. */
+  readonly deathHistory: DeathHistory | undefined;
+}
