@@ -170,6 +170,16 @@ describe('documentation code blocks', { concurrent: true, timeout: 120_000 }, ()
     expect(blocks.length).toBeGreaterThanOrEqual(15);
   });
 
+  it('gives every block a namespace of its own, so that they run in any order on one Redis', ({
+    expect,
+  }) => {
+    const namespaces = blocks.flatMap((block) => [
+      ...new Set([...block.code.matchAll(DOCS_NAMESPACE)].map(([namespace]) => namespace)),
+    ]);
+    expect(namespaces.length).toBeGreaterThanOrEqual(15);
+    expect(new Set(namespaces).size).toBe(namespaces.length);
+  });
+
   it('every block compiles under the project compiler options', async ({ expect }) => {
     const result = await run(TSC, ['-p', join(dir, 'tsconfig.json')], dir);
     expect(result.code, transcript(result)).toBe(0);
