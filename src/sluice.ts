@@ -33,7 +33,12 @@ import {
 } from './topology/topology.js';
 import type { BindingArguments } from './routing/headers.js';
 import type { ExchangeType } from './topology/types.js';
-import { validateIntegerOption, validateName, validateOptionsObject } from './validation/index.js';
+import {
+  optionNames,
+  validateIntegerOption,
+  validateName,
+  validateOptionsObject,
+} from './validation/index.js';
 
 /**
  * Emits `connection.lost` when the client's connection breaks and `connection.restored` when it
@@ -63,20 +68,46 @@ function watchConnection(redis: Redis, events: Events<ClientEvents>): () => void
 
 /** Options of {@link Sluice.connect}: where Redis is, plus the namespace and limits. */
 export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis }) &
-  ProducerConnectOptions & {
-    /** Prefix of every key; one deployment, one namespace. Default `sluice`. */
-    readonly namespace?: string;
-    /** How long connecting may take before it fails with ConnectionError. Default 10 000. */
-    readonly connectTimeoutMs?: number;
-    /**
-     * Deadline of every operation other than publishing (declarations, bindings, deletes,
-     * purges, `inspectQueue`, the `dlq` tools), retries included: it resolves or rejects within
-     * it, with TimeoutError when Redis did not answer in time. Default 10 000.
-     */
-    readonly operationTimeoutMs?: number;
-    /** Body codec. Default: Buffer as bytes, string as text, anything else as JSON. */
-    readonly codec?: Codec;
-  };
+  ProducerConnectOptions &
+  ClientOptions;
+
+/** The options of {@link ConnectOptions} besides where Redis is and the producer's. */
+interface ClientOptions {
+  /** Prefix of every key; one deployment, one namespace. Default `sluice`. */
+  readonly namespace?: string;
+  /** How long connecting may take before it fails with ConnectionError. Default 10 000. */
+  readonly connectTimeoutMs?: number;
+  /**
+   * Deadline of every operation other than publishing (declarations, bindings, deletes,
+   * purges, `inspectQueue`, the `dlq` tools), retries included: it resolves or rejects within
+   * it, with TimeoutError when Redis did not answer in time. Default 10 000.
+   */
+  readonly operationTimeoutMs?: number;
+  /** Body codec. Default: Buffer as bytes, string as text, anything else as JSON. */
+  readonly codec?: Codec;
+}
+
+const CONNECT_OPTIONS = optionNames<
+  { readonly url: string; readonly redis: Redis } & ProducerConnectOptions & ClientOptions
+>({
+  url: true,
+  redis: true,
+  namespace: true,
+  connectTimeoutMs: true,
+  operationTimeoutMs: true,
+  codec: true,
+  maxBodyBytes: true,
+  durability: true,
+  replicas: true,
+  durabilityTimeoutMs: true,
+  confirmTimeoutMs: true,
+  dedupWindowMs: true,
+});
+const CONSUME_OPTIONS = optionNames<ConsumeOptions>({
+  prefetch: true,
+  concurrency: true,
+  retry: true,
+});
 
 /** The dead-letter queue tools of a client (`sluice.dlq`): list, show, replay, purge. */
 export type DeadLetterTools = Pick<DeadLetterQueues, 'list' | 'show' | 'replay' | 'purge'>;
@@ -196,7 +227,7 @@ export class Sluice {
 
   /** Connects to Redis (or adopts a client, which sluice will never close). */
   static async connect(options: ConnectOptions): Promise<Sluice> {
-    validateOptionsObject('connect options', options);
+    validateOptionsObject('connect options', options, CONNECT_OPTIONS);
     if (options === undefined) throw new InvalidArgumentError('connect options are required');
     const namespace = options.namespace ?? 'sluice';
     validateName('namespace', namespace);
@@ -368,7 +399,7 @@ export class Sluice {
     options: ConsumeOptions = {},
   ): ConsumerImpl<T> {
     validateName('queue', queue);
-    validateOptionsObject('consume options', options);
+    validateOptionsObject('consume options', options, CONSUME_OPTIONS);
     validateIntegerOption('prefetch', options.prefetch, 1, 10_000);
     validateIntegerOption('concurrency', options.concurrency, 1, 10_000);
     validateRetryPolicy(options.retry);

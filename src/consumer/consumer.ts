@@ -14,7 +14,7 @@ import type { Codec } from '../message/codec.js';
 import type { TopologyCache } from '../routing/compiled.js';
 import { ensureConsumerGroup } from '../queue/group.js';
 import type { QueueRecord } from '../topology/types.js';
-import { validateIntegerOption, validateOptionsObject } from '../validation/index.js';
+import { optionNames, validateIntegerOption, validateOptionsObject } from '../validation/index.js';
 import { admit, type AdmissionRules } from './admission.js';
 import { ReplyBudget } from './deadline.js';
 import { DeliveryImpl } from './delivery.js';
@@ -37,6 +37,8 @@ import type {
   Handler,
   MessageStream,
 } from './types.js';
+
+const CLOSE_OPTIONS = optionNames<CloseOptions>({ timeoutMs: true });
 
 /** Everything a consumer needs from its client. */
 export interface ConsumerContext {
@@ -373,7 +375,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
 
   async close(options: CloseOptions = {}): Promise<void> {
     // Checked before anything changes: a refused close leaves the consumer as it was.
-    validateOptionsObject('close options', options);
+    validateOptionsObject('close options', options, CLOSE_OPTIONS);
     validateIntegerOption('timeoutMs', options.timeoutMs, 0, MAX_CLOSE_TIMEOUT_MS);
     this.closed ??= this.shutdown(options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
     return this.closed;

@@ -3,6 +3,7 @@ import { InvalidArgumentError, PreconditionFailedError } from '../errors/index.j
 import type { Envelope } from '../message/envelope.js';
 import type { Headers } from '../message/headers.js';
 import {
+  optionNames,
   validateBooleanOption,
   validateIntegerOption,
   validateOptionsObject,
@@ -12,6 +13,8 @@ import type { Delivery, NackOptions } from './types.js';
 
 /** The longest delay of a delayed retry: 30 days. */
 export const MAX_DELAY_MS = 30 * 86_400_000;
+
+const NACK_OPTIONS = optionNames<NackOptions>({ requeue: true, delayMs: true });
 
 /** The three ways a delivery can be settled; `nack({ requeue: false })` is a reject. */
 type SettledAs = 'ack' | 'requeue' | 'reject';
@@ -79,7 +82,7 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
   }
 
   async nack(options: NackOptions = {}): Promise<void> {
-    validateOptionsObject('nack options', options);
+    validateOptionsObject('nack options', options, NACK_OPTIONS);
     validateBooleanOption('requeue', options.requeue);
     validateIntegerOption('delayMs', options.delayMs, 0, MAX_DELAY_MS);
     if (options.requeue === false && options.delayMs !== undefined) {

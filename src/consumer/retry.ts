@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors/index.js';
-import { validateIntegerOption, validateOptionsObject } from '../validation/index.js';
+import { optionNames, validateIntegerOption, validateOptionsObject } from '../validation/index.js';
 import { MAX_DELAY_MS } from './delivery.js';
 
 /**
@@ -17,10 +17,17 @@ export interface RetryPolicy {
   readonly jitter?: number;
 }
 
+const RETRY_OPTIONS = optionNames<RetryPolicy>({
+  initialDelayMs: true,
+  multiplier: true,
+  maxDelayMs: true,
+  jitter: true,
+});
+
 /** Checks a retry policy's fields and ranges. */
 export function validateRetryPolicy(policy: unknown): asserts policy is RetryPolicy | undefined {
   if (policy === undefined) return;
-  validateOptionsObject('retry', policy);
+  validateOptionsObject('retry', policy, RETRY_OPTIONS);
   const { initialDelayMs, multiplier, maxDelayMs, jitter } = policy as Record<string, unknown>;
   if (initialDelayMs === undefined)
     throw new InvalidArgumentError('retry.initialDelayMs is required');

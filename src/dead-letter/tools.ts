@@ -7,7 +7,12 @@ import { TAKE } from '../connection/script-catalog.js';
 import { decodeEnvelope, type Envelope } from '../message/envelope.js';
 import type { TopologyCache } from '../routing/compiled.js';
 import type { QueueData } from '../queue/data.js';
-import { validateIntegerOption, validateName, validateOptionsObject } from '../validation/index.js';
+import {
+  optionNames,
+  validateIntegerOption,
+  validateName,
+  validateOptionsObject,
+} from '../validation/index.js';
 import type { DeathHistory } from '../message/death-history.js';
 import type { MessageProperties } from '../message/properties.js';
 import { replayTargets, type DeadLetterRelay, type ReplayRoute } from './relay.js';
@@ -57,6 +62,8 @@ export interface ReplayResult {
   skipped: number;
 }
 
+const LIST_OPTIONS = optionNames<ListOptions>({ after: true, count: true });
+const REPLAY_OPTIONS = optionNames<ReplayOptions>({ toQueue: true, limit: true, onProgress: true });
 const STREAM_ID = /^\d+-\d+$/u;
 /** Each part of a stream id (`<ms>-<seq>`) is an unsigned 64-bit integer. */
 const MAX_STREAM_ID_PART = 2n ** 64n - 1n;
@@ -104,7 +111,7 @@ export class DeadLetterTools {
   /** A page of the queue's messages, oldest first. */
   async list(queue: string, options: ListOptions = {}): Promise<DeadLetterPage> {
     validateName('queue', queue);
-    validateOptionsObject('list options', options);
+    validateOptionsObject('list options', options, LIST_OPTIONS);
     validateIntegerOption('count', options.count, 1, 10_000);
     const after: unknown = options.after;
     if (after !== undefined && (typeof after !== 'string' || !STREAM_ID.test(after))) {
@@ -158,7 +165,7 @@ export class DeadLetterTools {
    */
   async replay(queue: string, options: ReplayOptions = {}): Promise<ReplayResult> {
     validateName('queue', queue);
-    validateOptionsObject('replay options', options);
+    validateOptionsObject('replay options', options, REPLAY_OPTIONS);
     validateIntegerOption('limit', options.limit, 1, Number.MAX_SAFE_INTEGER);
     if (options.toQueue !== undefined) validateName('queue', options.toQueue);
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {

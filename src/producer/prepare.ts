@@ -1,10 +1,11 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Connection } from '../connection/connection.js';
-import { MessageTooLargeError } from '../errors/index.js';
+import { InvalidArgumentError, MessageTooLargeError } from '../errors/index.js';
 import type { Codec } from '../message/codec.js';
 import { encodeEnvelope } from '../message/envelope.js';
 import type { Headers } from '../message/headers.js';
 import {
+  optionNames,
   validateBooleanOption,
   validateEnumOption,
   validateExchangeReference,
@@ -22,6 +23,24 @@ import {
   type Durability,
   type ProducerSettings,
 } from './settings.js';
+
+const PUBLISH_OPTIONS = optionNames<PublishOptions>({
+  mandatory: true,
+  headers: true,
+  messageId: true,
+  contentType: true,
+  correlationId: true,
+  expirationMs: true,
+  dedupKey: true,
+  dedupWindowMs: true,
+  durability: true,
+});
+const BATCH_MESSAGE = optionNames<BatchMessage>({
+  exchange: true,
+  routingKey: true,
+  body: true,
+  options: true,
+});
 
 /** Options of one publish, named as in amqplib where they exist there. */
 export interface PublishOptions {
@@ -69,18 +88,27 @@ export interface Message {
   readonly fields: Buffer;
 }
 
-/** Validates and encodes a message; nothing is sent until it is enqueued. */
+/**
+ * Validates and encodes a message; nothing is sent until it is enqueued. `batchItem` names an
+ * element of a batch (`message 3`), which must be a plain object of `BatchMessage` fields.
+ */
 export function prepare(
   message: BatchMessage,
   settings: ProducerSettings,
   connection: Connection,
   codec: Codec,
+  batchItem?: string,
 ): Message {
+  if (batchItem !== undefined) {
+    if (message === undefined)
+      throw new InvalidArgumentError(`${batchItem} of the batch is missing`);
+    validateOptionsObject(`${batchItem} of the batch`, message, BATCH_MESSAGE);
+  }
   const { exchange, routingKey, body } = message;
   const options = message.options ?? {};
   validateExchangeReference(exchange);
   validateRoutingKey(routingKey);
-  validateOptionsObject('publish options', options);
+  validateOptionsObject('publish options', options, PUBLISH_OPTIONS);
   validateBooleanOption('mandatory', options.mandatory);
   if (options.headers !== undefined) validateHeaders(options.headers);
   validateStringOption('messageId', options.messageId);

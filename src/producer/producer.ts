@@ -13,7 +13,7 @@ import type { Codec } from '../message/codec.js';
 import type { CompiledTopology, TopologyCache } from '../routing/compiled.js';
 import { Fences } from '../topology/fences.js';
 import type { OverflowPolicy, TopologySnapshot } from '../topology/types.js';
-import { validateBooleanOption, validateOptionsObject } from '../validation/index.js';
+import { optionNames, validateBooleanOption, validateOptionsObject } from '../validation/index.js';
 import { append, type AppendResult, type ItemResult } from './append.js';
 import { groupCommits, type GroupCommit } from './group-commit.js';
 import { prepare, type BatchMessage, type Message, type PublishOptions } from './prepare.js';
@@ -21,6 +21,8 @@ import { confirmTimeout, publishFailure } from './failures.js';
 import { Publication, toConfirm, type PublishConfirm } from './publication.js';
 import { CallState, Retrier, untilAborted, type RetryPolicy } from './retry.js';
 import type { Durability, ProducerSettings } from './settings.js';
+
+const BATCH_OPTIONS = optionNames<PublishBatchOptions>({ atomic: true });
 
 /** Options of {@link Producer.publishBatch}. */
 export interface PublishBatchOptions {
@@ -128,7 +130,7 @@ export class Producer {
     options: PublishBatchOptions = {},
   ): Promise<PublishConfirm[]> {
     if (!Array.isArray(messages)) throw new InvalidArgumentError('publishBatch takes an array');
-    validateOptionsObject('batch options', options);
+    validateOptionsObject('batch options', options, BATCH_OPTIONS);
     validateBooleanOption('atomic', options.atomic);
     const atomic = options.atomic ?? false;
     if (atomic && messages.length > MAX_ATOMIC_MESSAGES) {
@@ -136,8 +138,14 @@ export class Producer {
         `an atomic batch holds at most ${MAX_ATOMIC_MESSAGES} messages`,
       );
     }
-    const publications = (messages as readonly BatchMessage[]).map(
-      (message) => new Publication(this.prepareMessage(message), this.options.events),
+    // Every element is validated, holes of a sparse array included (map would skip them).
+    const publications = Array.from(
+      { length: messages.length },
+      (_, i) =>
+        new Publication(
+          this.prepareMessage(messages[i] as BatchMessage, `message ${i}`),
+          this.options.events,
+        ),
     );
     if (publications.length === 0) return [];
     if (atomic) this.enqueue(publications);
@@ -146,9 +154,9 @@ export class Producer {
   }
 
   /** Validates and encodes a message; nothing is sent until it is enqueued. */
-  private prepareMessage(message: BatchMessage): Message {
+  private prepareMessage(message: BatchMessage, what?: string): Message {
     const { settings, connection, codec } = this.options;
-    return prepare(message, settings, connection, codec);
+    return prepare(message, settings, connection, codec, what);
   }
 
   /** Queues a publication, or an atomic batch as one unit; flushed at the end of the tick. */

@@ -17,6 +17,7 @@ import {
 } from '../errors/index.js';
 import type { Keyspace } from '../keys/index.js';
 import {
+  optionNames,
   validateBindingArguments,
   validateBooleanOption,
   validateDeclaredName,
@@ -65,6 +66,23 @@ export interface DeleteQueueOptions {
   readonly ifUnused?: boolean;
 }
 
+const EXCHANGE_OPTIONS = optionNames<ExchangeOptions>({
+  durable: true,
+  internal: true,
+  alternateExchange: true,
+});
+const QUEUE_OPTIONS = optionNames<QueueOptions>({
+  durable: true,
+  deadLetterExchange: true,
+  deadLetterRoutingKey: true,
+  maxDeliveries: true,
+  ackTimeoutMs: true,
+  messageTtlMs: true,
+  maxLength: true,
+  overflow: true,
+});
+const DELETE_EXCHANGE_OPTIONS = optionNames<DeleteExchangeOptions>({ ifUnused: true });
+const DELETE_QUEUE_OPTIONS = optionNames<DeleteQueueOptions>({ ifEmpty: true, ifUnused: true });
 const EXCHANGE_TYPES: readonly ExchangeType[] = ['direct', 'topic', 'fanout', 'headers'];
 
 /**
@@ -142,7 +160,7 @@ export class Topology {
     if (!PREDECLARED.has(name)) validateDeclaredName('exchange', name);
     validateEnumOption('exchange type', type, EXCHANGE_TYPES);
     if (type === undefined) throw new InvalidArgumentError('exchange type is required');
-    validateOptionsObject('exchange options', options);
+    validateOptionsObject('exchange options', options, EXCHANGE_OPTIONS);
     validateBooleanOption('durable', options.durable);
     validateBooleanOption('internal', options.internal);
     if (options.alternateExchange !== undefined)
@@ -178,7 +196,7 @@ export class Topology {
   /** Declares a queue with its arguments and creates its stream and consumer group. */
   async declareQueue(name: string, options: QueueOptions = {}): Promise<void> {
     validateDeclaredName('queue', name);
-    validateOptionsObject('queue options', options);
+    validateOptionsObject('queue options', options, QUEUE_OPTIONS);
     validateBooleanOption('durable', options.durable);
     if (options.deadLetterExchange !== undefined && options.deadLetterExchange !== '') {
       validateName('dead-letter exchange', options.deadLetterExchange);
@@ -262,7 +280,7 @@ export class Topology {
     if (PREDECLARED.has(name)) {
       throw new AccessRefusedError(`exchange '${name}' is predeclared and cannot be deleted`);
     }
-    validateOptionsObject('delete options', options);
+    validateOptionsObject('delete options', options, DELETE_EXCHANGE_OPTIONS);
     validateBooleanOption('ifUnused', options.ifUnused);
     const [status, value] = await callScript(
       this.redis,
@@ -283,7 +301,7 @@ export class Topology {
   /** Deletes a queue, its bindings and its messages; deleting an absent queue is a no-op. */
   async deleteQueue(name: string, options: DeleteQueueOptions = {}): Promise<void> {
     validateName('queue', name);
-    validateOptionsObject('delete options', options);
+    validateOptionsObject('delete options', options, DELETE_QUEUE_OPTIONS);
     validateBooleanOption('ifEmpty', options.ifEmpty);
     validateBooleanOption('ifUnused', options.ifUnused);
     if (options.ifEmpty === true || options.ifUnused === true) {

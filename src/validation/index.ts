@@ -185,12 +185,32 @@ export function validateEnumOption<T extends string>(
   }
 }
 
-/** Checks that options is undefined or a plain object, so that property reads are safe. */
+/**
+ * The option names of `T`, from an object naming each one (the compiler checks that it names
+ * them all and nothing else), for {@link validateOptionsObject}.
+ */
+export function optionNames<T>(
+  names: Readonly<Record<keyof Required<T>, true>>,
+): ReadonlySet<string> {
+  return new Set(Object.keys(names));
+}
+
+/**
+ * Checks that options is undefined or a plain object, so that property reads are safe, whose
+ * names are all among `allowed`: a misspelt option (`maxDelivery`) is refused, not ignored.
+ */
 export function validateOptionsObject(
   name: string,
   value: unknown,
+  allowed: ReadonlySet<string>,
 ): asserts value is object | undefined {
-  if (value !== undefined && !isPlainObject(value)) {
-    throw new InvalidArgumentError(`${name} must be a plain object`);
+  if (value === undefined) return;
+  if (!isPlainObject(value)) throw new InvalidArgumentError(`${name} must be a plain object`);
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) {
+      throw new InvalidArgumentError(
+        `${name}: unknown option '${key}' (known: ${[...allowed].join(', ')})`,
+      );
+    }
   }
 }

@@ -13,6 +13,22 @@ function toQueue(queue: string, messageId: string): BatchMessage {
   return { exchange: '', routingKey: queue, body: { messageId }, options: { messageId } };
 }
 
+describe('publishBatch input', () => {
+  it('validates every element, the holes of a sparse array included, before sending', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('q');
+    const good = toQueue('q', 'm1');
+    // eslint-disable-next-line no-sparse-arrays
+    const sparse = [, good] as unknown as BatchMessage[];
+    for (const batch of [sparse, [null], [good, 42], [{ ...good, extra: 1 }]]) {
+      await expect(sluice.publishBatch(batch as unknown as BatchMessage[])).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
+    }
+    expect(await queueMessageIds(redis, namespace, 'q')).toEqual([]);
+  });
+});
+
 describe('publishBatch with atomic: true', () => {
   it('stores every message in every target and confirms each (standalone server)', async () => {
     const { sluice, redis, namespace } = await useSluice();

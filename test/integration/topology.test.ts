@@ -289,6 +289,22 @@ describe('input validation', () => {
     expect(await redis.keys(`${namespace}:*`)).toEqual([]);
   });
 
+  it('refuses an unknown option name, naming it, before anything is written', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    const misspelt = { maxDelivery: 3 } as unknown as { maxDeliveries: number };
+    await expect(sluice.declareQueue('q', misspelt)).rejects.toThrow(
+      /unknown option 'maxDelivery'/u,
+    );
+    await expect(sluice.declareQueue('q', misspelt)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(
+      sluice.declareExchange('x', 'direct', { durabl: true } as unknown as { durable: boolean }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(
+      sluice.publish('', 'q', 1, { mandtory: true } as unknown as { mandatory: boolean }),
+    ).rejects.toThrow(/unknown option 'mandtory'/u);
+    expect(await redis.keys(`${namespace}:*`)).toEqual([]);
+  });
+
   it('accepts any well-formed Unicode name, a surrogate pair included', async () => {
     const { sluice } = await useSluice();
     await sluice.declareQueue('emoji-\ud83d\ude00');
