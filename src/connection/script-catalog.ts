@@ -3,6 +3,7 @@
  * of each file's header, and a decoder of the reply. test/unit/scripts.test.ts compares every
  * header with its descriptor.
  */
+import { ServerError } from '../errors/index.js';
 import { defineScript } from './scripts.js';
 
 type Status<T extends string> = readonly [status: T, value?: string | number];
@@ -130,6 +131,14 @@ export const RECLAIM = defineScript({
   },
 });
 
+/** Puts an outbox entry back into its queue's stream as it was. */
+export const RESTORE = defineScript({
+  file: 'restore',
+  keys: ['outbox', 'stream'],
+  args: ['entryId'],
+  decode: (reply) => reply as 'ok' | 'gone',
+});
+
 /** Moves a queue entry into the queue's outbox with a replay route, unless a consumer holds it. */
 export const TAKE = defineScript({
   file: 'take',
@@ -164,6 +173,7 @@ export const PUBLISH = defineScript({
     if (status === 'full') {
       return { kind: 'full', message: rest[0] as number, target: rest[1] as number };
     }
+    if (status !== 'ok') throw new ServerError(`publish answered '${String(status)}'`, reply);
     return { kind: 'ok', replies: rest as (string | number)[] };
   },
 });

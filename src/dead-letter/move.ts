@@ -1,6 +1,9 @@
 import type { CompiledTopology, TopologyCache } from '../routing/compiled.js';
 import { append, type AppendTarget } from '../producer/append.js';
 import { packFields } from '../producer/pack.js';
+import { callScript } from '../connection/scripts.js';
+import { RESTORE } from '../connection/script-catalog.js';
+import { SluiceError } from '../errors/index.js';
 
 /** Where an outbox entry goes and what its copy holds; no queues means it is dropped. */
 export interface MovePlan {
@@ -9,14 +12,26 @@ export interface MovePlan {
 }
 
 /** What {@link moveOutboxEntry} did. */
-export type MoveOutcome = 'routed' | 'dropped' | 'gone';
+export type MoveOutcome = 'routed' | 'dropped' | 'restored' | 'gone';
+
+/** An outbox entry to move: the outbox, the entry, and its queue's stream. */
+export interface OutboxEntryRef {
+  readonly outbox: string;
+  readonly entryId: string;
+  /**
+   * Where the entry goes back when it routes nowhere (a replayed message), instead of being
+   * dropped (a dead letter without a route, as RabbitMQ drops it).
+   */
+  readonly restoreTo?: string;
+}
 
 /**
  * How long the copies of a move remember the outbox entry they came from: a mover that dies
- * between copying and deleting the entry is followed by another within this window (any
- * process with a consumer of the queue drains its outbox), which then finds the copies.
+ * between copying and deleting the entry is followed by another within this window (the queue
+ * keeper of any process with a consumer of the queue drains its outbox every 250 ms; a DLQ
+ * replay drains it first), which then finds the copies. An hour bounds the markers' memory.
  */
-const MOVE_DEDUP_WINDOW_MS = 86_400_000;
+const MOVE_DEDUP_WINDOW_MS = 3_600_000;
 const MAX_STALE_RETRIES = 8;
 
 /**
@@ -30,8 +45,7 @@ const MAX_STALE_RETRIES = 8;
 export async function moveOutboxEntry(
   target: AppendTarget,
   topology: TopologyCache,
-  outbox: string,
-  entryId: string,
+  { outbox, entryId, restoreTo }: OutboxEntryRef,
   plan: (compiled: CompiledTopology) => MovePlan | undefined,
 ): Promise<MoveOutcome> {
   for (let attempt = 0; ; attempt++) {
@@ -60,12 +74,23 @@ export async function moveOutboxEntry(
       if (result.kind === 'ok')
         return (await target.redis.xdel(outbox, entryId)) > 0 ? 'routed' : 'gone';
     } else if ((await topology.currentVersion()) === compiled.router.version) {
-      // Routes nowhere with the current topology: dropped.
+      // Routes nowhere with the current topology: dropped, or back where it came from.
+      if (restoreTo !== undefined) {
+        const restored = await callScript(
+          target.redis,
+          RESTORE,
+          { outbox, stream: restoreTo },
+          { entryId },
+        );
+        return restored === 'ok' ? 'restored' : 'gone';
+      }
       return (await target.redis.xdel(outbox, entryId)) > 0 ? 'dropped' : 'gone';
     }
     topology.invalidate(compiled);
     if (attempt >= MAX_STALE_RETRIES) {
-      throw new Error('topology kept changing while moving an entry');
+      throw new SluiceError('PRECONDITION_FAILED', 'topology kept changing while moving an entry', {
+        retriable: true,
+      });
     }
   }
 }

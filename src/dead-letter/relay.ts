@@ -87,9 +87,11 @@ function readEnvelope(entry: OutboxEntry): Envelope {
 /**
  * Routes dead letters from a queue's outbox to its dead-letter exchange, as RabbitMQ
  * republishes them: body, headers and message id kept, a death record added, the
- * routing key replaced by `deadLetterRoutingKey` when the queue sets one. Each move is
- * one script that checks the topology version and deletes the outbox entry, so several
- * consumers draining the same outbox never double a message.
+ * routing key replaced by `deadLetterRoutingKey` when the queue sets one; and sends the
+ * messages a DLQ replay took to their route (back into the queue when they route nowhere
+ * now). Each move is two single-slot steps (see ./move.ts): a copy into each target, checked
+ * against its fence and idempotent under the outbox entry's id, then the entry's deletion, so
+ * several processes draining the same outbox never double a message.
  */
 export class DeadLetterRelay {
   /** The pass running now, and the one queued after it, per queue. */
@@ -164,17 +166,22 @@ export class DeadLetterRelay {
   /** Routes one outbox entry; true if routed, false if dropped, undefined if someone else did. */
   private async relay(queue: string, entry: OutboxEntry): Promise<boolean | undefined> {
     const envelope = readEnvelope(entry);
+    const keys = this.keys.queue(queue);
     const outcome = await moveOutboxEntry(
       this.target,
       this.topology,
-      this.keys.queue(queue).deadLetters,
-      entry.id,
+      {
+        outbox: keys.deadLetters,
+        entryId: entry.id,
+        ...(entry.route === undefined ? {} : { restoreTo: keys.stream }),
+      },
       (compiled) =>
         entry.route === undefined
           ? this.targets(compiled, queue, entry, envelope)
           : replayTargets(compiled, entry.route, envelope),
     );
-    return outcome === 'gone' ? undefined : outcome === 'routed';
+    if (outcome === 'gone' || outcome === 'restored') return undefined;
+    return outcome === 'routed';
   }
 
   /**

@@ -161,7 +161,9 @@ export class DeadLetterTools {
    * oldest first. Each message is first moved, in one script, from the queue into the queue's
    * outbox with its route (unless a consumer holds it), then copied to its targets and deleted
    * there in idempotent steps: a replay that is interrupted and run again never doubles a
-   * message, and one interrupted between the steps is finished by the queue's relay.
+   * message; one interrupted between the steps is finished by the next replay of the queue
+   * (or by the queue keeper of a process consuming it). A taken message that routes nowhere
+   * by the time it is routed goes back into the queue.
    */
   async replay(queue: string, options: ReplayOptions = {}): Promise<ReplayResult> {
     validateName('queue', queue);
@@ -174,11 +176,14 @@ export class DeadLetterTools {
     await this.requireQueue(queue);
     if (options.toQueue !== undefined) await this.requireQueue(options.toQueue);
     const keys = this.keys.queue(queue);
+    const result: ReplayResult = { replayed: 0, skipped: 0 };
+    // What an interrupted replay took and did not route yet goes first (a dead-letter queue
+    // often has no consumer whose queue keeper would route it).
+    await this.relay.drain(queue);
     const total = Math.min(
       await this.redis.xlen(keys.stream),
       options.limit ?? Number.MAX_SAFE_INTEGER,
     );
-    const result: ReplayResult = { replayed: 0, skipped: 0 };
     let start = '-';
     while (result.replayed + result.skipped < total) {
       const entries = await this.range(

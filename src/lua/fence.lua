@@ -3,8 +3,8 @@
 -- resolving; the publish script refuses a queue whose fence is above the version it routed with.
 -- KEYS: fence
 -- ARGV: version create
--- create '1' makes a missing fence (declaring the queue); '0' leaves it missing, so that a
--- change racing a queue's deletion cannot bring back a fence for a queue that is gone.
+-- create '1' makes a missing fence (only declaring the queue does); '0' leaves it missing, so
+-- that a change racing a queue's deletion cannot bring back a fence for a queue that is gone.
 -- Returns the fence's value after the call, or false when it is missing.
 local fence = tonumber(redis.call('GET', KEYS[1]))
 local version = tonumber(ARGV[1])

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { callScript } from '../connection/scripts.js';
 import { PUBLISH, type PublishPlan, type PublishReply } from '../connection/script-catalog.js';
-import { UnsupportedError } from '../errors/index.js';
+import { ServerError, UnsupportedError } from '../errors/index.js';
 import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
 
 /** One message to append to its target queues. */
@@ -95,6 +95,11 @@ export async function append(
     if (reply.kind === 'full') {
       const part = parts[reply.message - 1] as Part;
       return { kind: 'full', item: part.item, target: part.targets[reply.target - 1] as number };
+    }
+    // One status per part, a target position after 'full', one value per target otherwise.
+    const expected = parts.reduce((n, p) => n + 1 + p.targets.length, 0);
+    if (reply.replies.length < Math.min(expected, parts.length * 2)) {
+      throw new ServerError(`publish answered ${reply.replies.length} values for ${expected}`);
     }
     let next = 0;
     for (const part of parts) {

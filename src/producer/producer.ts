@@ -11,7 +11,6 @@ import type { ClientEvents, Events } from '../events.js';
 import type { Keyspace } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
 import type { CompiledTopology, TopologyCache } from '../routing/compiled.js';
-import { Fences } from '../topology/fences.js';
 import type { OverflowPolicy, TopologySnapshot } from '../topology/types.js';
 import { optionNames, validateBooleanOption, validateOptionsObject } from '../validation/index.js';
 import { append, type AppendResult, type ItemResult } from './append.js';
@@ -98,11 +97,9 @@ export class Producer {
   private flushScheduled = false;
   private readonly retrier: Retrier;
   private readonly commits: Record<Exclude<Durability, 'written'>, GroupCommit>;
-  private readonly fences: Fences;
 
   constructor(private readonly options: ProducerOptions) {
     const { connection, settings } = options;
-    this.fences = new Fences(connection.redis, options.keys);
     this.retrier = new Retrier(connection);
     this.commits = groupCommits(connection, settings.replicas, settings.durabilityTimeoutMs);
   }
@@ -257,7 +254,7 @@ export class Producer {
       );
       if (result.kind === 'stale') {
         staleRounds = this.stale(compiled, staleRounds);
-        if (result.missingFence !== undefined) await this.repairFence(result.missingFence, state);
+        if (result.missingFence !== undefined) await this.checkGone(result.missingFence, state);
         continue;
       }
       if (result.kind === 'full') {
@@ -301,14 +298,18 @@ export class Producer {
   }
 
   /**
-   * A queue without a fence refuses every publish: it was deleted, or its keys were deleted by
-   * hand (or were written by a sluice without fences). If a topology loaded now still has the
-   * queue, its fence is made again (see ../topology/fences.ts); else routing again skips it.
+   * A queue without a fence refuses every publish: it was deleted (routing again skips it), or
+   * its keys were deleted by hand while its record stayed. A producer does not make the fence
+   * again (it cannot tell that from a deletion in progress, see ../topology/fences.ts): the
+   * publish fails with NotFoundError, and declaring the queue again repairs it.
    */
-  private async repairFence(queue: string, state: CallState): Promise<void> {
+  private async checkGone(queue: string, state: CallState): Promise<void> {
     const compiled = await this.retrier.run(() => this.options.topology.get(), state, READ);
-    if (!compiled.snapshot.queues.has(queue)) return;
-    await this.retrier.run(() => this.fences.ensure(queue, compiled.router.version), state, READ);
+    if (compiled.snapshot.queues.has(queue)) {
+      throw new NotFoundError(
+        `queue '${queue}' has lost its keys (its fence is missing): declare it again`,
+      );
+    }
   }
 
   private resolveUnroutable(unroutable: readonly Publication[]): void {

@@ -8,9 +8,13 @@ import type { Keyspace } from '../keys/index.js';
  * a publish checks in one slot that it was routed with a current topology (DESIGN.md section 1).
  *
  * The protocol: a topology change writes the topology record (and its version) first, then
- * raises the fence of every queue to the new version, then resolves. A producer routing with
- * an older version then finds a fence above its version and routes again. A change that
- * crashed between the two steps leaves fences behind; the next change raises them all.
+ * raises the fence of every queue to the new version, then resolves; a change that found
+ * nothing to do raises them to the current version all the same (the same change by another
+ * client may still be raising them). A producer routing with an older version then finds a
+ * fence above its version and routes again. A change that crashed between the two steps
+ * leaves fences behind; the next change (or the same one made again) raises them all. A
+ * fence is made only by declaring its queue: a queue whose fence is missing is gone, or its
+ * keys were deleted by hand (declaring it again repairs it).
  */
 export class Fences {
   constructor(
@@ -40,7 +44,8 @@ export class Fences {
     return Number((await this.redis.get(this.keys.topologyVersion)) ?? 0);
   }
 
-  private async raise(queue: string, version: number, create: boolean): Promise<void> {
+  /** Raises one queue's fence to `version`; `create` makes it when it is missing. */
+  async raise(queue: string, version: number, create = false): Promise<void> {
     await callScript(
       this.redis,
       FENCE,

@@ -183,7 +183,7 @@ export class Topology {
         `exchange '${name}' exists with different arguments: ${asIs}, not ${asAsked}`,
       );
     }
-    await this.changed(
+    await this.created(
       await this.declare(
         this.keys.topologyExchanges,
         'exchange',
@@ -245,7 +245,7 @@ export class Topology {
       canonicalJson({ ...record }),
     );
     await this.data.create(name);
-    await this.changed(version);
+    await this.created(version);
   }
 
   /** Writes a record; resolves with the new topology version, or 0 when it existed already. */
@@ -265,10 +265,21 @@ export class Topology {
   }
 
   /**
-   * After a topology script: when it changed the topology (`version` > 0), raises every
-   * queue's fence to the new version before the change resolves, and drops this client's cache.
+   * After a topology script: raises every queue's fence to the new version (`version`, or the
+   * current one when the script changed nothing) before the change resolves, and drops this
+   * client's cache. A change that found nothing to do raises them too: the same change made
+   * by someone else (or by an earlier attempt of this one whose reply was lost) may still be
+   * raising them, and this one must not resolve before that is done.
    */
-  private async changed(version: number): Promise<void> {
+  private async changed(version: number): Promise<number> {
+    const raised = version > 0 ? version : await this.fences.currentVersion();
+    await this.fences.raiseAll(raised);
+    this.onChange();
+    return raised;
+  }
+
+  /** Like {@link changed}, for a change that only creates: a no-op needs no raise. */
+  private async created(version: number): Promise<void> {
     if (version > 0) await this.fences.raiseAll(version);
     this.onChange();
   }
@@ -328,7 +339,9 @@ export class Topology {
       },
       { name },
     );
-    await this.changed(Number(version));
+    // The deleted queue's own fence is no longer among the declared ones: it is raised too,
+    // so that until its keys are gone no producer routing with an older topology writes there.
+    await this.fences.raise(name, await this.changed(Number(version)));
     await this.data.remove(name);
   }
 
@@ -418,7 +431,7 @@ export class Topology {
     const predeclared = PREDECLARED.get(source);
     if (record === undefined && predeclared !== undefined && purpose === 'bind') {
       const json = canonicalJson({ ...predeclared });
-      await this.changed(await this.declare(this.keys.topologyExchanges, 'exchange', source, json));
+      await this.created(await this.declare(this.keys.topologyExchanges, 'exchange', source, json));
       record = predeclared;
     }
     record ??= predeclared;

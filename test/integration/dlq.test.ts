@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, NotFoundError, type Sluice } from '../../src/index.js';
+import { scriptBodies } from '../../src/connection/scripts.js';
+import { Keyspace } from '../../src/keys/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
 import { entryMessageId, streamKey, useSluice } from '../support/sluice.js';
 
@@ -175,5 +177,44 @@ describe('sluice dlq command line', () => {
       code: 1,
       stderr: expect.stringContaining('NOT_FOUND') as string,
     });
+  });
+});
+
+describe('dlq replay interrupted between its steps', () => {
+  it('routes what an earlier replay took first, and puts back what routes nowhere now', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await deadLetters(sluice, 2);
+    const keys = new Keyspace(namespace).queue('work.dlq');
+    await waitFor(async () => (await redis.xlen(keys.stream)) === 2);
+    const entries = await redis.xrange(keys.stream, '-', '+');
+    const [taken, kept] = entries.map(([id]) => id);
+    const keptMessageId = entryMessageId((entries[1] as [string, string[]])[1]);
+    // An earlier replay took two messages into the outbox and died before routing them: one
+    // to a route that still exists, one to a queue deleted since.
+    const take = (entryId: string, routingKey: string): Promise<unknown> =>
+      redis.eval(
+        scriptBodies.get('take') as string,
+        2,
+        keys.stream,
+        keys.deadLetters,
+        'sluice',
+        entryId,
+        JSON.stringify({ exchange: '', routingKey }),
+        Date.now(),
+      );
+    await sluice.declareQueue('elsewhere');
+    expect(await take(taken as string, 'elsewhere')).toBe('ok');
+    await sluice.declareQueue('doomed');
+    expect(await take(kept as string, 'doomed')).toBe('ok');
+    await sluice.deleteQueue('doomed');
+    expect(await redis.xlen(keys.stream)).toBe(0);
+
+    const result = await sluice.dlq.replay('work.dlq', { toQueue: 'work' });
+    expect(await redis.xlen(keys.deadLetters)).toBe(0);
+    expect(await redis.xlen(streamKey(namespace, 'elsewhere'))).toBe(1);
+    // The one whose route is gone came back, and this replay sent it to `work`.
+    expect(result).toEqual({ replayed: 1, skipped: 0 });
+    const work = await redis.xrange(streamKey(namespace, 'work'), '-', '+');
+    expect(work.map(([, fields]) => entryMessageId(fields))).toEqual([keptMessageId]);
   });
 });

@@ -153,13 +153,30 @@ describe('publish with confirm', () => {
     expect(await redis.xlen(streamKey(namespace, 'old'))).toBe(1);
   });
 
-  it('makes a fence again for a queue whose keys were deleted by hand', async () => {
+  it('refuses a queue whose keys were deleted by hand until it is declared again', async () => {
     const { sluice, namespace, redis } = await useSluice();
     await sluice.declareQueue('jobs');
     await redis.del(new Keyspace(namespace).queue('jobs').fence);
-    const confirm = await sluice.publish('', 'jobs', 1, { mandatory: true });
+    await expect(sluice.publish('', 'jobs', 1)).rejects.toBeInstanceOf(NotFoundError);
+    await sluice.declareQueue('jobs');
+    const confirm = await sluice.publish('', 'jobs', 2, { mandatory: true });
     expect(confirm.targets.map((t) => t.queue)).toEqual(['jobs']);
-    expect(await redis.exists(new Keyspace(namespace).queue('jobs').fence)).toBe(1);
+  });
+
+  it('raises the fences even when the change finds nothing to do (a repeated unbind)', async () => {
+    const { sluice, namespace, redis } = await useSluice();
+    const keys = new Keyspace(namespace);
+    await sluice.declareExchange('events', 'fanout');
+    await sluice.declareQueue('q');
+    await sluice.bindQueue('q', 'events');
+    // The unbind of another client whose fences are not raised yet: the binding is gone and the
+    // version up, as unbind.lua leaves them.
+    const [binding] = await redis.hkeys(keys.topologyBindings);
+    await redis.hdel(keys.topologyBindings, binding as string);
+    const version = await redis.incr(keys.topologyVersion);
+    // The same unbind again: nothing to remove, but it resolves only once the fences are up.
+    await sluice.unbindQueue('q', 'events');
+    expect(Number(await redis.get(keys.queue('q').fence))).toBe(version);
   });
 
   it('sees exchanges and queues that another client declared after it cached the topology', async () => {
