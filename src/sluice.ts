@@ -6,7 +6,8 @@ import { Operations } from './connection/operation.js';
 import { ConsumerImpl } from './consumer/consumer.js';
 import { QueueKeeper } from './consumer/keeper.js';
 import type { Consumer, ConsumeOptions, Handler, MessageStream } from './consumer/types.js';
-import { ClosedError, InvalidArgumentError } from './errors/index.js';
+import { ClosedError, InvalidArgumentError, TimeoutError } from './errors/index.js';
+import { withDeadline } from './consumer/deadline.js';
 import { Events, type ClientEvents } from './events.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './routing/compiled.js';
@@ -164,7 +165,7 @@ export class Sluice {
     private readonly keys: Keyspace,
     private readonly codec: Codec,
     settings: ProducerSettings,
-    operationTimeoutMs: number,
+    private readonly operationTimeoutMs: number,
   ) {
     this.queues = new QueueData(connection.redis, keys, (queue) =>
       this.topology.queueExists(queue),
@@ -426,11 +427,23 @@ export class Sluice {
   }
 
   /** Starts a consumer; one that fails to start is closed, releasing what it opened. */
+  /**
+   * Starts a consumer within `operationTimeoutMs` (its start reads the topology and registers
+   * it, which wait for an unreachable Redis); one that fails or times out is closed, releasing
+   * what it opened (`sluice.close()` waits for that).
+   */
   private async startConsumer<T>(consumer: ConsumerImpl<T>): Promise<void> {
+    const timeoutMs = this.operationTimeoutMs;
     try {
-      await consumer.start();
+      await withDeadline(
+        consumer.start(),
+        timeoutMs,
+        () =>
+          new TimeoutError(`consumer of '${consumer.queue}' not started within ${timeoutMs} ms`),
+      );
     } catch (error) {
-      await consumer.close();
+      // Closed in the background: its own close is bounded, and must not delay the rejection.
+      consumer.close().catch(() => undefined);
       throw error;
     }
   }

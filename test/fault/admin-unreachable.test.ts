@@ -30,12 +30,13 @@ async function connect(url: string, operationTimeoutMs = OPERATION_TIMEOUT_MS): 
   return sluice;
 }
 
-/** declareQueue, inspectQueue and dlq.list all reject with TimeoutError by their deadline. */
+/** declareQueue, inspectQueue, dlq.list and consume all reject with TimeoutError by their deadline. */
 async function expectAdminTimeouts(sluice: Sluice): Promise<void> {
   const results = await Promise.all([
     rejection(sluice.declareQueue('q2')),
     rejection(sluice.inspectQueue('q')),
     rejection(sluice.dlq.list('q')),
+    rejection(sluice.consume('q', () => undefined)),
   ]);
   for (const { error, elapsedMs } of results) {
     expect(error).toBeInstanceOf(TimeoutError);
@@ -53,8 +54,12 @@ async function expectBoundedClose(sluice: Sluice): Promise<void> {
   expect(Date.now() - startedAt).toBeLessThan(CLOSE_BOUND_MS);
   const { error } = await inFlight;
   expect(error).toBeInstanceOf(ClosedError);
-  for (const after of [sluice.dlq.list('q'), sluice.declareQueue('q'), sluice.inspectQueue('q')]) {
-    await expect(after).rejects.toBeInstanceOf(ClosedError);
+  for (const after of [
+    () => sluice.dlq.list('q'),
+    () => sluice.declareQueue('q'),
+    () => sluice.inspectQueue('q'),
+  ]) {
+    await expect(after()).rejects.toBeInstanceOf(ClosedError);
   }
 }
 
