@@ -75,17 +75,17 @@ export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis
 /** The options of {@link ConnectOptions} besides where Redis is and the producer's. */
 interface ClientOptions {
   /** Prefix of every key; one deployment, one namespace. Default `sluice`. */
-  readonly namespace?: string;
+  readonly namespace?: string | undefined;
   /** How long connecting may take before it fails with ConnectionError. Default 10 000. */
-  readonly connectTimeoutMs?: number;
+  readonly connectTimeoutMs?: number | undefined;
   /**
    * Deadline of every operation other than publishing (declarations, bindings, deletes,
    * purges, `inspectQueue`, the `dlq` tools), retries included: it resolves or rejects within
    * it, with TimeoutError when Redis did not answer in time. Default 10 000.
    */
-  readonly operationTimeoutMs?: number;
+  readonly operationTimeoutMs?: number | undefined;
   /** Body codec. Default: Buffer as bytes, string as text, anything else as JSON. */
-  readonly codec?: Codec;
+  readonly codec?: Codec | undefined;
 }
 
 const CONNECT_OPTIONS = optionNames<
@@ -346,10 +346,10 @@ export class Sluice {
    * Publishes a message. Resolves with the confirm once the message is appended to every
    * queue it routes to; `mandatory` publishes that route nowhere reject with UnroutableError.
    */
-  publish(
+  publish<T = unknown>(
     exchange: string,
     routingKey: string,
-    body: unknown,
+    body: T,
     options?: PublishOptions,
   ): Promise<PublishConfirm> {
     return this.guard(() => this.producer.publish(exchange, routingKey, body, options));

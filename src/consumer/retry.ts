@@ -10,11 +10,11 @@ import { MAX_DELAY_MS } from './delivery.js';
 export interface RetryPolicy {
   readonly initialDelayMs: number;
   /** Default 2. */
-  readonly multiplier?: number;
+  readonly multiplier?: number | undefined;
   /** Default 10 minutes. */
-  readonly maxDelayMs?: number;
+  readonly maxDelayMs?: number | undefined;
   /** Default 0.2. */
-  readonly jitter?: number;
+  readonly jitter?: number | undefined;
 }
 
 const RETRY_OPTIONS = optionNames<RetryPolicy>({

@@ -32,9 +32,9 @@ export interface ForeignEntry {
 /** Options of {@link DeadLetterTools.list}. */
 export interface ListOptions {
   /** Start after this stream id (the `next` of the previous page). */
-  readonly after?: string;
+  readonly after?: string | undefined;
   /** Page size, default 20. */
-  readonly count?: number;
+  readonly count?: number | undefined;
 }
 
 /** A page of {@link DeadLetterTools.list}. */
@@ -47,11 +47,11 @@ export interface DeadLetterPage {
 /** Options of {@link DeadLetterTools.replay}. */
 export interface ReplayOptions {
   /** Send every message to this queue instead of its original exchange and routing key. */
-  readonly toQueue?: string;
+  readonly toQueue?: string | undefined;
   /** Replay at most this many messages. */
-  readonly limit?: number;
+  readonly limit?: number | undefined;
   /** Called after each message with how many are done out of how many. */
-  readonly onProgress?: (done: number, total: number) => void;
+  readonly onProgress?: ((done: number, total: number) => void) | undefined;
 }
 
 /** What a replay did. */

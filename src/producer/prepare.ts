@@ -45,25 +45,25 @@ const BATCH_MESSAGE = optionNames<BatchMessage>({
 /** Options of one publish, named as in amqplib where they exist there. */
 export interface PublishOptions {
   /** Reject with UnroutableError when no queue matches (instead of resolving with no targets). */
-  readonly mandatory?: boolean;
-  readonly headers?: Headers;
+  readonly mandatory?: boolean | undefined;
+  readonly headers?: Headers | undefined;
   /** Defaults to a UUID v7. */
-  readonly messageId?: string;
+  readonly messageId?: string | undefined;
   /** Overrides the codec's content type. */
-  readonly contentType?: string;
-  readonly correlationId?: string;
+  readonly contentType?: string | undefined;
+  readonly correlationId?: string | undefined;
   /** Time to live of this message, from publish. */
-  readonly expirationMs?: number;
+  readonly expirationMs?: number | undefined;
   /**
    * Publishes with the same dedup key within the dedup window store the message once; the
    * later ones resolve with the first one's stream ids and `duplicate: true`. Default: the
    * message id.
    */
-  readonly dedupKey?: string;
+  readonly dedupKey?: string | undefined;
   /** Dedup window of this publish; 0 turns dedup off for it. Default: the connect option. */
-  readonly dedupWindowMs?: number;
+  readonly dedupWindowMs?: number | undefined;
   /** Confirm level of this publish. Default: the connect option `durability`. */
-  readonly durability?: Durability;
+  readonly durability?: Durability | undefined;
 }
 
 /** One message of `publishBatch`. */
@@ -71,7 +71,7 @@ export interface BatchMessage {
   readonly exchange: string;
   readonly routingKey: string;
   readonly body: unknown;
-  readonly options?: PublishOptions;
+  readonly options?: PublishOptions | undefined;
 }
 
 /** A validated, encoded message. */

@@ -29,7 +29,7 @@ export interface PublishBatchOptions {
    * All or nothing: either every message is stored in every target queue, or none is (one
    * script call; on a cluster-mode server all its messages must go to one queue).
    */
-  readonly atomic?: boolean;
+  readonly atomic?: boolean | undefined;
 }
 
 interface Routed {

@@ -14,29 +14,31 @@ export type Durability = 'written' | 'replicated' | 'fsynced';
 /** The producer's part of the connect options. */
 export interface ProducerConnectOptions {
   /** Largest encoded body accepted by publish. Default 16 MiB. */
-  readonly maxBodyBytes?: number;
+  readonly maxBodyBytes?: number | undefined;
   /** Confirm level of every publish unless a publish says otherwise. Default `written`. */
-  readonly durability?: Durability;
+  readonly durability?: Durability | undefined;
   /** Replicas that must acknowledge a `replicated` publish. Default 1. */
-  readonly replicas?: number;
+  readonly replicas?: number | undefined;
   /** How long WAIT / WAITAOF may wait; must be below `confirmTimeoutMs`. Default 1000. */
-  readonly durabilityTimeoutMs?: number;
+  readonly durabilityTimeoutMs?: number | undefined;
   /**
    * Deadline of a confirm, retries and durability included: a publish resolves or rejects
    * within it. Default 10 000.
    */
-  readonly confirmTimeoutMs?: number;
+  readonly confirmTimeoutMs?: number | undefined;
   /**
    * How long a published dedup key (by default the message id) makes a repeated publish a
    * duplicate: at least this long, at most twice. 0 turns deduplication off (and with it
    * retries of publishes whose outcome is unknown); otherwise at least `confirmTimeoutMs`, so
    * that sluice's own retries are always recognized. Default 120 000, as JetStream's.
    */
-  readonly dedupWindowMs?: number;
+  readonly dedupWindowMs?: number | undefined;
 }
 
 /** {@link ProducerConnectOptions} with every default applied. */
-export type ProducerSettings = Required<ProducerConnectOptions>;
+export type ProducerSettings = {
+  readonly [K in keyof ProducerConnectOptions]-?: Exclude<ProducerConnectOptions[K], undefined>;
+};
 
 const MIB = 1024 * 1024;
 const DAY_MS = 86_400_000;

@@ -42,11 +42,11 @@ import type {
 /** Options of {@link Topology.declareExchange}. */
 export interface ExchangeOptions {
   /** Recorded for RabbitMQ parity; all topology is stored in Redis. Default true. */
-  readonly durable?: boolean;
+  readonly durable?: boolean | undefined;
   /** An internal exchange takes messages only from other exchanges. Default false. */
-  readonly internal?: boolean;
+  readonly internal?: boolean | undefined;
   /** Where messages go that this exchange cannot route. */
-  readonly alternateExchange?: string;
+  readonly alternateExchange?: string | undefined;
 }
 
 /** Queue arguments, stored with the queue and enforced by producers and consumers. */
@@ -55,15 +55,15 @@ export type QueueOptions = Partial<Omit<QueueRecord, 'name'>>;
 /** Options of {@link Topology.deleteExchange}. */
 export interface DeleteExchangeOptions {
   /** Fail with PreconditionFailedError if the exchange still has bindings. */
-  readonly ifUnused?: boolean;
+  readonly ifUnused?: boolean | undefined;
 }
 
 /** Options of {@link Topology.deleteQueue}. */
 export interface DeleteQueueOptions {
   /** Fail with PreconditionFailedError if the queue holds messages. */
-  readonly ifEmpty?: boolean;
+  readonly ifEmpty?: boolean | undefined;
   /** Fail with PreconditionFailedError if consumers are registered on the queue. */
-  readonly ifUnused?: boolean;
+  readonly ifUnused?: boolean | undefined;
 }
 
 const EXCHANGE_OPTIONS = optionNames<ExchangeOptions>({

@@ -21,19 +21,19 @@ export interface QueueRecord {
   /** Recorded for RabbitMQ parity; all topology is stored in Redis. Default true. */
   readonly durable: boolean;
   /** Exchange that dead letters of this queue are published to (`''`: the default exchange). */
-  readonly deadLetterExchange?: string;
+  readonly deadLetterExchange?: string | undefined;
   /** Routing key of dead letters; default: the message's own routing key. */
-  readonly deadLetterRoutingKey?: string;
+  readonly deadLetterRoutingKey?: string | undefined;
   /** The delivery after this many is dead-lettered (`delivery_limit`) instead. */
-  readonly maxDeliveries?: number;
+  readonly maxDeliveries?: number | undefined;
   /** How long a delivery may stay unacked without a lease renewal before it is reclaimed. Default 30 000. */
-  readonly ackTimeoutMs?: number;
+  readonly ackTimeoutMs?: number | undefined;
   /** Messages older than this (since entering the queue) are dead-lettered (`expired`). */
-  readonly messageTtlMs?: number;
+  readonly messageTtlMs?: number | undefined;
   /** Most ready messages the queue holds; see `overflow`. */
-  readonly maxLength?: number;
+  readonly maxLength?: number | undefined;
   /** What a publish to a full queue does. */
-  readonly overflow?: OverflowPolicy;
+  readonly overflow?: OverflowPolicy | undefined;
 }
 
 /** Where a binding delivers: a queue, or another exchange (exchange-to-exchange binding). */

@@ -7,6 +7,7 @@ import {
   validateDedupWindow,
   type ProducerConnectOptions,
 } from '../../src/producer/settings.js';
+import type { PublishOptions, QueueOptions } from '../../src/index.js';
 
 const MIB = 1024 * 1024;
 const SEVEN_DAYS_MS = 7 * 86_400_000;
@@ -174,5 +175,23 @@ describe('the default dedup window', () => {
   it('covers a confirm deadline longer than two minutes', () => {
     expect(producerSettings({ confirmTimeoutMs: 600_000 }).dedupWindowMs).toBe(600_000);
     expect(producerSettings({}).dedupWindowMs).toBe(120_000);
+  });
+});
+
+describe('option types under exactOptionalPropertyTypes', () => {
+  it('take undefined wherever the runtime does, and the runtime treats it as absent', () => {
+    const maybe = (): number | undefined => undefined;
+    // These compile only because every optional option also accepts `undefined`.
+    const options: ProducerConnectOptions = {
+      durability: undefined,
+      replicas: maybe(),
+      confirmTimeoutMs: maybe(),
+      dedupWindowMs: undefined,
+    };
+    const publish: PublishOptions = { expirationMs: maybe(), mandatory: undefined };
+    const queue: QueueOptions = { maxLength: maybe(), overflow: undefined };
+    expect(producerSettings(options)).toEqual(producerSettings({}));
+    expect(Object.values(publish).every((value) => value === undefined)).toBe(true);
+    expect(Object.values(queue).every((value) => value === undefined)).toBe(true);
   });
 });
