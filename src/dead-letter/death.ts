@@ -37,9 +37,9 @@ export function recordDeath(history: DeathHistory | undefined, event: DeathEvent
           time: event.time,
           exchange: event.exchange,
           routingKeys: [event.routingKey],
-          ...(event.reason === 'expired' && event.expirationMs !== undefined
-            ? { originalExpirationMs: event.expirationMs }
-            : {}),
+          // On whatever death the message still had its expiration at, as RabbitMQ 3.10 does
+          // (the copy loses it, so only the first death of a message that had one).
+          ...(event.expirationMs !== undefined ? { originalExpirationMs: event.expirationMs } : {}),
         }
       : { ...same, count: same.count + 1 };
   return { deaths: [record, ...others], first: history?.first ?? summary, last: summary };

@@ -17,8 +17,8 @@ export interface DeathRecord {
   /** The exchange the message had been published to (a DLX when dead-lettered before). */
   readonly exchange: string;
   readonly routingKeys: readonly string[];
-  /** The per-message expiration it had, when it was dead-lettered for expiring. */
-  readonly originalExpirationMs?: number;
+  /** The per-message expiration it still had when it died (its first death only). */
+  readonly originalExpirationMs?: number | undefined;
 }
 
 /** Where a message died, as RabbitMQ's `x-first-death-*` and `x-last-death-*` headers. */

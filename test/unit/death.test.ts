@@ -35,6 +35,18 @@ describe('death history', () => {
     expect(history.last).toEqual({ queue: 'a', reason: 'rejected', exchange: 'orders' });
   });
 
+  it('keeps the original expiration of a message that died with one, whatever the reason', () => {
+    const rejected = recordDeath(undefined, {
+      ...event,
+      queue: 'q',
+      reason: 'rejected',
+      expirationMs: 60_000,
+    });
+    expect(rejected.deaths[0]?.originalExpirationMs).toBe(60_000);
+    const without = recordDeath(rejected, { ...event, queue: 'r', reason: 'rejected' });
+    expect(without.deaths[0]?.originalExpirationMs).toBeUndefined();
+  });
+
   it('keeps the original expiration of an expired message', () => {
     const history = recordDeath(undefined, {
       ...event,
