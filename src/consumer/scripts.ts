@@ -21,7 +21,19 @@ import {
 } from '../connection/scripts.js';
 import type { DeathReason } from '../message/death-history.js';
 import { CONSUMER_GROUP, type QueueKeys } from '../keys/index.js';
-import { SETTLEMENT_TIMEOUT_MS, deadlineError, withDeadline } from './deadline.js';
+import { DeadlineQueue, SETTLEMENT_TIMEOUT_MS, deadlineError } from './deadline.js';
+
+/** The settlement deadlines of each client's script calls: one timer per client for them all. */
+const deadlines = new WeakMap<Redis, DeadlineQueue>();
+
+function deadlinesOf(redis: Redis): DeadlineQueue {
+  let queue = deadlines.get(redis);
+  if (queue === undefined) {
+    queue = new DeadlineQueue(SETTLEMENT_TIMEOUT_MS);
+    deadlines.set(redis, queue);
+  }
+  return queue;
+}
 
 /** Runs a script within the settlement deadline; it fails only with a SluiceError. */
 function run<K extends string, A extends string, R>(
@@ -30,15 +42,15 @@ function run<K extends string, A extends string, R>(
   keys: ScriptKeys<Script<K, A, R>>,
   args: ScriptArgs<Script<K, A, R>>,
 ): Promise<R> {
-  const [first] = Object.values(keys as Readonly<Record<string, unknown>>);
-  const what = `${script.file} on ${typeof first === 'string' ? first : 'its keys'}`;
-  const call = callScript(redis, script, keys, args);
-  return withDeadline(
-    call.catch((error: unknown) => {
-      throw toSluiceError(error, redis, what);
-    }),
-    SETTLEMENT_TIMEOUT_MS,
-    () => deadlineError(redis, what, SETTLEMENT_TIMEOUT_MS),
+  // What the call is, for its error only: not built per call.
+  const what = (): string => {
+    const [first] = Object.values(keys as Readonly<Record<string, unknown>>);
+    return `${script.file} on ${typeof first === 'string' ? first : 'its keys'}`;
+  };
+  return deadlinesOf(redis).watch(
+    callScript(redis, script, keys, args),
+    (error) => toSluiceError(error, redis, what()),
+    () => deadlineError(redis, what(), SETTLEMENT_TIMEOUT_MS),
   );
 }
 
