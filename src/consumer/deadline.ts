@@ -52,7 +52,8 @@ interface Watched {
   readonly dueAt: number;
   /** Set once the call has been answered or has timed out. */
   done: boolean;
-  readonly expire: () => void;
+  readonly reject: (error: Error) => void;
+  readonly timedOut: () => Error;
   next: Watched | undefined;
 }
 
@@ -82,7 +83,8 @@ export class DeadlineQueue {
       const entry: Watched = {
         dueAt: Date.now() + this.timeoutMs,
         done: false,
-        expire: () => reject(timedOut()),
+        reject,
+        timedOut,
         next: undefined,
       };
       if (this.tail === undefined) this.head = entry;
@@ -120,7 +122,7 @@ export class DeadlineQueue {
     while (head !== undefined && (head.done || head.dueAt <= now)) {
       if (!head.done) {
         head.done = true;
-        head.expire();
+        head.reject(head.timedOut());
       }
       head = head.next;
     }

@@ -35,6 +35,12 @@ function deadlinesOf(redis: Redis): DeadlineQueue {
   return queue;
 }
 
+/** What a call is, for its error only: not worked out per call. */
+function describe(script: { readonly file: string }, keys: object): string {
+  const [first] = Object.values(keys as Readonly<Record<string, unknown>>);
+  return `${script.file} on ${typeof first === 'string' ? first : 'its keys'}`;
+}
+
 /** Runs a script within the settlement deadline; it fails only with a SluiceError. */
 function run<K extends string, A extends string, R>(
   redis: Redis,
@@ -42,15 +48,10 @@ function run<K extends string, A extends string, R>(
   keys: ScriptKeys<Script<K, A, R>>,
   args: ScriptArgs<Script<K, A, R>>,
 ): Promise<R> {
-  // What the call is, for its error only: not built per call.
-  const what = (): string => {
-    const [first] = Object.values(keys as Readonly<Record<string, unknown>>);
-    return `${script.file} on ${typeof first === 'string' ? first : 'its keys'}`;
-  };
   return deadlinesOf(redis).watch(
     callScript(redis, script, keys, args),
-    (error) => toSluiceError(error, redis, what()),
-    () => deadlineError(redis, what(), SETTLEMENT_TIMEOUT_MS),
+    (error) => toSluiceError(error, redis, describe(script, keys)),
+    () => deadlineError(redis, describe(script, keys), SETTLEMENT_TIMEOUT_MS),
   );
 }
 
@@ -66,7 +67,7 @@ export interface AckArgs {
 }
 
 /** ack.lua: acks and deletes the entries `consumer` owns; `true` when all were, else per id. */
-export async function ackOwned(
+export function ackOwned(
   redis: Redis,
   keys: Pick<QueueKeys, 'stream'>,
   args: AckArgs,
