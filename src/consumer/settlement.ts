@@ -73,14 +73,15 @@ function idBefore(a: string, b: string): boolean {
   const otherDash = b.indexOf('-');
   // Fewer digits in the milliseconds: an earlier time.
   if (dash !== otherDash) return dash < otherDash;
+  // Both parts of equal length: as text is as numbers.
+  if (a.length === b.length) return a < b;
   for (let i = 0; i < dash; i++) {
     const x = a.charCodeAt(i);
     const y = b.charCodeAt(i);
     if (x !== y) return x < y;
   }
-  // Same milliseconds: fewer digits in the sequence number is a lower one, else as text.
-  if (a.length !== b.length) return a.length < b.length;
-  return a < b;
+  // Same milliseconds: fewer digits in the sequence number is a lower one.
+  return a.length < b.length;
 }
 
 /** The stream ids of `deliveries`, with the lowest and highest of them, in one pass. */
@@ -92,8 +93,9 @@ function ackRange(deliveries: readonly Delivery[]): AckRange {
   for (let i = 1; i < deliveries.length; i++) {
     const id = (deliveries[i] as Delivery).streamId;
     ids.push(id);
-    if (idBefore(id, lowestId)) lowestId = id;
-    else if (idBefore(highestId, id)) highestId = id;
+    // Ids mostly come in read order, ascending: one comparison each.
+    if (idBefore(highestId, id)) highestId = id;
+    else if (idBefore(id, lowestId)) lowestId = id;
   }
   return { ids, lowestId, highestId };
 }
