@@ -106,30 +106,77 @@ export function registerScripts(redis: Redis): void {
   for (const [name, lua] of scriptBodies) redis.defineCommand(commandName(name), { lua });
 }
 
-type ScriptCommand = (numberOfKeys: number, ...args: ScriptArg[]) => Promise<unknown>;
+type ScriptCommand = (this: Redis, ...args: ScriptArg[]) => Promise<unknown>;
 
-function flatten<V>(names: readonly string[], values: Readonly<Record<string, V | readonly V[]>>) {
-  const out: V[] = [];
-  for (const name of names) {
-    if (name.endsWith('...')) out.push(...(values[name.slice(0, -3)] as readonly V[]));
-    else out.push(values[name] as V);
+/** What a call of a script needs, worked out once per script rather than per call. */
+interface Compiled {
+  /** The ioredis method: `sluice_<file>`, or its `Buffer` variant. */
+  readonly method: string;
+  /** KEYS then ARGV names (without `...`), and whether each stands for many values. */
+  readonly keyNames: readonly string[];
+  readonly keyMany: readonly boolean[];
+  readonly argNames: readonly string[];
+  readonly argMany: readonly boolean[];
+}
+
+const compiledScripts = new WeakMap<object, Compiled>();
+
+function compile(script: Script<string, string, unknown>): Compiled {
+  let compiled = compiledScripts.get(script);
+  if (compiled === undefined) {
+    if (!scriptBodies.has(script.file)) throw new Error(`script ${script.file} is not registered`);
+    const base = (name: string): string => (name.endsWith('...') ? name.slice(0, -3) : name);
+    compiled = {
+      method: `${commandName(script.file)}${script.buffers ? 'Buffer' : ''}`,
+      keyNames: script.keys.map(base),
+      keyMany: script.keys.map((name) => name.endsWith('...')),
+      argNames: script.args.map(base),
+      argMany: script.args.map((name) => name.endsWith('...')),
+    };
+    compiledScripts.set(script, compiled);
   }
-  return out;
+  return compiled;
+}
+
+/** Appends the values of `names` from `values` to `out`, many-valued ones spread out. */
+function append(
+  out: ScriptArg[],
+  names: readonly string[],
+  many: readonly boolean[],
+  values: Readonly<Record<string, unknown>>,
+): void {
+  for (let i = 0; i < names.length; i++) {
+    const value = values[names[i] as string];
+    if (many[i] === true) {
+      const list = value as readonly ScriptArg[];
+      for (let j = 0; j < list.length; j++) out.push(list[j] as ScriptArg);
+    } else {
+      out.push(value as ScriptArg);
+    }
+  }
 }
 
 /** Runs a registered script with its keys and arguments by name; resolves with its decoded reply. */
-export async function callScript<K extends string, A extends string, R>(
+export function callScript<K extends string, A extends string, R>(
   redis: Redis,
   script: Script<K, A, R>,
   keys: Named<K, string>,
   args: Named<A, ScriptArg>,
 ): Promise<R> {
-  const method = `${commandName(script.file)}${script.buffers ? 'Buffer' : ''}`;
-  const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[method];
-  if (command === undefined || !scriptBodies.has(script.file)) {
-    throw new Error(`script ${script.file} is not registered`);
+  // Every failure, a synchronous one too, is a rejection (as from an async function).
+  try {
+    const compiled = compile(script);
+    const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[
+      compiled.method
+    ];
+    if (command === undefined) throw new Error(`script ${script.file} is not registered`);
+    // numberOfKeys, KEYS, ARGV: one array, built in place.
+    const argv: ScriptArg[] = [0];
+    append(argv, compiled.keyNames, compiled.keyMany, keys);
+    argv[0] = argv.length - 1;
+    append(argv, compiled.argNames, compiled.argMany, args);
+    return command.apply(redis, argv).then(script.decode);
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
-  const keyList = flatten<string>(script.keys, keys);
-  const argList = flatten<ScriptArg>(script.args, args);
-  return script.decode(await command.call(redis, keyList.length, ...keyList, ...argList));
 }

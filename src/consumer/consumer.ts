@@ -104,6 +104,12 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
   private closing = false;
   private closed: Promise<void> | undefined;
   private shutDown = false;
+  /**
+   * Whether `delivery.handled` / `delivery.failed` have listeners: kept up to date by
+   * {@link on} and {@link off}, so that the per-delivery path looks at a field, not a map.
+   */
+  private listensHandled = false;
+  private listensFailed = false;
 
   constructor(
     private readonly context: ConsumerContext,
@@ -127,7 +133,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       report,
     });
     this.dispatcher = new Dispatcher<T>(handler, settings.concurrency, {
-      timed: () => this.events.has('delivery.handled') || this.events.has('delivery.failed'),
+      timed: () => this.listensHandled || this.listensFailed,
       finished: (delivery, failed, error, startedAt) =>
         this.finished(delivery, failed, error, startedAt),
     });
@@ -164,12 +170,19 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
 
   on<K extends ConsumerEventName>(name: K, listener: ConsumerListener<K, T>): this {
     this.events.on(name, listener);
+    this.listenersChanged();
     return this;
   }
 
   off<K extends ConsumerEventName>(name: K, listener: ConsumerListener<K, T>): this {
     this.events.off(name, listener);
+    this.listenersChanged();
     return this;
+  }
+
+  private listenersChanged(): void {
+    this.listensHandled = this.events.has('delivery.handled');
+    this.listensFailed = this.events.has('delivery.failed');
   }
 
   /** Checks the queue exists, registers with the group, opens the reading connection, reads. */
@@ -298,7 +311,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
           if (!(failure instanceof StaleDeliveryError)) this.report(failure);
         });
       }
-      if (this.events.has('delivery.failed')) {
+      if (this.listensFailed) {
         this.events.emit('delivery.failed', {
           ...this.deliveryEvent(delivery, startedAt),
           error,
@@ -306,7 +319,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       }
     } else {
       delivery.ackAutomatically();
-      if (this.events.has('delivery.handled')) {
+      if (this.listensHandled) {
         this.events.emit('delivery.handled', this.deliveryEvent(delivery, startedAt));
       }
     }

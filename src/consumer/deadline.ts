@@ -47,6 +47,91 @@ export function withDeadline<T>(
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
+/** A call watched by a {@link DeadlineQueue}, in the order the calls were made. */
+interface Watched {
+  readonly dueAt: number;
+  /** Set once the call has been answered or has timed out. */
+  done: boolean;
+  readonly reject: (error: Error) => void;
+  readonly timedOut: () => Error;
+  next: Watched | undefined;
+}
+
+/**
+ * Deadlines of one length for many calls, on one timer: with a fixed `timeoutMs`, the calls
+ * fall due in the order they were made, so a queue in call order and one timer armed for its
+ * oldest unanswered call cover them all, rather than a timer (and a race of promises) per call.
+ * The timer stays armed while it waits for a due time and does not keep the process alive.
+ */
+export class DeadlineQueue {
+  private head: Watched | undefined;
+  private tail: Watched | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  /**
+   * `promise`, its rejection mapped by `failed`, or a rejection with `timedOut()` once
+   * `timeoutMs` has passed, whichever comes first.
+   */
+  watch<T>(
+    promise: Promise<T>,
+    failed: (error: unknown) => Error,
+    timedOut: () => Error,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry: Watched = {
+        dueAt: Date.now() + this.timeoutMs,
+        done: false,
+        reject,
+        timedOut,
+        next: undefined,
+      };
+      if (this.tail === undefined) this.head = entry;
+      else this.tail.next = entry;
+      this.tail = entry;
+      this.timer ??= setTimeout(this.expireDue, this.timeoutMs).unref();
+      promise.then(
+        (value) => {
+          entry.done = true;
+          this.dropAnswered();
+          resolve(value);
+        },
+        (error: unknown) => {
+          entry.done = true;
+          this.dropAnswered();
+          reject(failed(error));
+        },
+      );
+    });
+  }
+
+  /** Drops answered calls from the front (replies mostly come in call order). */
+  private dropAnswered(): void {
+    let head = this.head;
+    while (head?.done === true) head = head.next;
+    this.head = head;
+    if (head === undefined) this.tail = undefined;
+  }
+
+  /** The timer: times out every call now due, and waits for the next one. */
+  private readonly expireDue = (): void => {
+    this.timer = undefined;
+    const now = Date.now();
+    let head = this.head;
+    while (head !== undefined && (head.done || head.dueAt <= now)) {
+      if (!head.done) {
+        head.done = true;
+        head.reject(head.timedOut());
+      }
+      head = head.next;
+    }
+    this.head = head;
+    if (head === undefined) this.tail = undefined;
+    else this.timer = setTimeout(this.expireDue, head.dueAt - now).unref();
+  };
+}
+
 /** Resolves true once `promise` settles, or false after `timeoutMs`; never rejects. */
 function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<boolean> {
   // Handled at once, so that a rejection after the deadline is never unhandled.

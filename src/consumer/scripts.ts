@@ -21,7 +21,25 @@ import {
 } from '../connection/scripts.js';
 import type { DeathReason } from '../message/death-history.js';
 import { CONSUMER_GROUP, type QueueKeys } from '../keys/index.js';
-import { SETTLEMENT_TIMEOUT_MS, deadlineError, withDeadline } from './deadline.js';
+import { DeadlineQueue, SETTLEMENT_TIMEOUT_MS, deadlineError } from './deadline.js';
+
+/** The settlement deadlines of each client's script calls: one timer per client for them all. */
+const deadlines = new WeakMap<Redis, DeadlineQueue>();
+
+function deadlinesOf(redis: Redis): DeadlineQueue {
+  let queue = deadlines.get(redis);
+  if (queue === undefined) {
+    queue = new DeadlineQueue(SETTLEMENT_TIMEOUT_MS);
+    deadlines.set(redis, queue);
+  }
+  return queue;
+}
+
+/** What a call is, for its error only: not worked out per call. */
+function describe(script: { readonly file: string }, keys: object): string {
+  const [first] = Object.values(keys as Readonly<Record<string, unknown>>);
+  return `${script.file} on ${typeof first === 'string' ? first : 'its keys'}`;
+}
 
 /** Runs a script within the settlement deadline; it fails only with a SluiceError. */
 function run<K extends string, A extends string, R>(
@@ -30,15 +48,10 @@ function run<K extends string, A extends string, R>(
   keys: ScriptKeys<Script<K, A, R>>,
   args: ScriptArgs<Script<K, A, R>>,
 ): Promise<R> {
-  const [first] = Object.values(keys as Readonly<Record<string, unknown>>);
-  const what = `${script.file} on ${typeof first === 'string' ? first : 'its keys'}`;
-  const call = callScript(redis, script, keys, args);
-  return withDeadline(
-    call.catch((error: unknown) => {
-      throw toSluiceError(error, redis, what);
-    }),
-    SETTLEMENT_TIMEOUT_MS,
-    () => deadlineError(redis, what, SETTLEMENT_TIMEOUT_MS),
+  return deadlinesOf(redis).watch(
+    callScript(redis, script, keys, args),
+    (error) => toSluiceError(error, redis, describe(script, keys)),
+    () => deadlineError(redis, describe(script, keys), SETTLEMENT_TIMEOUT_MS),
   );
 }
 
@@ -54,7 +67,7 @@ export interface AckArgs {
 }
 
 /** ack.lua: acks and deletes the entries `consumer` owns; `true` when all were, else per id. */
-export async function ackOwned(
+export function ackOwned(
   redis: Redis,
   keys: Pick<QueueKeys, 'stream'>,
   args: AckArgs,

@@ -51,41 +51,67 @@ export interface SettlementContext {
   report(error: SluiceError): void;
 }
 
-/** An ack waiting for its flush; automatic acks have no promise of their own. */
-interface PendingAck {
-  readonly delivery: Delivery;
-  readonly resolve?: () => void;
-  readonly reject?: (error: unknown) => void;
+/** The promise of a manual ack; automatic acks have none of their own. */
+interface AckWaiter {
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
 }
 
-/** Lowest and highest of stream ids (`<ms>-<seq>`), compared as numbers. */
-function idRange(ids: readonly string[]): [string, string] {
-  const parse = (id: string): [number, number] => {
-    const dash = id.indexOf('-');
-    return [Number(id.slice(0, dash)), Number(id.slice(dash + 1))];
-  };
-  const before = (a: [number, number], b: [number, number]): boolean =>
-    a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
-  let lowest = ids[0] as string;
-  let highest = lowest;
-  let low = parse(lowest);
-  let high = low;
-  for (const id of ids) {
-    const parsed = parse(id);
-    if (before(parsed, low)) [lowest, low] = [id, parsed];
-    if (before(high, parsed)) [highest, high] = [id, parsed];
+/** The acks of one tick: their stream ids and the lowest and highest of them. */
+interface AckRange {
+  readonly ids: string[];
+  readonly lowestId: string;
+  readonly highestId: string;
+}
+
+/**
+ * Whether stream id `a` (`<ms>-<seq>`, decimal without leading zeros, as Redis writes them)
+ * comes before `b`: compared as numbers, without slicing or parsing either.
+ */
+function idBefore(a: string, b: string): boolean {
+  const dash = a.indexOf('-');
+  const otherDash = b.indexOf('-');
+  // Fewer digits in the milliseconds: an earlier time.
+  if (dash !== otherDash) return dash < otherDash;
+  // Both parts of equal length: as text is as numbers.
+  if (a.length === b.length) return a < b;
+  for (let i = 0; i < dash; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return x < y;
   }
-  return [lowest, highest];
+  // Same milliseconds: fewer digits in the sequence number is a lower one.
+  return a.length < b.length;
 }
 
-/** A promise with its resolve function, for the automatic acks of one flush. */
-interface Flushed {
+/** The stream ids of `deliveries`, with the lowest and highest of them, in one pass. */
+function ackRange(deliveries: readonly Delivery[]): AckRange {
+  const first = (deliveries[0] as Delivery).streamId;
+  const ids: string[] = [first];
+  let lowestId = first;
+  let highestId = first;
+  for (let i = 1; i < deliveries.length; i++) {
+    const id = (deliveries[i] as Delivery).streamId;
+    ids.push(id);
+    // Ids mostly come in read order, ascending: one comparison each.
+    if (idBefore(highestId, id)) highestId = id;
+    else if (idBefore(id, lowestId)) lowestId = id;
+  }
+  return { ids, lowestId, highestId };
+}
+
+/** A flush of one tick's acks: resolved once it is answered; what automatic acks wait for. */
+interface Flush {
   readonly promise: Promise<void>;
   readonly resolve: () => void;
 }
 
-function flushed(): Flushed {
-  let resolve: () => void = () => undefined;
+function unresolved(): void {
+  // Replaced by the promise's own resolve at once; a module function, so no closure per flush.
+}
+
+function newFlush(): Flush {
+  let resolve: () => void = unresolved;
   const promise = new Promise<void>((done) => (resolve = done));
   return { promise, resolve };
 }
@@ -98,61 +124,77 @@ const ACK_SCAN_SLACK = 16;
  * against the prefetch once its settlement is sent, so the next read overlaps the round trip.
  */
 export class PlainSettlement implements Settlement {
-  private acks: PendingAck[] = [];
-  private ackScheduled = false;
-  /** Resolved when the pending flush is answered: what automatic acks wait for. */
-  private flush: Flushed | undefined;
-  /** Settlement calls sent and not yet answered (nor past their deadline). */
+  /** The acks of this tick, and beside each its manual ack's promise (undefined: automatic). */
+  private ackDeliveries: Delivery[] = [];
+  private ackWaiters: (AckWaiter | undefined)[] = [];
+  /** The flush scheduled for this tick's acks, until it is sent. */
+  private scheduled: Flush | undefined;
+  /** Flushes sent and not yet answered (nor past their deadline). */
+  private readonly flushing = new Set<Flush>();
+  /** Other settlement calls sent and not yet answered (nor past their deadline). */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Sends the scheduled flush (one function for every tick, not a closure per tick). */
+  private readonly sendScheduled = (): void => void this.flushAcks();
 
   constructor(private readonly context: SettlementContext) {}
 
   ack(delivery: Delivery): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.queueAck({ delivery, resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.queueAck(delivery, { resolve, reject }));
   }
 
   autoAck(delivery: Delivery): Promise<void> {
-    this.queueAck({ delivery });
-    this.flush ??= flushed();
-    return this.flush.promise;
+    return this.queueAck(delivery, undefined).promise;
   }
 
-  private queueAck(pending: PendingAck): void {
-    this.acks.push(pending);
-    this.context.released(pending.delivery);
-    if (this.ackScheduled) return;
-    this.ackScheduled = true;
-    // All acks of this tick go in one script call.
-    process.nextTick(() => void this.track(this.flushAcks()));
+  private queueAck(delivery: Delivery, waiter: AckWaiter | undefined): Flush {
+    this.ackDeliveries.push(delivery);
+    this.ackWaiters.push(waiter);
+    this.context.released(delivery);
+    let flush = this.scheduled;
+    if (flush === undefined) {
+      flush = newFlush();
+      this.scheduled = flush;
+      // All acks of this tick go in one script call.
+      process.nextTick(this.sendScheduled);
+    }
+    return flush;
   }
 
-  /** Sends the acks of this tick; never rejects (each ack's own promise does). */
+  /** Sends the acks of this tick; never rejects (each manual ack's own promise does). */
   private async flushAcks(): Promise<void> {
-    this.ackScheduled = false;
-    const batch = this.acks;
-    const done = this.flush;
-    this.acks = [];
-    this.flush = undefined;
+    const flush = this.scheduled as Flush;
+    const deliveries = this.ackDeliveries;
+    const waiters = this.ackWaiters;
+    this.scheduled = undefined;
+    this.ackDeliveries = [];
+    this.ackWaiters = [];
+    this.flushing.add(flush);
     try {
-      const ids = batch.map((pending) => pending.delivery.streamId);
-      const [lowestId, highestId] = idRange(ids);
+      const { ids, lowestId, highestId } = ackRange(deliveries);
       const limit = ids.length + this.context.held() + ACK_SCAN_SLACK;
-      const { redis, keys, consumerName: consumer } = this.context;
+      const { redis, keys, consumerName: consumer, counts } = this.context;
       const acked = await ackOwned(redis, keys, { consumer, lowestId, highestId, limit, ids });
-      batch.forEach((pending, i) => {
+      for (let i = 0; i < deliveries.length; i++) {
+        const waiter = waiters[i];
         if (acked === true || acked[i] === true) {
-          this.context.counts.acked++;
-          pending.resolve?.();
+          counts.acked++;
+          waiter?.resolve();
         } else {
-          pending.reject?.(this.stale(pending.delivery));
+          const stale = this.stale(deliveries[i] as Delivery);
+          waiter?.reject(stale);
         }
-      });
+      }
     } catch (error) {
       const failure = error as SluiceError;
-      for (const pending of batch) pending.reject?.(failure);
-      if (batch.some((pending) => pending.reject === undefined)) this.context.report(failure);
+      let automatic = false;
+      for (const waiter of waiters) {
+        if (waiter === undefined) automatic = true;
+        else waiter.reject(failure);
+      }
+      if (automatic) this.context.report(failure);
     } finally {
-      done?.resolve();
+      this.flushing.delete(flush);
+      flush.resolve();
     }
   }
 
@@ -188,9 +230,13 @@ export class PlainSettlement implements Settlement {
   }
 
   async idle(): Promise<void> {
-    while (this.ackScheduled || this.inFlight.size > 0) {
-      if (this.ackScheduled) await new Promise((resolve) => process.nextTick(resolve));
-      else await Promise.allSettled([...this.inFlight]);
+    while (this.scheduled !== undefined || this.flushing.size > 0 || this.inFlight.size > 0) {
+      if (this.scheduled !== undefined) {
+        await new Promise((resolve) => process.nextTick(resolve));
+      } else {
+        const flushes = [...this.flushing].map((flush) => flush.promise);
+        await Promise.allSettled([...flushes, ...this.inFlight]);
+      }
     }
   }
 
