@@ -68,13 +68,18 @@ export const FENCE = defineScript({
   decode: (reply) => (reply === null ? undefined : Number(reply)),
 });
 
-/** Acks and deletes owned entries: `true` when all were owned, else per id whether it was. */
+/** What an ack did to one entry: acked now, settled already (pending for nobody), or another's. */
+export type AckOutcome = 'acked' | 'settled' | 'stale';
+
+const ACK_OUTCOMES: Readonly<Record<number, AckOutcome>> = { 0: 'stale', 1: 'acked', 2: 'settled' };
+
+/** Acks and deletes owned entries: `true` when all were owned, else per id what happened. */
 export const ACK = defineScript({
   file: 'ack',
   keys: ['stream'],
   args: ['group', 'consumer', 'lowestId', 'highestId', 'limit', 'ids...'],
-  decode: (reply): true | boolean[] =>
-    reply === 1 ? true : (reply as number[]).map((acked) => acked === 1),
+  decode: (reply): true | AckOutcome[] =>
+    reply === 1 ? true : (reply as number[]).map((outcome) => ACK_OUTCOMES[outcome] ?? 'stale'),
 });
 
 /** Moves owned entries to the queue's outbox; per id, whether it was moved. */

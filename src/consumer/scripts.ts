@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { toSluiceError } from '../connection/connection.js';
 import {
   ACK,
+  type AckOutcome,
   DEAD_LETTER,
   EXTEND,
   PROMOTE,
@@ -71,7 +72,7 @@ export function ackOwned(
   redis: Redis,
   keys: Pick<QueueKeys, 'stream'>,
   args: AckArgs,
-): Promise<true | boolean[]> {
+): Promise<true | AckOutcome[]> {
   const { consumer, lowestId, highestId, limit, ids } = args;
   return run(
     redis,

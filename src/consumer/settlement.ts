@@ -176,8 +176,10 @@ export class PlainSettlement implements Settlement {
       const acked = await ackOwned(redis, keys, { consumer, lowestId, highestId, limit, ids });
       for (let i = 0; i < deliveries.length; i++) {
         const waiter = waiters[i];
-        if (acked === true || acked[i] === true) {
-          counts.acked++;
+        const outcome = acked === true ? 'acked' : acked[i];
+        if (outcome === 'acked') counts.acked++;
+        // Settled already: an earlier send of this same ack was applied and its reply lost.
+        if (outcome === 'acked' || outcome === 'settled') {
           waiter?.resolve();
         } else {
           const stale = this.stale(deliveries[i] as Delivery);

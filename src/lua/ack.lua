@@ -6,7 +6,9 @@
 -- cheaper than one per id); if that answer may be cut short, ids it lacks are checked one
 -- by one.
 -- Returns 1 when every id was acked (the common case, kept cheap), else one integer per id:
--- 1 acked, 0 not owned by this consumer (nothing changed).
+-- 1 acked; 0 pending for another consumer (nothing changed); 2 pending for nobody: settled
+-- already (an ack whose reply was lost and that ioredis sent again finds its own work done).
+-- An entry acked before the call is always 2, never confused with one another consumer took.
 local limit = tonumber(ARGV[5])
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[4], limit, ARGV[2])
 local mine = {}
@@ -18,6 +20,8 @@ for i = 6, #ARGV do
   if mine[id] or (not complete and owned(KEYS[1], ARGV[1], ARGV[2], id)) then
     acked[#acked + 1] = id
     out[#out + 1] = 1
+  elseif #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1) == 0 then
+    out[#out + 1] = 2
   else
     out[#out + 1] = 0
   end
