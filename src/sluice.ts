@@ -1,13 +1,12 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { Connection, type ServerInfo } from './connection/connection.js';
+import { Connection, withDeadline, type ServerInfo } from './connection/connection.js';
 import { Operations } from './connection/operation.js';
 import { ConsumerImpl } from './consumer/consumer.js';
 import { QueueKeeper } from './consumer/keeper.js';
 import type { Consumer, ConsumeOptions, Handler, MessageStream } from './consumer/types.js';
 import { ClosedError, InvalidArgumentError, TimeoutError } from './errors/index.js';
-import { withDeadline } from './consumer/deadline.js';
 import { Events, type ClientEvents } from './events.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './routing/compiled.js';
@@ -173,7 +172,7 @@ export class Sluice {
     this.topology = new Topology(connection.redis, keys, this.queues, () =>
       this.cache.invalidate(),
     );
-    this.cache = new TopologyCache(connection.redis, keys, this.topology);
+    this.cache = new TopologyCache(this.topology);
     this.relay = new DeadLetterRelay(
       { redis: connection.redis, keys, cluster: connection.server.cluster },
       keys,

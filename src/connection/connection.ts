@@ -111,7 +111,9 @@ function databaseOf(url: string): number {
  */
 async function selectDatabase(redis: Redis, database: number, timeoutMs: number): Promise<void> {
   try {
-    await withTimeout(redis.select(database), timeoutMs, `SELECT ${database}`);
+    await withDeadline(redis.select(database), timeoutMs, () =>
+      timedOut(`SELECT ${database}`, timeoutMs),
+    );
   } catch (error) {
     if (!isReplyError(error)) throw error;
     throw new UnsupportedError(
@@ -124,15 +126,24 @@ async function selectDatabase(redis: Redis, database: number, timeoutMs: number)
 /** How long close() waits for the replies in flight before it drops the connection. */
 const QUIT_TIMEOUT_MS = 2000;
 
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+/**
+ * `promise`, or a rejection with `timedOut()` once `timeoutMs` has passed. The timer does not
+ * keep the process alive: when nothing else does, the reply it waits for cannot come either.
+ */
+export function withDeadline<T>(
+  promise: Promise<T>,
+  timeoutMs: number,
+  timedOut: () => Error,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new TimeoutError(`${what} did not finish within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut()), timeoutMs).unref();
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+function timedOut(what: string, timeoutMs: number): TimeoutError {
+  return new TimeoutError(`${what} did not finish within ${timeoutMs} ms`);
 }
 
 /**
@@ -388,12 +399,15 @@ export class Connection {
       owned = true;
     }
     try {
-      if (owned) await withTimeout(redis.connect(), connectTimeoutMs, 'connecting to Redis');
+      if (owned)
+        await withDeadline(redis.connect(), connectTimeoutMs, () =>
+          timedOut('connecting to Redis', connectTimeoutMs),
+        );
       if (database !== 0) await selectDatabase(redis, database, connectTimeoutMs);
-      const info = (await withTimeout(
+      const info = (await withDeadline(
         redis.call('INFO', 'server', 'persistence', 'cluster'),
         connectTimeoutMs,
-        'INFO server persistence cluster',
+        () => timedOut('INFO server persistence cluster', connectTimeoutMs),
       )) as string;
       registerScripts(redis);
       const appendOnly = /^aof_enabled:1\r?$/mu.test(info);
@@ -442,7 +456,9 @@ export class Connection {
     if (!this.owned) return;
     // QUIT lets the replies in flight arrive first; a server that does not answer (frozen,
     // partitioned) must not keep close() waiting forever.
-    await withTimeout(this.redis.quit(), QUIT_TIMEOUT_MS, 'QUIT').catch(() => drop(this.redis));
+    await withDeadline(this.redis.quit(), QUIT_TIMEOUT_MS, () =>
+      timedOut('QUIT', QUIT_TIMEOUT_MS),
+    ).catch(() => drop(this.redis));
   }
 }
 

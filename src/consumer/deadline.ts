@@ -4,6 +4,7 @@
  * and queues new ones while it is offline; nothing the consumer awaits may hang with them.
  */
 import type { Redis } from 'ioredis';
+import { withDeadline } from '../connection/connection.js';
 import { ConnectionError, TimeoutError, type SluiceError } from '../errors/index.js';
 
 /**
@@ -29,22 +30,6 @@ export function deadlineError(redis: Redis, what: string, timeoutMs: number): Sl
   return redis.status === 'ready'
     ? new TimeoutError(message)
     : new ConnectionError(`${message}: Redis is not connected (${redis.status})`);
-}
-
-/**
- * `promise`, or a rejection with `timedOut()` once `timeoutMs` has passed. The timer does not
- * keep the process alive: when nothing else does, the reply it waits for cannot come either.
- */
-export function withDeadline<T>(
-  promise: Promise<T>,
-  timeoutMs: number,
-  timedOut: () => Error,
-): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timedOut()), timeoutMs).unref();
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** A call watched by a {@link DeadlineQueue}, in the order the calls were made. */

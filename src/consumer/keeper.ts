@@ -9,7 +9,8 @@ import { toSluiceError } from '../connection/connection.js';
 import type { DeadLetterRelay } from '../dead-letter/relay.js';
 import type { SluiceError } from '../errors/index.js';
 import type { Keyspace } from '../keys/index.js';
-import { ReplyBudget, SETTLEMENT_TIMEOUT_MS, deadlineError, withDeadline } from './deadline.js';
+import { withDeadline } from '../connection/connection.js';
+import { ReplyBudget, SETTLEMENT_TIMEOUT_MS, deadlineError } from './deadline.js';
 import { Periodic } from './periodic.js';
 import { promoteDue } from './scripts.js';
 

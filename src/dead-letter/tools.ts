@@ -118,7 +118,7 @@ export class DeadLetterTools {
       throw new InvalidArgumentError('after must be a stream id such as 1700000000000-0');
     }
     const afterLast = after !== undefined && validateStreamId('after', after).last;
-    await this.requireQueue(queue);
+    await this.queues.require(queue);
     // Nothing comes after the largest id, and Redis refuses a range that starts past it.
     if (afterLast) return { messages: [], next: undefined };
     const count = options.count ?? 20;
@@ -138,7 +138,7 @@ export class DeadLetterTools {
       throw new InvalidArgumentError('id must be a non-empty string');
     const isStreamId = STREAM_ID.test(id);
     if (isStreamId) validateStreamId('id', id);
-    await this.requireQueue(queue);
+    await this.queues.require(queue);
     if (isStreamId) {
       const [entry] = await this.range(queue, id, 1, id);
       if (entry !== undefined) return this.describe(...entry);
@@ -173,8 +173,8 @@ export class DeadLetterTools {
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
       throw new InvalidArgumentError('onProgress must be a function');
     }
-    await this.requireQueue(queue);
-    if (options.toQueue !== undefined) await this.requireQueue(options.toQueue);
+    await this.queues.require(queue);
+    if (options.toQueue !== undefined) await this.queues.require(options.toQueue);
     const keys = this.keys.queue(queue);
     const result: ReplayResult = { replayed: 0, skipped: 0 };
     // What an interrupted replay took and did not route yet goes first (a dead-letter queue
@@ -236,12 +236,6 @@ export class DeadLetterTools {
         : { exchange: '', routingKey: toQueue };
     const plan = replayTargets(await this.cache.get(), route, envelope);
     return plan !== undefined && plan.queues.length > 0 ? route : undefined;
-  }
-
-  private async requireQueue(queue: string): Promise<void> {
-    if ((await this.redis.hexists(this.keys.topologyQueues, queue)) === 0) {
-      throw new NotFoundError(`queue '${queue}' does not exist`);
-    }
   }
 
   private async range(

@@ -86,11 +86,11 @@ export async function append(
   const results: { status: 'new' | 'dup' | 'full'; values: string[]; target: number }[] = items.map(
     (item) => ({ status: 'new', values: new Array<string>(item.queues.length), target: 0 }),
   );
-  for (const [c, reply] of replies.entries()) {
+  for (const [c, { reply, queues }] of replies.entries()) {
     const parts = calls[c] as Part[];
     if (reply.kind === 'stale') {
       if (!reply.missing) return { kind: 'stale' };
-      return { kind: 'stale', missingFence: queueAt(items, parts, reply.queue) };
+      return { kind: 'stale', missingFence: queues[reply.queue - 1] as string };
     }
     if (reply.kind === 'full') {
       const part = parts[reply.message - 1] as Part;
@@ -125,19 +125,6 @@ export async function append(
   };
 }
 
-/** The queue at 1-based `index` in a call's queue order (the order of first appearance). */
-function queueAt(items: readonly AppendItem[], parts: readonly Part[], index: number): string {
-  const seen = new Set<string>();
-  for (const part of parts) {
-    for (const t of part.targets) {
-      const queue = (items[part.item] as AppendItem).queues[t] as string;
-      seen.add(queue);
-      if (seen.size === index) return queue;
-    }
-  }
-  throw new Error(`publish reply names queue ${index} of ${seen.size}`);
-}
-
 function allParts(items: readonly AppendItem[]): Part[] {
   return items.map((item, i) => ({ item: i, targets: item.queues.map((_, t) => t) }));
 }
@@ -155,13 +142,13 @@ function partsBySlot(items: readonly AppendItem[]): Part[][] {
   return [...byQueue.values()];
 }
 
-/** One script call for `parts`: their queues, dedup groups and messages. */
-function appendCall(
+/** One script call for `parts`: its reply, and the call's queues in the order it numbers them. */
+async function appendCall(
   target: AppendTarget,
   items: readonly AppendItem[],
   parts: readonly Part[],
   options: AppendOptions,
-): Promise<PublishReply> {
+): Promise<{ reply: PublishReply; queues: string[] }> {
   const { keys } = target;
   const queueKeys: string[] = [];
   const dedupSlots: string[] = [];
@@ -212,10 +199,11 @@ function appendCall(
     groups,
     messages,
   };
-  return callScript(
+  const reply = await callScript(
     target.redis,
     PUBLISH,
     { queues: queueKeys, dedupSlots },
     { version: options.version, plan: JSON.stringify(plan), fields },
   );
+  return { reply, queues: [...queueIndex.keys()] };
 }

@@ -111,7 +111,8 @@ export class QueueData {
     await unlinkMatching(this.redis, this.keys.dedupSlotPattern(queue));
   }
 
-  private async require(queue: string): Promise<void> {
+  /** Fails with NotFoundError unless `queue` is declared. */
+  async require(queue: string): Promise<void> {
     if (!(await this.exists(queue))) throw new NotFoundError(`queue '${queue}' does not exist`);
   }
 }

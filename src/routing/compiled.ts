@@ -1,5 +1,3 @@
-import type { Redis } from 'ioredis';
-import type { Keyspace } from '../keys/index.js';
 import type { Topology } from '../topology/topology.js';
 import type { TopologySnapshot } from '../topology/types.js';
 import { Router } from './router.js';
@@ -18,11 +16,7 @@ export class TopologyCache {
   private compiled: CompiledTopology | undefined;
   private loading: Promise<CompiledTopology> | undefined;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keyspace,
-    private readonly topology: Topology,
-  ) {}
+  constructor(private readonly topology: Topology) {}
 
   /** The cached topology, loaded on first use and after each invalidation. */
   get(): Promise<CompiledTopology> {
@@ -45,7 +39,7 @@ export class TopologyCache {
   }
 
   /** The version stored in Redis now. */
-  async currentVersion(): Promise<number> {
-    return Number((await this.redis.get(this.keys.topologyVersion)) ?? 0);
+  currentVersion(): Promise<number> {
+    return this.topology.currentVersion();
   }
 }

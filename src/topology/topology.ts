@@ -345,6 +345,11 @@ export class Topology {
     await this.data.remove(name);
   }
 
+  /** The topology version stored in Redis now. */
+  currentVersion(): Promise<number> {
+    return this.fences.currentVersion();
+  }
+
   /** Whether queue `name` is declared. */
   async queueExists(name: string): Promise<boolean> {
     return (await this.redis.hexists(this.keys.topologyQueues, name)) === 1;

@@ -8,8 +8,8 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, expect, inject } from 'vitest';
-import * as catalog from '../../src/connection/script-catalog.js';
-import { scriptBodies, type Script } from '../../src/connection/scripts.js';
+import { scriptBodies } from '../../src/connection/scripts.js';
+import { scriptDescriptors } from './script-descriptors.js';
 import { hashSlot } from './slots.js';
 
 interface SentCommand {
@@ -19,12 +19,8 @@ interface SentCommand {
   reject?: (error: Error) => void;
 }
 
-const descriptors = (Object.values(catalog) as unknown[]).filter(
-  (value): value is Script<string, string, unknown> =>
-    typeof value === 'object' && value !== null && 'file' in value,
-);
 const crossSlotOnStandalone = new Set(
-  descriptors.filter((d) => d.crossSlotOnStandalone).map((d) => d.file),
+  scriptDescriptors.filter((d) => d.crossSlotOnStandalone).map((d) => d.file),
 );
 const fileBySha = new Map(
   [...scriptBodies].map(([file, body]) => [createHash('sha1').update(body).digest('hex'), file]),

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import * as catalog from '../../src/connection/script-catalog.js';
-import { luaSources, scriptBodies, type Script } from '../../src/connection/scripts.js';
+import { luaSources, scriptBodies } from '../../src/connection/scripts.js';
 import { Field } from '../../src/message/fields.js';
-
-const descriptors = (Object.values(catalog) as unknown[]).filter(
-  (value): value is Script<string, string, unknown> =>
-    typeof value === 'object' && value !== null && 'file' in value,
-);
+import { scriptDescriptors } from '../support/script-descriptors.js';
 
 /** The names a header line such as `-- KEYS: stream outbox` lists, or undefined without one. */
 function headerNames(lua: string, what: 'KEYS' | 'ARGV'): string[] | undefined {
@@ -16,10 +11,10 @@ function headerNames(lua: string, what: 'KEYS' | 'ARGV'): string[] | undefined {
 
 describe('Lua scripts and their descriptors', () => {
   it('every script of src/lua has exactly one descriptor, and every descriptor a script', () => {
-    expect(descriptors.map((d) => d.file).sort()).toEqual([...luaSources.keys()].sort());
+    expect(scriptDescriptors.map((d) => d.file).sort()).toEqual([...luaSources.keys()].sort());
   });
 
-  it.for(descriptors.map((d) => [d.file, d] as const))(
+  it.for(scriptDescriptors.map((d) => [d.file, d] as const))(
     '%s: the header lists the descriptor\u2019s keys and args, in order',
     ([file, descriptor]) => {
       const lua = luaSources.get(file) as string;
