@@ -1,3 +1,4 @@
+import type { SluiceError } from './errors/index.js';
 import type { ConfirmTarget } from './producer/publication.js';
 
 /** A publish was confirmed at its durability. */
@@ -34,6 +35,15 @@ export interface ConnectionEvent {
   readonly time: number;
 }
 
+/**
+ * Dead-lettering the expired messages at a queue's head, which this client does for the
+ * messages it published, failed; it tries again within a second.
+ */
+export interface ExpiryFailedEvent {
+  readonly queue: string;
+  readonly error: SluiceError;
+}
+
 /** Instrumentation events of a client (`sluice.on(name, listener)`), by name. */
 export interface ClientEvents {
   'publish.confirmed': PublishConfirmedEvent;
@@ -41,6 +51,7 @@ export interface ClientEvents {
   'publish.failed': PublishFailedEvent;
   'connection.lost': ConnectionEvent;
   'connection.restored': ConnectionEvent;
+  'expiry.failed': ExpiryFailedEvent;
 }
 
 /**

@@ -178,7 +178,9 @@ export class Sluice {
       keys,
       this.cache,
     );
-    this.keeper = new QueueKeeper(connection.redis, keys, this.relay);
+    this.keeper = new QueueKeeper(connection.redis, keys, this.relay, (queue, error) => {
+      if (this.events.has('expiry.failed')) this.events.emit('expiry.failed', { queue, error });
+    });
     this.operations = new Operations(connection, operationTimeoutMs);
     const dlq = new DeadLetterQueues(
       connection.redis,
@@ -204,6 +206,7 @@ export class Sluice {
       codec,
       settings,
       relay: this.relay,
+      expiry: this.keeper,
       events: this.events,
     });
     this.watchConnection = watchConnection(connection.redis, this.events);

@@ -117,6 +117,17 @@ export const PROMOTE = defineScript({
   },
 });
 
+/** Dead-letters the expired ready entries at a queue's head: how many, and when the next expires. */
+export const EXPIRE = defineScript({
+  file: 'expire',
+  keys: ['stream', 'outbox'],
+  args: ['group', 'nowMs', 'ttlMs', 'limit'],
+  decode: (reply) => {
+    const [expired, nextDue] = reply as [number, number];
+    return { expired, nextDueAtMs: nextDue < 0 ? undefined : nextDue };
+  },
+});
+
 /** Takes over idle entries; bodies as Buffers. */
 export const RECLAIM = defineScript({
   file: 'reclaim',

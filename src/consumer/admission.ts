@@ -28,17 +28,22 @@ export type Admission =
       readonly messageId: string | undefined;
     };
 
-/** The time an entry entered its queue: the milliseconds part of its stream id. */
-function enqueuedAt(streamId: string): number {
-  return Number(streamId.slice(0, streamId.indexOf('-')));
+/**
+ * The time a message first entered its queue: kept by a requeue in the entry, else the
+ * milliseconds part of its stream id.
+ */
+function enqueuedAt(envelope: Envelope, streamId: string): number {
+  return envelope.enqueuedAt ?? Number(streamId.slice(0, streamId.indexOf('-')));
 }
 
 /**
  * Decides what becomes of entry `streamId`, read for the `timesDelivered`-th time (the PEL's
  * count): unreadable (no data, not a sluice envelope, a body the codec refuses) is `poison`;
  * a delivery count past `maxDeliveries` is `delivery_limit`; past its per-message expiration
- * (counted from publish) or the queue's `messageTtlMs` (counted from entering the queue) at
- * `nowMs` is `expired`; in that order. Anything else is delivered.
+ * (counted from publish) or the queue's `messageTtlMs` (counted from first entering the queue,
+ * requeues notwithstanding) at `nowMs` is `expired`; in that order. Anything else is delivered.
+ * A zero expiration or TTL means "deliver now or dead-letter": the read that meets the entry is
+ * that delivery, and one that no consumer took at once is dead-lettered by the expiry sweep.
  */
 export function admit(
   streamId: string,
@@ -64,8 +69,8 @@ export function admit(
   }
   const ttl = rules.messageTtlMs;
   if (
-    (expirationMs !== undefined && nowMs >= publishedAt + expirationMs) ||
-    (ttl !== undefined && nowMs >= enqueuedAt(streamId) + ttl)
+    (expirationMs !== undefined && expirationMs > 0 && nowMs >= publishedAt + expirationMs) ||
+    (ttl !== undefined && ttl > 0 && nowMs >= enqueuedAt(envelope, streamId) + ttl)
   ) {
     return { deliver: false, reason: 'expired', messageId };
   }

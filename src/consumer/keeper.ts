@@ -1,8 +1,10 @@
 /**
  * The queue keeper: queue-level chores, run once per process for each queue that has
  * consumers in it (not by every consumer): promoting due delayed retries into the stream, and
- * routing the dead-letter outbox to the dead-letter exchange. Both are single scripts that
- * any number of processes may run at once without doubling a message.
+ * routing the dead-letter outbox to the dead-letter exchange; and, for each queue this process
+ * put messages into that can expire, dead-lettering them as they expire at the queue's head,
+ * with or without a consumer. Each is a single script that any number of processes may run at
+ * once without doubling a message.
  */
 import type { Redis } from 'ioredis';
 import { toSluiceError } from '../connection/connection.js';
@@ -12,12 +14,16 @@ import type { Keyspace } from '../keys/index.js';
 import { withDeadline } from '../connection/connection.js';
 import { ReplyBudget, SETTLEMENT_TIMEOUT_MS, deadlineError } from './deadline.js';
 import { Periodic } from './periodic.js';
-import { promoteDue } from './scripts.js';
+import { expireHead, promoteDue } from './scripts.js';
 
 /** How often each kept queue's chores run. */
 const KEEPER_INTERVAL_MS = 250;
 /** Most delayed retries one promotion call moves (a round calls again while it is full). */
 const PROMOTE_BATCH = 500;
+/** Most entries one expiry call looks at (a sweep calls again while it is full). */
+const EXPIRE_BATCH = 500;
+/** After a failed expiry sweep (or with Redis offline), the wait before the next one. */
+const EXPIRE_RETRY_MS = 1000;
 
 /** Where a kept queue's failures go: its consumers' `readError`. */
 type FailureListener = (error: SluiceError) => void;
@@ -27,18 +33,96 @@ interface KeptQueue {
   readonly rounds: Periodic;
 }
 
+/** A queue whose head may expire: when to look next, and the sweep in progress. */
+interface ExpiryWatch {
+  ttlMs: number | undefined;
+  dueAtMs: number;
+  timer: NodeJS.Timeout | undefined;
+  sweeping: Promise<void> | undefined;
+}
+
+/** Where an expiry sweep's failure goes (no consumer of the queue may be here to hear it). */
+export type ExpiryFailureListener = (queue: string, error: SluiceError) => void;
+
 /** Detaches a consumer from the keeper; resolves once the queue's last chores are done. */
 export type Detach = () => Promise<void>;
 
 /** One per client; consumers attach to it for their queue's chores. */
 export class QueueKeeper {
   private readonly kept = new Map<string, KeptQueue>();
+  private readonly expiring = new Map<string, ExpiryWatch>();
+  private closed = false;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keyspace,
     private readonly relay: DeadLetterRelay,
+    private readonly onExpiryFailure: ExpiryFailureListener,
   ) {}
+
+  /**
+   * A message that may expire at `dueAtMs` went into `queue` (whose `messageTtlMs` is `ttlMs`):
+   * its head is swept then, and again whenever the message that is then at the head expires,
+   * until nothing ready there can expire. Without a consumer this is what dead-letters expired
+   * messages; with one it keeps them from waiting for a consumer with room to read them.
+   */
+  expireAt(queue: string, dueAtMs: number, ttlMs: number | undefined): void {
+    if (this.closed) return;
+    let watch = this.expiring.get(queue);
+    if (watch === undefined) {
+      watch = { ttlMs, dueAtMs: Infinity, timer: undefined, sweeping: undefined };
+      this.expiring.set(queue, watch);
+    }
+    watch.ttlMs = ttlMs;
+    if (dueAtMs >= watch.dueAtMs) return;
+    watch.dueAtMs = dueAtMs;
+    if (watch.sweeping === undefined) this.arm(queue, watch);
+  }
+
+  private arm(queue: string, watch: ExpiryWatch): void {
+    clearTimeout(watch.timer);
+    const delayMs = Math.max(0, watch.dueAtMs - Date.now());
+    watch.timer = setTimeout(() => this.sweep(queue, watch), delayMs).unref();
+  }
+
+  /** Sweeps `queue`'s head until nothing there has expired, then waits for the next due time. */
+  private sweep(queue: string, watch: ExpiryWatch): void {
+    watch.timer = undefined;
+    watch.dueAtMs = Infinity;
+    const sweeping = this.sweepOnce(queue, watch.ttlMs).then(
+      (nextDueAtMs) => nextDueAtMs,
+      (error: unknown) => {
+        this.onExpiryFailure(queue, toSluiceError(error, this.redis, `expiring queue '${queue}'`));
+        return Date.now() + EXPIRE_RETRY_MS;
+      },
+    );
+    watch.sweeping = sweeping.then((nextDueAtMs) => {
+      watch.sweeping = undefined;
+      // A message noted during the sweep may be due earlier than the new head.
+      if (nextDueAtMs !== undefined && nextDueAtMs < watch.dueAtMs) watch.dueAtMs = nextDueAtMs;
+      if (this.closed) return;
+      if (watch.dueAtMs === Infinity) this.expiring.delete(queue);
+      else this.arm(queue, watch);
+    });
+  }
+
+  /** One sweep: expired heads dead-lettered and routed; when the head expires next. */
+  private async sweepOnce(queue: string, ttlMs: number | undefined): Promise<number | undefined> {
+    // Offline, the call would only queue up behind the reconnect.
+    if (this.redis.status !== 'ready') return Date.now() + EXPIRE_RETRY_MS;
+    const keys = this.keys.queue(queue);
+    for (;;) {
+      const nowMs = Date.now();
+      const what = `expiring the head of queue '${queue}'`;
+      const { expired, nextDueAtMs } = await withDeadline(
+        expireHead(this.redis, keys, { nowMs, ttlMs, limit: EXPIRE_BATCH }),
+        SETTLEMENT_TIMEOUT_MS,
+        () => deadlineError(this.redis, what, SETTLEMENT_TIMEOUT_MS),
+      );
+      if (expired > 0) await this.drain(queue);
+      if (nextDueAtMs === undefined || nextDueAtMs > nowMs) return nextDueAtMs;
+    }
+  }
 
   /**
    * Keeps `queue` while at least one consumer is attached; its failures go to `onFailure`.
@@ -111,8 +195,17 @@ export class QueueKeeper {
 
   /** Stops every queue's chores (consumers detach first, as the client closes them). */
   async close(): Promise<void> {
+    this.closed = true;
     const kept = [...this.kept.values()];
     this.kept.clear();
-    await new ReplyBudget(this.redis).wait(Promise.all(kept.map((queue) => queue.rounds.stop())));
+    const sweeps: Promise<void>[] = [];
+    for (const watch of this.expiring.values()) {
+      clearTimeout(watch.timer);
+      if (watch.sweeping !== undefined) sweeps.push(watch.sweeping);
+    }
+    this.expiring.clear();
+    await new ReplyBudget(this.redis).wait(
+      Promise.all([...kept.map((queue) => queue.rounds.stop()), ...sweeps]),
+    );
   }
 }

@@ -9,6 +9,7 @@ import {
   ACK,
   type AckOutcome,
   DEAD_LETTER,
+  EXPIRE,
   EXTEND,
   PROMOTE,
   RECLAIM,
@@ -163,6 +164,30 @@ export async function promoteDue(
 ): Promise<PromoteResult> {
   const { stream, delayed, delayedEntries } = keys;
   return run(redis, PROMOTE, { stream, delayed, delayedEntries }, args);
+}
+
+/** What {@link expireHead} did. */
+export interface ExpireResult {
+  readonly expired: number;
+  /** When the entry now at the head expires, if it can. */
+  readonly nextDueAtMs: number | undefined;
+}
+
+/**
+ * expire.lua: dead-letters, as `expired`, the ready entries at the head of the queue that have
+ * expired at `nowMs` (up to `limit`), under the queue's `ttlMs` and their own expiration.
+ */
+export async function expireHead(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
+  args: { readonly nowMs: number; readonly ttlMs: number | undefined; readonly limit: number },
+): Promise<ExpireResult> {
+  return run(
+    redis,
+    EXPIRE,
+    { stream: keys.stream, outbox: keys.deadLetters },
+    { group: CONSUMER_GROUP, nowMs: args.nowMs, ttlMs: args.ttlMs ?? -1, limit: args.limit },
+  );
 }
 
 /** An entry taken over by {@link reclaimIdle}. */

@@ -66,7 +66,7 @@ export async function moveOutboxEntry(
         {
           version: compiled.router.version,
           // Moves are not refused by a full target (RabbitMQ applies the limit, sluice does not).
-          limits: () => ({ maxLength: 0, overflow: 'reject-publish' }),
+          limits: () => ({ maxLength: -1, overflow: 'reject-publish' }),
           atomic: false,
           touch: false,
         },

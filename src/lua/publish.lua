@@ -6,9 +6,10 @@
 -- KEYS: per target queue, in plan order, its stream, fence and dead-letter outbox; then per
 -- dedup group (a queue and a window), slot 0 and slot 1. On a cluster-mode server every key of
 -- one call is in one queue's slot; on a standalone server one call may cover several queues.
--- ARGV: the version; the plan, JSON: {group, atomic, touch, queues: [[maxLength, overflow]],
--- groups: [[queue index, window ms]], messages: [[dedup key, kept message id, queue index,
--- group index (0: no dedup), ...]]}; then per message its XADD items packed as msgpack raws.
+-- ARGV: the version; the plan, JSON: {group, atomic, touch, queues: [[maxLength (-1 for none),
+-- overflow]], groups: [[queue index, window ms]], messages: [[dedup key, kept message id, queue
+-- index, group index (0: no dedup), ...]]}; then per message its XADD items packed as msgpack
+-- raws.
 --
 -- Fence: a copy of the topology version in the queue's slot, raised by every topology change
 -- before it resolves. A fence above the version means the producer routed with a topology
@@ -79,7 +80,7 @@ local function overflow(q) return queues[q][2] end
 
 -- Whether queue q takes one more copy; 'drop-head' always does, by making room.
 local function has_room(q)
-  return max_length(q) == 0 or overflow(q) == 'drop-head' or ready_count(q) < max_length(q)
+  return max_length(q) < 0 or overflow(q) == 'drop-head' or ready_count(q) < max_length(q)
 end
 
 -- Before a copy goes into a 'drop-head' queue at its limit: move its oldest ready messages to
@@ -145,7 +146,7 @@ for m = 1, #messages do
     for t = 1, targets(m) do
       local q, g = target(m, t)
       if not (g > 0 and groups[g].state[key]) then
-        if max_length(q) > 0 and ready[q] then ready[q] = ready[q] + 1 end
+        if max_length(q) >= 0 and ready[q] then ready[q] = ready[q] + 1 end
         if g > 0 then groups[g].state[key] = m end
       end
     end
@@ -176,9 +177,16 @@ for m = 1, #messages do
         out[#out + 1] = found
         duplicates = true
       else
-        if overflow(q) == 'drop-head' and max_length(q) > 0 then make_room(q) end
+        local bounded_drop = overflow(q) == 'drop-head' and max_length(q) >= 0
+        if bounded_drop then make_room(q) end
         local id = redis.call('XADD', stream(q), '*', cmsgpack.unpack(fields))
         out[#out + 1] = id
+        -- A drop-head queue of max length 0 holds nothing: the copy is its own oldest message.
+        if bounded_drop and max_length(q) == 0 then
+          to_outbox(outbox(q), 'maxlen', now_ms, id, {cmsgpack.unpack(fields)})
+          redis.call('XDEL', stream(q), id)
+          level[q] = 0
+        end
         if g > 0 then
           local marker = id
           if kept_id ~= '' then marker = id .. ' ' .. kept_id end

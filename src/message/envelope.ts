@@ -10,6 +10,8 @@ const M = 0x6d; // 'm'
 const B = 0x62; // 'b'
 const R = 0x72; // 'r'
 const C = 0x63; // 'c'
+const E = 0x65; // 'e'
+const Q = 0x71; // 'q'
 
 /**
  * Positions in the `m` array: version, message id, exchange, routing key, publish time,
@@ -48,6 +50,11 @@ export interface EnvelopeMeta {
 /** A decoded stream entry. */
 export interface Envelope extends EnvelopeMeta {
   readonly body: Buffer;
+  /**
+   * When the message first entered its queue, if it was requeued since (ms since the epoch);
+   * otherwise its stream id tells. Written by the requeue script only.
+   */
+  readonly enqueuedAt?: number;
 }
 
 /** Flattens an envelope into XADD field/value arguments, body last. */
@@ -107,6 +114,7 @@ export class MalformedEntryError extends Error {}
 export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
   let meta: string | undefined;
   let redeliveries = 0;
+  let enqueuedAt: number | undefined;
   let body: Buffer | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1] as Buffer;
@@ -116,6 +124,8 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
     else if (name.length === 1 && name[0] === B) body = value;
     else if (name.length === 2 && name[0] === R && name[1] === C) {
       redeliveries = integerField(Field.redeliveries, value);
+    } else if (name.length === 2 && name[0] === E && name[1] === Q) {
+      enqueuedAt = integerField(Field.enqueuedAt, value);
     }
   }
   if (meta === undefined) throw new MalformedEntryError('entry has no metadata');
@@ -143,6 +153,7 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
   // Optional fields are set only when present (no spread objects: this runs per message).
   const expirationMs = metaInteger(packed, Meta.ExpirationMs);
   if (expirationMs !== undefined) envelope.expirationMs = expirationMs;
+  if (enqueuedAt !== undefined) envelope.enqueuedAt = enqueuedAt;
   const correlationId: unknown = packed[Meta.CorrelationId] ?? undefined;
   if (correlationId !== undefined) {
     if (typeof correlationId !== 'string') {

@@ -4,7 +4,7 @@
  * `F.body`, never `'b'`.
  *
  * A message entry is `m` (the metadata, a JSON array whose first element is the envelope
- * version), `rc` when the message was requeued, and `b`, the body, last: few fields, because
+ * version), `rc` and `eq` when the message was requeued, and `b`, the body, last: few fields, because
  * every field of every entry is parsed by Redis and the client on each read. An outbox entry
  * (a dead letter on its way to the dead-letter exchange, or a replayed message on its way
  * back) starts with `dr`, `dt`, `sid` and `rt`,
@@ -13,6 +13,11 @@
 export const Field = {
   meta: 'm',
   redeliveries: 'rc',
+  /**
+   * When the message first entered this queue (ms since the epoch), set by a requeue: the
+   * entry's new stream id is not that time, and a queue's `messageTtlMs` counts from it.
+   */
+  enqueuedAt: 'eq',
   body: 'b',
   /** Outbox: why the message died (a death reason). */
   deathReason: 'dr',

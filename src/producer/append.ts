@@ -18,6 +18,7 @@ export interface AppendItem {
 
 /** A queue's limit as the publish script enforces it. */
 export interface QueueLimit {
+  /** -1 for an unbounded queue (0 is a queue that holds nothing). */
   readonly maxLength: number;
   readonly overflow: string;
 }

@@ -84,6 +84,8 @@ export interface Message {
   readonly dedupKey: string;
   readonly dedupWindowMs: number;
   readonly durability: Durability;
+  /** When its own expiration passes (ms since the epoch), if it has one. */
+  readonly expiresAt: number | undefined;
   /** The envelope's XADD field/value items, packed (see {@link packFields}). */
   readonly fields: Buffer;
 }
@@ -114,7 +116,7 @@ export function prepare(
   validateStringOption('messageId', options.messageId);
   validateStringOption('contentType', options.contentType);
   validateStringOption('correlationId', options.correlationId);
-  validateIntegerOption('expirationMs', options.expirationMs, 1, 2 ** 31 - 1);
+  validateIntegerOption('expirationMs', options.expirationMs, 0, 2 ** 31 - 1);
   validateStringOption('dedupKey', options.dedupKey);
   validateDedupWindow(options.dedupWindowMs, settings.confirmTimeoutMs);
   validateEnumOption('durability', options.durability, DURABILITIES);
@@ -126,13 +128,14 @@ export function prepare(
   }
   const messageId = options.messageId ?? uuidv7();
   const headers = options.headers ?? {};
+  const publishedAt = Date.now();
   const fields = packFields(
     encodeEnvelope(
       {
         messageId,
         exchange,
         routingKey,
-        publishedAt: Date.now(),
+        publishedAt,
         headers,
         contentType: options.contentType ?? encoded.contentType,
         redeliveries: 0,
@@ -151,6 +154,7 @@ export function prepare(
     dedupKey: options.dedupKey ?? messageId,
     dedupWindowMs: options.dedupWindowMs ?? settings.dedupWindowMs,
     durability,
+    expiresAt: options.expirationMs === undefined ? undefined : publishedAt + options.expirationMs,
     fields,
   };
 }

@@ -59,12 +59,19 @@ export interface ProducerOptions {
   readonly settings: ProducerSettings;
   /** Routes a queue's dead letters (overflow `drop-head` and `reject-publish-dlx` make some). */
   readonly relay: DeadLetterPort;
+  /** Dead-letters the messages it appended as they expire (see QueueKeeper.expireAt). */
+  readonly expiry: ExpiryPort;
   readonly events: Events<ClientEvents>;
 }
 
 /** What the producer needs of the dead-letter relay. */
 export interface DeadLetterPort {
   drain(queue: string): Promise<unknown>;
+}
+
+/** What the producer needs of the queue keeper: to be told of messages that may expire. */
+export interface ExpiryPort {
+  expireAt(queue: string, dueAtMs: number, ttlMs: number | undefined): void;
 }
 
 /**
@@ -363,7 +370,7 @@ export class Producer {
         limits: (queue) => {
           const record = snapshot.queues.get(queue);
           return {
-            maxLength: record?.maxLength ?? 0,
+            maxLength: record?.maxLength ?? -1,
             overflow: record?.overflow ?? DEFAULT_OVERFLOW,
           };
         },
@@ -372,7 +379,26 @@ export class Producer {
       },
     );
     this.drainOverflow(snapshot, new Set(routed.flatMap((r) => r.queues)));
+    this.watchExpiry(snapshot, routed);
     return result;
+  }
+
+  /**
+   * Tells the keeper of every copy just appended that can expire (its queue has a
+   * `messageTtlMs`, or the message an expiration), so that it is dead-lettered when it does,
+   * whether or not a consumer meets it.
+   */
+  private watchExpiry(snapshot: TopologySnapshot, routed: readonly Routed[]): void {
+    const now = Date.now();
+    for (const { publication, queues } of routed) {
+      const { expiresAt } = publication.message;
+      for (const queue of queues) {
+        const ttlMs = snapshot.queues.get(queue)?.messageTtlMs;
+        if (ttlMs === undefined && expiresAt === undefined) continue;
+        const dueAt = Math.min(ttlMs === undefined ? Infinity : now + ttlMs, expiresAt ?? Infinity);
+        this.options.expiry.expireAt(queue, dueAt, ttlMs);
+      }
+    }
   }
 
   /**

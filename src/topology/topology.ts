@@ -209,8 +209,8 @@ export class Topology {
     }
     validateIntegerOption('maxDeliveries', options.maxDeliveries, 1, 1_000_000);
     validateIntegerOption('ackTimeoutMs', options.ackTimeoutMs, 100, 7 * DAY_MS);
-    validateIntegerOption('messageTtlMs', options.messageTtlMs, 1, 365 * DAY_MS);
-    validateIntegerOption('maxLength', options.maxLength, 1, 2 ** 31 - 1);
+    validateIntegerOption('messageTtlMs', options.messageTtlMs, 0, 365 * DAY_MS);
+    validateIntegerOption('maxLength', options.maxLength, 0, 2 ** 31 - 1);
     validateEnumOption('overflow', options.overflow, OVERFLOW_POLICIES);
     if (options.overflow !== undefined && options.maxLength === undefined) {
       throw new InvalidArgumentError('overflow requires maxLength');
