@@ -12,6 +12,8 @@
 -- when nothing ready can expire}.
 local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
 local limit, expired = tonumber(ARGV[4]), 0
+-- A deleted queue has nothing to expire (and no stream to make again).
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, -1} end
 for _, entry in ipairs(ready_entries(KEYS[1], ARGV[1], limit)) do
   local id, fields = entry[1], entry[2]
   local enqueued_at, meta = tonumber(string.match(id, '^(%d+)')), nil

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Delivery, Sluice } from '../../src/index.js';
 import { waitFor } from '../support/index.js';
-import { streamKey, useSluice } from '../support/sluice.js';
+import { connectSluice, streamKey, useSluice } from '../support/sluice.js';
 
 /** `work` dead-letters into the fanout `dlx`, which feeds `work.dlq`. */
 async function withDeadLetterQueue(
@@ -108,14 +108,17 @@ describe('dead-letter exchanges', () => {
   });
 
   it('dead-letters expired messages with reason expired instead of delivering them', async () => {
-    const { sluice } = await useSluice();
+    const { sluice, namespace } = await useSluice();
     await withDeadLetterQueue(sluice, { messageTtlMs: 60_000 });
     await sluice.declareQueue('short', { deadLetterExchange: 'dlx', messageTtlMs: 50 });
-    const perMessage = await sluice.publish('orders', 'order.old', 'per-message', {
+    // Published by a client that is gone before they expire: the consumer meets them expired.
+    const producer = await connectSluice(namespace);
+    const perMessage = await producer.publish('orders', 'order.old', 'per-message', {
       expirationMs: 50,
     });
-    const perQueue = await sluice.publish('', 'short', 'per-queue');
-    const fresh = await sluice.publish('orders', 'order.new', 'fresh');
+    const perQueue = await producer.publish('', 'short', 'per-queue');
+    const fresh = await producer.publish('orders', 'order.new', 'fresh');
+    await producer.close();
     const due = Date.now() + 60;
     await waitFor(() => Date.now() >= due);
     const handled: string[] = [];

@@ -1,7 +1,8 @@
 /**
  * The queue keeper: one per client, doing each queue's chores (delayed retries, dead-letter
  * routing) once however many consumers the queue has in the process, and reporting a routing
- * failure as an event instead of an unhandled rejection.
+ * failure as an event instead of an unhandled rejection; and dead-lettering the messages this
+ * client published as they expire at their queue's head, with no consumer.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ServerError, Sluice, type Delivery, type SluiceError } from '../../src/index.js';
@@ -70,5 +71,65 @@ describe('the queue keeper', () => {
     await sluice.declareQueue('dead');
     await waitFor(async () => (await sluice.inspectQueue('dead')).messages === 1);
     await consumer.close();
+  });
+});
+
+describe('expiry without a consumer', () => {
+  /** Resolves once `queue`'s dead-letter queue `dead` holds `count` messages. */
+  const deadLetters = (sluice: Sluice, dead: string, count: number): Promise<void> =>
+    waitFor(async () => (await sluice.inspectQueue(dead)).messages === count);
+
+  it('dead-letters an expired head, and leaves what waits behind an unexpired one', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('dead');
+    await sluice.bindQueue('dead', 'dlx');
+    await sluice.declareQueue('jobs', { deadLetterExchange: 'dlx' });
+    await sluice.declareQueue('probe', { deadLetterExchange: 'dlx' });
+    await sluice.publish('', 'jobs', 'first', { expirationMs: 50 });
+    await sluice.publish('', 'jobs', 'long', { expirationMs: 600_000 });
+    await sluice.publish('', 'jobs', 'behind', { expirationMs: 50 });
+    await deadLetters(sluice, 'dead', 1);
+    // A later expiry in another queue proves the sweeps of 'jobs' are past 'behind''s due time:
+    // it stays, behind the head that has not expired (RabbitMQ expires at the head only).
+    await sluice.publish('', 'probe', 'probe', { expirationMs: 100 });
+    await deadLetters(sluice, 'dead', 2);
+    expect(await sluice.inspectQueue('jobs')).toMatchObject({ messages: 2 });
+  });
+
+  it('never expires a delivery a consumer holds; it can still be acked', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('dead');
+    await sluice.bindQueue('dead', 'dlx');
+    await sluice.declareQueue('jobs', { deadLetterExchange: 'dlx', messageTtlMs: 100 });
+    await sluice.publish('', 'jobs', 'held');
+    const stream = sluice.messages('jobs', { prefetch: 1 });
+    const iterator = stream[Symbol.asyncIterator]();
+    const held = await iterator.next();
+    if (held.done === true) throw new Error('no delivery');
+    // The next message expires while the first is held: only it is dead-lettered.
+    await sluice.publish('', 'jobs', 'waiting');
+    await deadLetters(sluice, 'dead', 1);
+    await held.value.ack();
+    expect(await sluice.inspectQueue('jobs')).toMatchObject({ messages: 0, unacked: 0 });
+    await stream.close();
+  });
+
+  it('reports a failed sweep as an expiry.failed event, never unhandled', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs', { messageTtlMs: 50 });
+    await sluice.publish('', 'jobs', 'doomed');
+    // The queue's stream replaced by a string: every sweep of it fails.
+    const stream = streamKey(namespace, 'jobs');
+    await redis.del(stream);
+    await redis.set(stream, 'not a stream');
+    const errors: SluiceError[] = [];
+    sluice.on('expiry.failed', ({ queue, error }) => {
+      if (queue === 'jobs') errors.push(error);
+    });
+    await waitFor(() => errors.length >= 1, { timeoutMs: 5000 });
+    expect(errors[0]).toBeInstanceOf(ServerError);
+    await redis.del(stream);
   });
 });

@@ -50,8 +50,7 @@ const fromWork = (body: string, redelivered: boolean) => ({
 /** The classic and the quorum variant of a scenario stand the same way. */
 const expiresWhileRequeued = (queueType: string): Expectation => ({
   spec: `a message requeued over and over still expires (${queueType} queue)`,
-  differs: 'item 2: a requeue restarts messageTtlMs, so the message never expires',
-  at: ['expired while requeued', 'dead letter'],
+  matches: true,
 });
 
 const comesBackFirst = (queueType: string): Expectation => ({
@@ -81,13 +80,11 @@ const EXPECTATIONS: Readonly<Record<string, Expectation>> = {
   'quorum queue TTL across requeues': expiresWhileRequeued('quorum'),
   'queue TTL without a consumer (delay queue)': {
     spec: 'messages of a queue with a TTL and no consumer are dead-lettered as they expire',
-    differs: 'item 3: expiry happens only when a consumer meets the message',
-    at: ['expired without consumer', 'queue emptied', 'dead letters'],
+    matches: true,
   },
   'per-message expiration without a consumer': {
     spec: 'a message whose expiration passes with no consumer is dead-lettered',
-    differs: 'item 3: expiry happens only when a consumer meets the message',
-    at: ['expired without consumer', 'dead letter'],
+    matches: true,
   },
   'classic queue: a consumer closes its channel without acking': comesBackFirst('classic'),
   'quorum queue: a consumer closes its channel without acking': comesBackFirst('quorum'),
@@ -166,33 +163,27 @@ const EXPECTATIONS: Readonly<Record<string, Expectation>> = {
   },
   'x-message-ttl 0 with a waiting consumer': {
     spec: 'x-message-ttl 0: delivered to a consumer that waits',
-    differs: 'item 6: messageTtlMs 0 is refused',
-    at: ['declare', 'consume', 'delivered', 'ack'],
+    matches: true,
   },
   'x-message-ttl 0 without a waiting consumer': {
     spec: 'x-message-ttl 0: dead-lettered (expired) at once when no consumer waits',
-    differs: 'item 6: messageTtlMs 0 is refused',
-    at: ['declare', 'dead-lettered', 'queue', 'dead letter'],
+    matches: true,
   },
   "expiration '0' with a waiting consumer": {
     spec: "expiration '0': delivered to a consumer that waits",
-    differs: 'item 6: expirationMs 0 is refused',
-    at: ['publish', 'delivered', 'ack'],
+    matches: true,
   },
   "expiration '0' without a waiting consumer": {
     spec: "expiration '0': dead-lettered (expired) at once when no consumer waits",
-    differs: 'item 6: expirationMs 0 is refused',
-    at: ['publish', 'dead-lettered', 'dead letter'],
+    matches: true,
   },
   'x-max-length 0 with overflow drop-head': {
     spec: 'x-max-length 0, drop-head: every message is dead-lettered (maxlen) at once',
-    differs: 'item 6: maxLength 0 is refused',
-    at: ['declare', 'dead-lettered', 'dead letter', 'queue'],
+    matches: true,
   },
   'x-max-length 0 with overflow reject-publish': {
     spec: 'x-max-length 0, reject-publish: every publish is nacked',
-    differs: 'item 6: maxLength 0 is refused',
-    at: ['declare', 'publish', 'queue'],
+    matches: true,
   },
   'x-max-length 1 with overflow drop-head': {
     spec: 'a full drop-head queue dead-letters its oldest message (maxlen)',
@@ -231,8 +222,7 @@ const EXPECTATIONS: Readonly<Record<string, Expectation>> = {
   },
   'original-expiration after expired then rejected': {
     spec: 'a message expired with no consumer, then rejected, keeps original-expiration',
-    differs: 'item 3: with no consumer the message never expires in q1',
-    at: ['after first death', 'after second death'],
+    matches: true,
   },
   'x-death after rejected and requeued through a DLX': {
     spec: 'each rejection through a DLX back into the queue raises the x-death count',

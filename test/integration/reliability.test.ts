@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { InvalidArgumentError, type Delivery } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
-import { streamKey, useSluice } from '../support/sluice.js';
+import { connectSluice, streamKey, useSluice } from '../support/sluice.js';
 
 const consumerProcess = fileURLToPath(new URL('../support/consumer-process.ts', import.meta.url));
 
@@ -128,9 +128,12 @@ describe('crash recovery', () => {
 
 describe('credit', () => {
   it('keeps reading when a whole read is dead-lettered before reaching the handler', async () => {
-    const { sluice } = await useSluice();
+    const { sluice, namespace } = await useSluice();
     await sluice.declareQueue('jobs', { messageTtlMs: 50 });
-    await sluice.publish('', 'jobs', 'stale');
+    // Published by a client that is gone before it expires: the consumer meets it expired.
+    const producer = await connectSluice(namespace);
+    await producer.publish('', 'jobs', 'stale');
+    await producer.close();
     const due = Date.now() + 60;
     await waitFor(() => Date.now() >= due);
     const handled: unknown[] = [];
