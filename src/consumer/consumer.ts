@@ -140,12 +140,14 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     this.reader = new Reader({
       connection: context.connection,
       stream: this.queueKeys.stream,
+      fence: this.queueKeys.fence,
       queue,
       consumerName,
       credit: () => settings.prefetch - this.leases.size,
       receive: (streamId, fields) => this.receive(streamId, fields, 1, false),
       report,
       groupRecreated: () => this.events.emit('groupRecreated', { queue }),
+      cancelled: () => this.cancelled(),
       connectionLost: (error) => {
         this.events.emit('connection.lost', { queue, error });
         this.report(error);
@@ -349,6 +351,12 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
 
   private checkIdle(): void {
     if (this.leases.size === 0 && this.dispatcher.active === 0) this.wakeIdle?.();
+  }
+
+  /** The queue was deleted: say so, and close (what handlers still run finish first). */
+  private cancelled(): void {
+    this.events.emit('cancelled', { queue: this.queue });
+    this.close().catch((error: unknown) => this.report(error));
   }
 
   /** Emits `readError` with a SluiceError, until the consumer has closed. */

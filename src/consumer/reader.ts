@@ -1,7 +1,8 @@
 /**
  * The reader: one consumer's blocking XREADGROUP loop on a connection of its own, taking what
- * the prefetch credit allows, recreating a consumer group that disappeared (NOGROUP), and
- * telling when that connection is lost and restored.
+ * the prefetch credit allows, ending when its queue is deleted, recreating a consumer group
+ * that disappeared while the queue stayed (NOGROUP), and telling when that connection is lost
+ * and restored.
  */
 import type { Redis } from 'ioredis';
 import { isReplyError, toSluiceError, type Connection } from '../connection/connection.js';
@@ -26,6 +27,8 @@ const STALL_CHECK_MS = 1000;
 export interface ReaderContext {
   readonly connection: Connection;
   readonly stream: string;
+  /** The queue's fence: it exists exactly as long as the queue is declared. */
+  readonly fence: string;
   readonly queue: string;
   readonly consumerName: string;
   /** Deliveries the consumer may still take, not counting the entries the reader is handing on. */
@@ -37,6 +40,8 @@ export interface ReaderContext {
   readonly receive: (streamId: string, fields: Buffer[] | null) => Promise<unknown> | undefined;
   readonly report: (error: SluiceError) => void;
   readonly groupRecreated: () => void;
+  /** The queue was deleted: the reader has stopped, for good. */
+  readonly cancelled: () => void;
   readonly connectionLost: (error: SluiceError) => void;
   readonly connectionRestored: (downtimeMs: number) => void;
 }
@@ -220,20 +225,40 @@ export class Reader {
     }
   }
 
-  /** After a failed read: recreate a lost group (FLUSH, failover), else back off. */
+  /**
+   * After a failed read: a stream or group that went away with the queue's fence is a deleted
+   * queue, and the reader stops (the stream is not made again, so nothing is left behind); one
+   * that went while the fence stayed (deleted by hand, a failover to a replica that lacked it)
+   * is recreated. Otherwise back off.
+   */
   private async recover(error: unknown): Promise<void> {
     const client = this.client as Redis;
+    const { redis } = this.context.connection;
+    const gone =
+      isReplyError(error) &&
+      (error.message.startsWith('NOGROUP') || error.message.startsWith('UNBLOCKED'));
+    if (gone) {
+      try {
+        if ((await redis.exists(this.context.fence)) === 0) {
+          this.stopping = true;
+          this.context.cancelled();
+          return;
+        }
+      } catch (cause) {
+        this.context.report(toSluiceError(cause, redis, 'EXISTS'));
+      }
+    }
     this.context.report(
       toSluiceError(error, client, `XREADGROUP on queue '${this.context.queue}'`),
     );
-    if (isReplyError(error) && error.message.startsWith('NOGROUP')) {
+    if (gone) {
       try {
-        if (await ensureConsumerGroup(this.context.connection.redis, this.context.stream)) {
+        if (await ensureConsumerGroup(redis, this.context.stream)) {
           this.context.groupRecreated();
           return;
         }
       } catch (cause) {
-        this.context.report(toSluiceError(cause, this.context.connection.redis, 'XGROUP CREATE'));
+        this.context.report(toSluiceError(cause, redis, 'XGROUP CREATE'));
       }
     }
     let timer: NodeJS.Timeout | undefined;

@@ -138,8 +138,13 @@ export interface ConsumerEvents<T = unknown> {
    * automatic settlement failed; the consumer carries on and retries by itself.
    */
   readError: SluiceError;
-  /** The stream or consumer group had disappeared and was created again. */
+  /** The stream or consumer group had disappeared (the queue had not) and was created again. */
   groupRecreated: { readonly queue: string };
+  /**
+   * The queue was deleted (as RabbitMQ's basic.cancel): the consumer stops reading and closes
+   * by itself, and a `messages()` loop ends. Deliveries it held can no longer be settled.
+   */
+  cancelled: { readonly queue: string };
 }
 
 /** The name of a consumer event. */

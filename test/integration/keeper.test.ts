@@ -75,9 +75,10 @@ describe('the queue keeper', () => {
 });
 
 describe('expiry without a consumer', () => {
-  /** Resolves once `queue`'s dead-letter queue `dead` holds `count` messages. */
-  const deadLetters = (sluice: Sluice, dead: string, count: number): Promise<void> =>
-    waitFor(async () => (await sluice.inspectQueue(dead)).messages === count);
+  /** Resolves once the dead-letter queue `dead` holds `count` messages. */
+  const deadLetters = async (sluice: Sluice, dead: string, count: number): Promise<void> => {
+    await waitFor(async () => (await sluice.inspectQueue(dead)).messages === count);
+  };
 
   it('dead-letters an expired head, and leaves what waits behind an unexpired one', async () => {
     const { sluice } = await useSluice();

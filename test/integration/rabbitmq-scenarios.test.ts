@@ -117,13 +117,11 @@ const EXPECTATIONS: Readonly<Record<string, Expectation>> = {
   },
   'a consumer of a queue that is deleted': {
     spec: 'deleting its queue ends the consumer (basic.cancel)',
-    differs: 'item 4: the consumer recreates the stream and goes on',
-    at: ['cancelled'],
+    matches: true,
   },
   'a cancelled consumer and a re-declared queue of the same name': {
     spec: 'the consumer of a deleted queue does not consume a re-declared queue of that name',
-    differs: 'item 4: the old consumer takes the new queue\u2019s message',
-    at: ['cancelled', 'left for a new consumer', 'old consumer', 'new consumer'],
+    matches: true,
   },
   'predeclared amq.* exchanges': {
     spec: 'amq.direct, amq.topic, amq.fanout and amq.headers exist and route',

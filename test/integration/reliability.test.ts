@@ -166,6 +166,34 @@ describe('credit', () => {
 });
 
 describe('missing stream or group', () => {
+  it('ends a consumer of a deleted queue with a cancelled event, and leaves no key of it', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs');
+    await sluice.publish('', 'jobs', 'held');
+    const consumer = await sluice.consume('jobs', () => new Promise<void>(() => undefined));
+    const stream = sluice.messages('jobs');
+    const iterated = (async () => {
+      for await (const msg of stream) await msg.ack();
+      return 'ended';
+    })();
+    const cancelled: string[] = [];
+    consumer.on('cancelled', ({ queue }) => cancelled.push(queue));
+    stream.on('cancelled', ({ queue }) => cancelled.push(queue));
+    await waitFor(() => consumer.stats.delivered === 1);
+    await sluice.deleteQueue('jobs');
+    await waitFor(() => cancelled.length === 2);
+    expect(cancelled).toEqual(['jobs', 'jobs']);
+    // The iterator's loop ends, as amqplib's consumer gets null on basic.cancel.
+    await expect(iterated).resolves.toBe('ended');
+    await consumer.close({ timeoutMs: 0 });
+    const left = await redis.keys(`${namespace}:{${namespace}:q:jobs:*`);
+    expect(left).toEqual([]);
+    // A queue declared again under the name is the new queue's, not the old consumers'.
+    await sluice.declareQueue('jobs');
+    await sluice.publish('', 'jobs', 'new');
+    expect(await sluice.inspectQueue('jobs')).toMatchObject({ messages: 1, consumers: 0 });
+  });
+
   it('recreates a deleted group and carries on', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareQueue('jobs');

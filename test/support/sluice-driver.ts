@@ -177,7 +177,7 @@ export class SluiceDriver implements Driver {
    * The handler form, because it resolves once the consumer is registered (as consume-ok),
    * with every prefetched delivery handed out at once (as amqplib does). The handler stays
    * pending until the scenario settles the delivery, so sluice never settles it by itself.
-   * sluice has no server-side cancel (issue 9 item 4), so nothing calls `sink.cancelled`.
+   * The consumer's `cancelled` event is the broker's basic.cancel.
    */
   async consume({ consumer, queue, prefetch }: ConsumerSpec, sink: ConsumerSink): Promise<void> {
     const started = await this.sluice.consume(
@@ -189,6 +189,7 @@ export class SluiceDriver implements Driver {
         }),
       { prefetch, concurrency: prefetch },
     );
+    started.on('cancelled', () => sink.cancelled());
     this.consumers.set(consumer, started);
   }
 

@@ -163,6 +163,7 @@ describe('the emitted declarations', () => {
     const events = publicMembers(declaredType('ConsumerEvents')).map(memberName).sort();
     expect(events).toEqual(
       expect.arrayContaining([
+        'cancelled',
         'connection.lost',
         'connection.restored',
         'delivery.deadLettered',
