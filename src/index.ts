@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export { Sluice } from './sluice.js';
-export type { ConnectOptions, DeadLetterTools } from './sluice.js';
+export type { ClientOptions, ConnectOptions, DeadLetterTools } from './sluice.js';
 export type { ServerInfo } from './connection/connection.js';
 export type {
   ClientEvents,
@@ -35,6 +35,7 @@ export type {
   DeathRecord,
   DeathSummary,
 } from './message/death-history.js';
+export type { MessageProperties } from './message/properties.js';
 export { POISON_CONTENT_TYPE } from './dead-letter/relay.js';
 export type {
   DeadLetter,
@@ -53,10 +54,9 @@ export type {
   DeleteExchangeOptions,
   DeleteQueueOptions,
   ExchangeOptions,
-  QueueOptions,
 } from './topology/topology.js';
 export type { BindingArguments } from './routing/headers.js';
-export type { ExchangeType, OverflowPolicy } from './topology/types.js';
+export type { ExchangeType, OverflowPolicy, QueueOptions } from './topology/types.js';
 export type { HeaderValue, Headers } from './message/headers.js';
 export { matchTopic } from './routing/topic.js';
 export { matchHeaders } from './routing/headers.js';

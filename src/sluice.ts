@@ -11,7 +11,15 @@ import { Events, type ClientEvents } from './events.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './routing/compiled.js';
 import { DeadLetterRelay } from './dead-letter/relay.js';
-import { DeadLetterTools as DeadLetterQueues, type ReplayOptions } from './dead-letter/tools.js';
+import {
+  DeadLetterTools as DeadLetterQueues,
+  type DeadLetter,
+  type DeadLetterPage,
+  type ForeignEntry,
+  type ListOptions,
+  type ReplayOptions,
+  type ReplayResult,
+} from './dead-letter/tools.js';
 import { validateRetryPolicy } from './consumer/retry.js';
 import { defaultCodec, type Codec } from './message/codec.js';
 import type { BatchMessage, PublishOptions } from './producer/prepare.js';
@@ -29,10 +37,9 @@ import {
   type DeleteExchangeOptions,
   type DeleteQueueOptions,
   type ExchangeOptions,
-  type QueueOptions,
 } from './topology/topology.js';
 import type { BindingArguments } from './routing/headers.js';
-import type { ExchangeType } from './topology/types.js';
+import type { ExchangeType, QueueOptions } from './topology/types.js';
 import {
   optionNames,
   validateIntegerOption,
@@ -72,7 +79,7 @@ export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis
   ClientOptions;
 
 /** The options of {@link ConnectOptions} besides where Redis is and the producer's. */
-interface ClientOptions {
+export interface ClientOptions {
   /** Prefix of every key; one deployment, one namespace. Default `sluice`. */
   readonly namespace?: string | undefined;
   /** How long connecting may take before it fails with ConnectionError. Default 10 000. */
@@ -109,8 +116,24 @@ const CONSUME_OPTIONS = optionNames<ConsumeOptions>({
   retry: true,
 });
 
-/** The dead-letter queue tools of a client (`sluice.dlq`): list, show, replay, purge. */
-export type DeadLetterTools = Pick<DeadLetterQueues, 'list' | 'show' | 'replay' | 'purge'>;
+/**
+ * The dead-letter queue tools of a client (`sluice.dlq`): list, show, replay, purge. Each is
+ * retried and bounded by `operationTimeoutMs`, like the other operations besides publishing.
+ */
+export interface DeadLetterTools {
+  /** A page of the queue's messages, oldest first. */
+  list(queue: string, options?: ListOptions): Promise<DeadLetterPage>;
+  /** One message by stream id or message id, with its death history; NotFoundError if none. */
+  show(queue: string, id: string): Promise<DeadLetter | ForeignEntry>;
+  /**
+   * Sends dead letters back to their original exchange and routing key (or to `toQueue`),
+   * oldest first, skipping those a consumer holds. A replay that is interrupted and run again
+   * never doubles a message; a message that routes nowhere by then stays in the queue.
+   */
+  replay(queue: string, options?: ReplayOptions): Promise<ReplayResult>;
+  /** Removes the queue's ready messages; resolves with how many. */
+  purge(queue: string): Promise<number>;
+}
 
 /** Every operation the facade retries is idempotent as a whole (see Operations). */
 const IDEMPOTENT = { idempotent: true } as const;

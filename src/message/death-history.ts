@@ -37,7 +37,7 @@ export interface DeathHistory {
 
 const REASONS = new Set<string>(['rejected', 'expired', 'maxlen', 'delivery_limit', 'poison']);
 
-/** Reads a death history written by {@link recordDeath}; undefined when it is not one. */
+/** Reads a death history as `recordDeath` (dead-letter/death.ts) writes it; else undefined. */
 export function parseDeathHistory(value: unknown): DeathHistory | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const { deaths, first, last } = value as Record<string, unknown>;

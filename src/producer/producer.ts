@@ -23,7 +23,7 @@ import type { Durability, ProducerSettings } from './settings.js';
 
 const BATCH_OPTIONS = optionNames<PublishBatchOptions>({ atomic: true });
 
-/** Options of {@link Producer.publishBatch}. */
+/** Options of {@link Sluice.publishBatch}. */
 export interface PublishBatchOptions {
   /**
    * All or nothing: either every message is stored in every target queue, or none is (one

@@ -7,7 +7,7 @@ import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
 import { validateName } from '../validation/index.js';
 import { ensureConsumerGroup } from './group.js';
 
-/** What {@link QueueData.inspect} reports. */
+/** What {@link Sluice.inspectQueue} reports. */
 export interface QueueInfo {
   readonly name: string;
   /** Ready messages: in the queue and not delivered to any consumer. */

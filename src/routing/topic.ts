@@ -17,9 +17,9 @@ export function splitTopicWords(key: string): string[] {
 
 /**
  * Whether a topic binding key matches a routing key, exactly as RabbitMQ decides it.
- * For one-off checks; an exchange with many bindings compiles them into a
- * {@link TopicTrie}. Written independently of the trie (a dynamic programme over
- * word positions, quadratic at worst) so that each can be tested against the other.
+ * For one-off checks; an exchange with many bindings compiles them into a trie. Written
+ * independently of the trie (a dynamic programme over word positions, quadratic at worst) so
+ * that each can be tested against the other.
  */
 export function matchTopic(bindingKey: string, routingKey: string): boolean {
   const pattern = splitTopicWords(bindingKey);

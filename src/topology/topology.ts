@@ -35,11 +35,12 @@ import type {
   ExchangeRecord,
   ExchangeType,
   OverflowPolicy,
+  QueueOptions,
   QueueRecord,
   TopologySnapshot,
 } from './types.js';
 
-/** Options of {@link Topology.declareExchange}. */
+/** Options of {@link Sluice.declareExchange}. */
 export interface ExchangeOptions {
   /** Recorded for RabbitMQ parity; all topology is stored in Redis. Default true. */
   readonly durable?: boolean | undefined;
@@ -49,16 +50,13 @@ export interface ExchangeOptions {
   readonly alternateExchange?: string | undefined;
 }
 
-/** Queue arguments, stored with the queue and enforced by producers and consumers. */
-export type QueueOptions = Partial<Omit<QueueRecord, 'name'>>;
-
-/** Options of {@link Topology.deleteExchange}. */
+/** Options of {@link Sluice.deleteExchange}. */
 export interface DeleteExchangeOptions {
   /** Fail with PreconditionFailedError if the exchange still has bindings. */
   readonly ifUnused?: boolean | undefined;
 }
 
-/** Options of {@link Topology.deleteQueue}. */
+/** Options of {@link Sluice.deleteQueue}. */
 export interface DeleteQueueOptions {
   /** Fail with PreconditionFailedError if the queue holds messages. */
   readonly ifEmpty?: boolean | undefined;

@@ -15,11 +15,10 @@ export interface ExchangeRecord {
 /** What happens when a queue is at `maxLength`. */
 export type OverflowPolicy = 'reject-publish' | 'drop-head' | 'reject-publish-dlx';
 
-/** A declared queue and its arguments, as stored in the topology. */
-export interface QueueRecord {
-  readonly name: string;
+/** Queue arguments, stored with the queue and enforced by producers and consumers. */
+export interface QueueOptions {
   /** Recorded for RabbitMQ parity; all topology is stored in Redis. Default true. */
-  readonly durable: boolean;
+  readonly durable?: boolean;
   /** Exchange that dead letters of this queue are published to (`''`: the default exchange). */
   readonly deadLetterExchange?: string | undefined;
   /** Routing key of dead letters; default: the message's own routing key. */
@@ -34,6 +33,12 @@ export interface QueueRecord {
   readonly maxLength?: number | undefined;
   /** What a publish to a full queue does. */
   readonly overflow?: OverflowPolicy | undefined;
+}
+
+/** A declared queue and its arguments, as stored in the topology. */
+export interface QueueRecord extends QueueOptions {
+  readonly name: string;
+  readonly durable: boolean;
 }
 
 /** Where a binding delivers: a queue, or another exchange (exchange-to-exchange binding). */
