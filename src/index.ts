@@ -8,6 +8,7 @@ export type { ServerInfo } from './connection/connection.js';
 export type {
   ClientEvents,
   ConnectionEvent,
+  ExpiryFailedEvent,
   PublishConfirmedEvent,
   PublishFailedEvent,
   PublishRetriedEvent,
