@@ -94,8 +94,16 @@ export const DEAD_LETTER = defineScript({
 export const REQUEUE = defineScript({
   file: 'requeue',
   keys: ['stream', 'delayed', 'delayedEntries'],
-  args: ['group', 'consumer', 'entryId', 'dueAtMs', 'retryId', 'counted'],
+  args: ['group', 'consumer', 'entryId', 'dueAtMs', 'retryId'],
   decode: (reply) => reply === 1,
+});
+
+/** Gives owned entries back in place, idle for a takeover at once: how many were owned. */
+export const RELEASE = defineScript({
+  file: 'release',
+  keys: ['stream'],
+  args: ['group', 'consumer', 'idleMs', 'counted', 'ids...'],
+  decode: (reply) => reply as number,
 });
 
 /** Renews the leases of owned entries; per id, whether it was owned. */

@@ -209,15 +209,16 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     );
     this.registered = true;
     if (!this.closing) await this.reader.open();
+    const ackTimeoutMs = record.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    // What a closed consumer gave back (or a crashed one left) comes before anything newer.
+    if (!this.closing) await this.reclaimer.start(ackTimeoutMs);
     if (this.closing) {
       // Closed meanwhile: shutdown may be past releasing, so this start undoes itself.
       this.reader.release();
       throw new ClosedError(`consumer of queue '${this.queue}' was closed while starting`);
     }
-    const ackTimeoutMs = record.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
-    this.reader.start();
     this.leases.start(ackTimeoutMs);
-    this.reclaimer.start(ackTimeoutMs);
+    this.reader.start();
     this.detachKeeper = this.context.keeper.attach(this.queue, (error) => this.report(error));
   }
 
@@ -417,10 +418,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     await this.reader.stop(stopping);
     await stopping.wait(reclaiming);
     if (this.handler === undefined) {
-      // Deliveries not handed to the caller go back uncounted; those the caller holds can
-      // still be settled after close, so there is nothing to wait for.
-      const unseen = this.dispatcher.takeUnseen().map((delivery) => delivery.giveBack());
-      await stopping.wait(Promise.allSettled(unseen));
+      // Deliveries not handed to the caller go back in place, uncounted; those the caller
+      // holds can still be settled after close, so there is nothing to wait for.
+      await stopping.wait(this.settlement.giveBack(this.dispatcher.takeUnseen(), false));
     } else if (this.leases.size > 0 || this.dispatcher.active > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -432,6 +432,11 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     const leaving = new ReplyBudget(this.redis);
     await leaving.wait(this.settlement.idle());
     await leaving.wait(this.leases.stop());
+    // What no handler settled in time goes back in place, ahead of newer messages, as a closed
+    // AMQP channel's unacked messages do.
+    if (this.handler !== undefined && leaving.open) {
+      await leaving.wait(this.settlement.giveBack(this.leases.all(), true));
+    }
     if (this.registered && leaving.open) await leaving.wait(this.deregister());
     if (this.detachKeeper !== undefined) await leaving.wait(this.detachKeeper());
     this.reader.release();

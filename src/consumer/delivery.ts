@@ -76,11 +76,6 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
     this.settlement = this.settler.autoAck(this);
   }
 
-  /** Gives back a delivery that was read but never handed out: requeued, its count unchanged. */
-  giveBack(): Promise<void> {
-    return this.settle('requeue', () => this.settler.requeue(this, 0, false));
-  }
-
   async nack(options: NackOptions = {}): Promise<void> {
     validateOptionsObject('nack options', options, NACK_OPTIONS);
     validateBooleanOption('requeue', options.requeue);
@@ -91,7 +86,7 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
       );
     }
     if (options.requeue === false) return this.reject();
-    return this.settle('requeue', () => this.settler.requeue(this, options.delayMs ?? 0, true));
+    return this.settle('requeue', () => this.settler.requeue(this, options.delayMs ?? 0));
   }
 
   reject(): Promise<void> {

@@ -32,6 +32,11 @@ export class Leases<T> {
     this.held.set(delivery.streamId, delivery);
   }
 
+  /** The deliveries held now. */
+  all(): Delivery<T>[] {
+    return [...this.held.values()];
+  }
+
   /** Drops a delivery's lease; false when it held none (settled before). */
   delete(delivery: Delivery): boolean {
     return this.held.delete(delivery.streamId);

@@ -7,12 +7,14 @@ export class Periodic {
   private running: Promise<void> | undefined;
   private stopped = false;
 
+  /** The first run comes after `firstDelayMs` (default at once). */
   constructor(
     private readonly task: () => Promise<void>,
     private readonly intervalMs: number,
     private readonly onError: (error: unknown) => void,
+    firstDelayMs = 0,
   ) {
-    this.schedule(0);
+    this.schedule(firstDelayMs);
   }
 
   private schedule(delayMs: number): void {

@@ -29,13 +29,24 @@ export interface ReclaimContext {
 export class Reclaimer {
   private cursor = '0-0';
   private rounds: Periodic | undefined;
+  private stopped = false;
 
   constructor(private readonly context: ReclaimContext) {}
 
-  /** Starts taking over entries idle for `ackTimeoutMs`. */
-  start(ackTimeoutMs: number): void {
+  /**
+   * Takes over entries idle for `ackTimeoutMs`: one round now (resolved once its entries are
+   * handed on, so that they come before the first read), then every interval.
+   */
+  async start(ackTimeoutMs: number): Promise<void> {
     const intervalMs = Math.min(RECLAIM_INTERVAL_MS, ackTimeoutMs / 4);
-    this.rounds = new Periodic(() => this.round(ackTimeoutMs), intervalMs, this.context.report);
+    await this.round(ackTimeoutMs).catch(this.context.report);
+    if (this.stopped) return;
+    this.rounds = new Periodic(
+      () => this.round(ackTimeoutMs),
+      intervalMs,
+      this.context.report,
+      intervalMs,
+    );
   }
 
   private async round(minIdleMs: number): Promise<void> {
@@ -56,6 +67,7 @@ export class Reclaimer {
 
   /** Stops; resolves once a round in progress has finished. */
   stop(): Promise<void> {
+    this.stopped = true;
     return this.rounds?.stop() ?? Promise.resolve();
   }
 }

@@ -13,6 +13,7 @@ import {
   EXTEND,
   PROMOTE,
   RECLAIM,
+  RELEASE,
   REQUEUE,
 } from '../connection/script-catalog.js';
 import {
@@ -104,8 +105,8 @@ export async function deadLetterOwned(
 }
 
 /**
- * requeue.lua: gives an owned entry back, at the tail now (`dueAtMs` 0) or parked in the
- * delayed set until `dueAtMs`; `counted` raises its delivery count. False if not owned.
+ * requeue.lua: gives an owned entry back with its delivery count raised, at the tail now
+ * (`dueAtMs` 0) or parked in the delayed set until `dueAtMs`. False if not owned.
  */
 export async function requeueOwned(
   redis: Redis,
@@ -116,7 +117,6 @@ export async function requeueOwned(
     readonly dueAtMs: number;
     /** Member of the delayed set, unique per retry. */
     readonly retryId: string;
-    readonly counted: boolean;
   },
 ): Promise<boolean> {
   const { stream, delayed, delayedEntries } = keys;
@@ -130,7 +130,36 @@ export async function requeueOwned(
       entryId: args.id,
       dueAtMs: args.dueAtMs,
       retryId: args.retryId,
+    },
+  );
+}
+
+/**
+ * The idle time of a delivery given back by {@link releaseOwned}: ten years, past any ack
+ * timeout, so that the next reclaim takes it.
+ */
+const RELEASED_IDLE_MS = 10 * 365 * 24 * 3_600_000;
+
+/**
+ * release.lua: gives owned entries back in place (their stream ids, so ahead of newer
+ * messages) for any consumer's next reclaim; `counted` false leaves their delivery count as it
+ * was before this consumer read them. Resolves with how many were owned.
+ */
+export async function releaseOwned(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream'>,
+  args: { readonly consumer: string; readonly counted: boolean; readonly ids: readonly string[] },
+): Promise<number> {
+  return run(
+    redis,
+    RELEASE,
+    { stream: keys.stream },
+    {
+      group: CONSUMER_GROUP,
+      consumer: args.consumer,
+      idleMs: RELEASED_IDLE_MS,
       counted: args.counted ? '1' : '0',
+      ids: args.ids,
     },
   );
 }

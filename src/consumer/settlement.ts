@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { StaleDeliveryError, type SluiceError } from '../errors/index.js';
 import type { DeathReason } from '../message/death-history.js';
 import type { QueueKeys } from '../keys/index.js';
-import { ackOwned, extendOwned, requeueOwned } from './scripts.js';
+import { ackOwned, extendOwned, releaseOwned, requeueOwned } from './scripts.js';
 import type { Delivery } from './types.js';
 
 /** How the consumer's deliveries are settled. Each method checks that the consumer owns it. */
@@ -16,8 +16,14 @@ export interface Settlement {
   ack(delivery: Delivery): Promise<void>;
   /** The ack after a handler resolved: shares its flush's promise, which never rejects. */
   autoAck(delivery: Delivery): Promise<void>;
-  /** Back to the queue now, or after `delayMs`; `counted` raises its delivery count. */
-  requeue(delivery: Delivery, delayMs: number, counted: boolean): Promise<void>;
+  /** Back to the tail of the queue now, or after `delayMs`, its delivery count raised. */
+  requeue(delivery: Delivery, delayMs: number): Promise<void>;
+  /**
+   * Gives back the deliveries of a consumer that closes, in place: they keep their place in
+   * the queue, ahead of newer messages, and the next reclaim of any consumer takes them over.
+   * `counted` false for deliveries never handed to a handler (a takeover does not count them).
+   */
+  giveBack(deliveries: readonly Delivery[], counted: boolean): Promise<void>;
   /** Dead-lettered with reason `rejected`; resolves once it is in the outbox. */
   reject(delivery: Delivery): Promise<void>;
   extend(delivery: Delivery): Promise<void>;
@@ -200,7 +206,7 @@ export class PlainSettlement implements Settlement {
     }
   }
 
-  async requeue(delivery: Delivery, delayMs: number, counted: boolean): Promise<void> {
+  async requeue(delivery: Delivery, delayMs: number): Promise<void> {
     const dueAtMs = delayMs > 0 ? Date.now() + delayMs : 0;
     const { redis, keys, consumerName: consumer } = this.context;
     const call = requeueOwned(redis, keys, {
@@ -208,12 +214,20 @@ export class PlainSettlement implements Settlement {
       id: delivery.streamId,
       dueAtMs,
       retryId: randomUUID(),
-      counted,
     });
     this.context.released(delivery);
     if (!(await this.track(call))) throw this.stale(delivery);
     if (dueAtMs > 0) this.context.counts.delayed++;
     else this.context.counts.requeued++;
+  }
+
+  async giveBack(deliveries: readonly Delivery[], counted: boolean): Promise<void> {
+    if (deliveries.length === 0) return;
+    const { redis, keys, consumerName: consumer } = this.context;
+    const ids = deliveries.map((delivery) => delivery.streamId);
+    const call = releaseOwned(redis, keys, { consumer, counted, ids });
+    for (const delivery of deliveries) this.context.released(delivery);
+    await this.track(call);
   }
 
   async reject(delivery: Delivery): Promise<void> {

@@ -170,9 +170,11 @@ export interface Consumer<T = unknown> {
   off<K extends ConsumerEventName>(name: K, listener: ConsumerListener<K, T>): this;
   /**
    * Graceful shutdown: stop reading, let in-flight deliveries finish and settle (up to
-   * `timeoutMs`), then release the connection. What is not settled by then stays unacked and
-   * is reclaimed by another consumer after the queue's ack timeout. With Redis unreachable it
-   * still finishes within a few seconds (plus the wait for running handlers).
+   * `timeoutMs`), then release the connection. What a handler has not settled by then goes
+   * back to the queue in its place, ahead of newer messages, for the next consumer (as a
+   * closed AMQP channel's unacked messages do); so do deliveries a `messages()` stream read but
+   * never handed out, while the ones it handed out can still be settled. With Redis
+   * unreachable it still finishes within a few seconds (plus the wait for running handlers).
    */
   close(options?: CloseOptions): Promise<void>;
 }

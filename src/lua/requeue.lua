@@ -2,11 +2,9 @@
 -- entered the queue kept (messageTtlMs counts from it): at the tail of the queue now, or parked
 -- in the delayed set until it is due.
 -- KEYS: stream delayed delayedEntries
--- ARGV: group consumer entryId dueAtMs retryId counted
+-- ARGV: group consumer entryId dueAtMs retryId
 -- delayed: the set of retry ids by due time; delayedEntries: retry id to packed entry.
 -- dueAtMs: 0 for now; retryId: the member of the delayed set.
--- counted: '1' to count the delivery (raise F.redeliveries); '0' gives back an entry read but
---         never handed to a handler
 -- Returns 1, or 0 when the entry is not owned by this consumer (nothing changed).
 if not owned(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
 local entry = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])[1]
@@ -26,7 +24,7 @@ local fields = {}
 for i = 1, #src, 2 do
   if src[i] == F.body then
     fields[#fields + 1] = F.redeliveries
-    fields[#fields + 1] = tostring(redeliveries + tonumber(ARGV[6]))
+    fields[#fields + 1] = tostring(redeliveries + 1)
     fields[#fields + 1] = F.enqueuedAt
     fields[#fields + 1] = enqueued_at
   end

@@ -5,10 +5,9 @@
  *
  * - `matches`: sluice observes what the broker did, at every step;
  * - `documented`: sluice deliberately differs where its docs say so: at the named steps it
- *   observes what the docs describe (which must differ from the broker), elsewhere it matches;
- * - `differs`: a known difference that issue 9 asks to remove. sluice matches at every other
- *   step and still differs at each named one; once a fix lands, this test says so, and the
- *   expectation becomes `matches`.
+ *   observes what the docs describe (which must differ from the broker), elsewhere it matches.
+ *
+ * Every difference issue 9 listed has been removed; a new one is either fixed or documented.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
@@ -31,12 +30,6 @@ type Expectation = { readonly spec: string } & (
       /** The difference exists on a standalone server only: on a cluster-mode one, sluice matches. */
       readonly standaloneOnly?: true;
     }
-  | {
-      /** The item of issue 9 that asks for the broker's behaviour. */
-      readonly differs: string;
-      /** Labels of the steps where sluice still observes something else. */
-      readonly at: readonly string[];
-    }
 );
 
 /** A delivery from the default exchange to queue `work`. */
@@ -55,8 +48,7 @@ const expiresWhileRequeued = (queueType: string): Expectation => ({
 
 const comesBackFirst = (queueType: string): Expectation => ({
   spec: `a closed consumer's unacked messages come back ahead of newer ones (${queueType} queue)`,
-  differs: 'item 6: they come back after the ack timeout, behind the newer ones',
-  at: ['order after close'],
+  matches: true,
 });
 
 /** By scenario name. */
@@ -234,12 +226,7 @@ const EXPECTATIONS: Readonly<Record<string, Expectation>> = {
 
 /** The steps an expectation names (by label), with their index in the scenario. */
 function namedSteps(scenario: RecordedScenario, expectation: Expectation): [string, number][] {
-  const labels =
-    'documented' in expectation
-      ? Object.keys(expectation.instead)
-      : 'differs' in expectation
-        ? expectation.at
-        : [];
+  const labels = 'documented' in expectation ? Object.keys(expectation.instead) : [];
   return labels.map((label) => {
     const index = scenario.steps.findIndex((step) => step.label === label);
     if (index === -1) throw new Error(`scenario '${scenario.name}' has no step '${label}'`);
@@ -299,18 +286,14 @@ for (const area of new Set(fixture.scenarios.map((scenario) => scenario.area))) 
           byStep(scenario, others, scenario.observations),
         );
         for (const [label, i] of named) {
+          if (!('documented' in expectation)) continue;
           const recorded = comparable(scenario.observations[i] as Observation);
           const own = comparable(observed[i] as Observation);
-          if ('documented' in expectation) {
-            // Still a difference, and the one the docs describe.
-            expect(recorded, `broker at '${label}'`).not.toEqual(expectation.instead[label]);
-            expect(own, `sluice at '${label}': ${expectation.documented}`).toEqual(
-              expectation.instead[label],
-            );
-          } else {
-            // Once it matches, the fix has landed: the expectation becomes `matches`.
-            expect(own, `sluice now matches the broker at '${label}'`).not.toEqual(recorded);
-          }
+          // Still a difference, and the one the docs describe.
+          expect(recorded, `broker at '${label}'`).not.toEqual(expectation.instead[label]);
+          expect(own, `sluice at '${label}': ${expectation.documented}`).toEqual(
+            expectation.instead[label],
+          );
         }
       });
     }
