@@ -98,6 +98,22 @@ export const REQUEUE = defineScript({
   decode: (reply) => reply === 1,
 });
 
+/** Registers or renews a consumer, forgetting expired ones; false when the queue is gone. */
+export const REGISTER = defineScript({
+  file: 'register',
+  keys: ['stream', 'fence', 'consumers'],
+  args: ['group', 'consumer', 'leaseMs'],
+  decode: (reply) => reply === 1,
+});
+
+/** Deregisters a consumer; true when it also left the group (it held nothing). */
+export const DEREGISTER = defineScript({
+  file: 'deregister',
+  keys: ['stream', 'consumers'],
+  args: ['group', 'consumer'],
+  decode: (reply) => reply === 1,
+});
+
 /** Gives owned entries back in place, idle for a takeover at once: how many were owned. */
 export const RELEASE = defineScript({
   file: 'release',

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { toSluiceError, type Connection } from '../connection/connection.js';
 import type { DeathReason } from '../message/death-history.js';
 import { NotFoundError, SluiceError, StaleDeliveryError, ClosedError } from '../errors/index.js';
-import { CONSUMER_GROUP, type Keyspace, type QueueKeys } from '../keys/index.js';
+import type { Keyspace, QueueKeys } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
 import type { TopologyCache } from '../routing/compiled.js';
 import { ensureConsumerGroup } from '../queue/group.js';
@@ -24,6 +24,7 @@ import type { Detach, QueueKeeper } from './keeper.js';
 import { Leases } from './leases.js';
 import { Reader } from './reader.js';
 import { Reclaimer } from './reclaim.js';
+import { Registration } from './registration.js';
 import { retryDelayMs, type RetryPolicy } from './retry.js';
 import { deadLetterOwned } from './scripts.js';
 import { PlainSettlement, type Settlement } from './settlement.js';
@@ -95,6 +96,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
   private readonly dispatcher: Dispatcher<T>;
   private readonly reader: Reader;
   private readonly reclaimer: Reclaimer;
+  private readonly registration: Registration;
   private rules: AdmissionRules = {};
   private started: Promise<void> | undefined;
   private detachKeeper: Detach | undefined;
@@ -123,6 +125,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     const parts = { redis: this.redis, keys: this.queueKeys, consumerName };
     const report = (error: unknown): void => this.report(error);
     this.leases = new Leases<T>({ ...parts, report });
+    this.registration = new Registration(this.redis, this.queueKeys, consumerName, report);
     this.settlement = new PlainSettlement({
       ...parts,
       queue,
@@ -201,12 +204,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     this.rules = record;
     await ensureConsumerGroup(this.redis, this.queueKeys.stream);
     // Registered before the first read, so the queue counts as in use from now on.
-    await this.redis.xgroup(
-      'CREATECONSUMER',
-      this.queueKeys.stream,
-      CONSUMER_GROUP,
-      this.context.consumerName,
-    );
+    if (!(await this.registration.register())) {
+      throw new NotFoundError(`queue '${this.queue}' does not exist`);
+    }
     this.registered = true;
     if (!this.closing) await this.reader.open();
     const ackTimeoutMs = record.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
@@ -218,6 +218,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       throw new ClosedError(`consumer of queue '${this.queue}' was closed while starting`);
     }
     this.leases.start(ackTimeoutMs);
+    this.registration.start();
     this.reader.start();
     this.detachKeeper = this.context.keeper.attach(this.queue, (error) => this.report(error));
   }
@@ -431,26 +432,16 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     }
     const leaving = new ReplyBudget(this.redis);
     await leaving.wait(this.settlement.idle());
-    await leaving.wait(this.leases.stop());
+    await leaving.wait(Promise.all([this.leases.stop(), this.registration.stop()]));
     // What no handler settled in time goes back in place, ahead of newer messages, as a closed
     // AMQP channel's unacked messages do.
     if (this.handler !== undefined && leaving.open) {
       await leaving.wait(this.settlement.giveBack(this.leases.all(), true));
     }
-    if (this.registered && leaving.open) await leaving.wait(this.deregister());
+    if (this.registered && leaving.open) await leaving.wait(this.registration.deregister());
     if (this.detachKeeper !== undefined) await leaving.wait(this.detachKeeper());
     this.reader.release();
     this.shutDown = true;
     this.context.onClosed();
-  }
-
-  /** Removes this consumer from the group unless it still holds unacked entries. */
-  private async deregister(): Promise<void> {
-    const { stream } = this.queueKeys;
-    const name = this.context.consumerName;
-    const held = await this.redis.xpending(stream, CONSUMER_GROUP, '-', '+', 1, name);
-    if (held.length === 0) {
-      await this.redis.xgroup('DELCONSUMER', stream, CONSUMER_GROUP, name);
-    }
   }
 }

@@ -9,10 +9,12 @@ import {
   ACK,
   type AckOutcome,
   DEAD_LETTER,
+  DEREGISTER,
   EXPIRE,
   EXTEND,
   PROMOTE,
   RECLAIM,
+  REGISTER,
   RELEASE,
   REQUEUE,
 } from '../connection/script-catalog.js';
@@ -132,6 +134,34 @@ export async function requeueOwned(
       retryId: args.retryId,
     },
   );
+}
+
+/**
+ * register.lua: registers `consumer` (or renews it) for `leaseMs`; false when the queue is gone.
+ * Registrations that expired are forgotten on the way.
+ */
+export async function registerConsumer(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream' | 'fence' | 'consumers'>,
+  args: { readonly consumer: string; readonly leaseMs: number },
+): Promise<boolean> {
+  const { stream, fence, consumers } = keys;
+  return run(
+    redis,
+    REGISTER,
+    { stream, fence, consumers },
+    { group: CONSUMER_GROUP, consumer: args.consumer, leaseMs: args.leaseMs },
+  );
+}
+
+/** deregister.lua: `consumer` leaves; true when it left the group too (it held nothing). */
+export async function deregisterConsumer(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream' | 'consumers'>,
+  consumer: string,
+): Promise<boolean> {
+  const { stream, consumers } = keys;
+  return run(redis, DEREGISTER, { stream, consumers }, { group: CONSUMER_GROUP, consumer });
 }
 
 /**

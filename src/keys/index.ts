@@ -23,6 +23,8 @@ export interface QueueKeys {
    * what lets a publish check, in one slot, that it was routed with a topology that is current.
    */
   readonly fence: string;
+  /** Registered consumers: a sorted set of consumer names by when their lease ends (ms). */
+  readonly consumers: string;
 }
 
 /** Key names of one namespace. */
@@ -49,6 +51,7 @@ export class Keyspace {
       delayed: `${prefix}:delayed`,
       delayedEntries: `${prefix}:delayed-entries`,
       fence: `${prefix}:fence`,
+      consumers: `${prefix}:consumers`,
     };
   }
 

@@ -18,7 +18,10 @@ export interface QueueInfo {
   readonly delayed: number;
   /** Dead letters waiting to be routed to the dead-letter exchange (normally 0). */
   readonly deadLetterBacklog: number;
-  /** Consumers registered in the queue's group. */
+  /**
+   * Live consumers: registered, with a registration lease that has not ended (a crashed
+   * consumer stops counting within 15 s).
+   */
   readonly consumers: number;
 }
 
@@ -60,20 +63,27 @@ export class QueueData {
       .xpending(keys.stream, CONSUMER_GROUP)
       .zcard(keys.delayed)
       .xlen(keys.deadLetters)
-      .xinfo('CONSUMERS', keys.stream, CONSUMER_GROUP)
+      .time()
+      .zrange(keys.consumers, 0, -1, 'WITHSCORES')
       .exec();
     // A missing group (XPENDING / XINFO errors) means nothing is pending and no one consumes.
     const value = (index: number): unknown =>
       replies?.[index]?.[0] ? undefined : replies?.[index]?.[1];
     const length = Number(value(0) ?? 0);
     const unacked = Number((value(1) as [number] | undefined)?.[0] ?? 0);
+    // Registrations by when their lease ends, against the server's clock.
+    const [seconds, micros] = (value(4) as [string, string] | undefined) ?? ['0', '0'];
+    const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const leases = (value(5) as string[] | undefined) ?? [];
+    let consumers = 0;
+    for (let i = 1; i < leases.length; i += 2) if (Number(leases[i]) >= nowMs) consumers++;
     return {
       name: queue,
       messages: length - unacked,
       unacked,
       delayed: Number(value(2) ?? 0),
       deadLetterBacklog: Number(value(3) ?? 0),
-      consumers: ((value(4) as unknown[] | undefined) ?? []).length,
+      consumers,
     };
   }
 
@@ -105,6 +115,7 @@ export class QueueData {
       keys.deadLetters,
       keys.delayed,
       keys.delayedEntries,
+      keys.consumers,
     );
     // Dedup slots are named by window, so they are found by pattern; left alone they would
     // make a new queue of the same name report duplicates until they expire.

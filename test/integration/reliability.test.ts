@@ -1,13 +1,49 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { InvalidArgumentError, type Delivery } from '../../src/index.js';
+import { InvalidArgumentError, PreconditionFailedError, type Delivery } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
 import { connectSluice, streamKey, useSluice } from '../support/sluice.js';
 
 const consumerProcess = fileURLToPath(new URL('../support/consumer-process.ts', import.meta.url));
 
 describe('crash recovery', () => {
+  it('stops counting a SIGKILLed consumer once its registration lease ends', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('jobs');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', consumerProcess, redisUrl(), namespace, 'jobs'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
+    await waitFor(async () => (await sluice.inspectQueue('jobs')).consumers === 1, {
+      timeoutMs: 20_000,
+    });
+    await expect(sluice.deleteQueue('jobs', { ifUnused: true })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
+    child.kill('SIGKILL');
+    // Within the 15 s lease (renewed every 5 s) of its last renewal.
+    const killedAt = Date.now();
+    await waitFor(async () => (await sluice.inspectQueue('jobs')).consumers === 0, {
+      timeoutMs: 25_000,
+    });
+    expect(Date.now() - killedAt).toBeLessThan(16_000);
+    // The next consumer to register removes the dead one from the group (it held nothing).
+    const consumer = await sluice.consume('jobs', () => undefined);
+    const group = (await redis.xinfo('CONSUMERS', streamKey(namespace, 'jobs'), 'sluice')) as [
+      string,
+      string,
+    ][];
+    expect(group).toHaveLength(1);
+    await consumer.close();
+    await sluice.deleteQueue('jobs', { ifUnused: true });
+    expect(await redis.keys(`${namespace}:{${namespace}:q:jobs:*`)).toEqual([]);
+  });
+
   it('loses nothing when a consumer process is SIGKILLed mid-batch', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareQueue('jobs', { ackTimeoutMs: 1000 });

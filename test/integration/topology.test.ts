@@ -332,9 +332,13 @@ describe('queue inspection', () => {
       unacked: 1,
       delayed: 1,
       deadLetterBacklog: 0,
-      consumers: 1,
+      // The stream closed when the loop ended: the delivery it handed out keeps no consumer.
+      consumers: 0,
     });
     await held[1]?.ack();
+    const consumer = await sluice.consume('jobs', () => undefined);
+    expect(await sluice.inspectQueue('jobs')).toMatchObject({ consumers: 1 });
+    await consumer.close();
     await expect(sluice.inspectQueue('ghost')).rejects.toBeInstanceOf(NotFoundError);
   });
 });

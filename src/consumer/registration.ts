@@ -1,0 +1,57 @@
+/**
+ * Registration: a consumer counts as one of its queue's consumers (`inspectQueue`, `deleteQueue`
+ * with `ifUnused`) while its registration lease lasts, and renews it while it lives; a consumer
+ * that crashed stops counting once its lease ends, without anyone deregistering it.
+ */
+import type { Redis } from 'ioredis';
+import type { QueueKeys } from '../keys/index.js';
+import { Periodic } from './periodic.js';
+import { deregisterConsumer, registerConsumer } from './scripts.js';
+
+/** How long a registration lasts unrenewed (server time): a crashed consumer counts this long. */
+export const REGISTRATION_LEASE_MS = 15_000;
+/** How often a living consumer renews it: a third of the lease, so two renewals may fail. */
+const RENEW_INTERVAL_MS = REGISTRATION_LEASE_MS / 3;
+
+/** One consumer's registration with its queue. */
+export class Registration {
+  private renewal: Periodic | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: QueueKeys,
+    private readonly consumerName: string,
+    private readonly report: (error: unknown) => void,
+  ) {}
+
+  /** Registers; false when the queue is gone. */
+  register(): Promise<boolean> {
+    return registerConsumer(this.redis, this.keys, {
+      consumer: this.consumerName,
+      leaseMs: REGISTRATION_LEASE_MS,
+    });
+  }
+
+  /** Renews the registration every interval until {@link stop}. */
+  start(): void {
+    this.renewal = new Periodic(
+      async () => {
+        // Offline, the call would only queue up behind the reconnect; the next round comes soon.
+        if (this.redis.status === 'ready') await this.register();
+      },
+      RENEW_INTERVAL_MS,
+      this.report,
+      RENEW_INTERVAL_MS,
+    );
+  }
+
+  /** Stops renewing; resolves once a renewal in progress is answered. */
+  stop(): Promise<void> {
+    return this.renewal?.stop() ?? Promise.resolve();
+  }
+
+  /** Deregisters (and leaves the group unless deliveries are still pending for this consumer). */
+  async deregister(): Promise<void> {
+    await deregisterConsumer(this.redis, this.keys, this.consumerName);
+  }
+}
