@@ -270,9 +270,35 @@ describe('sluice dlq command line', () => {
     ) as { messageId: string };
     expect(shown.messageId).toBe(first);
     expect(await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq', '--limit', '2')).toContain(
-      'replayed 2, skipped 0',
+      'replayed 2, skipped 0, failed 0',
     );
     expect(await sluiceCli(namespace, 'dlq', 'purge', 'work.dlq')).toContain('purged 4');
+  });
+
+  it('replay says in --help where messages go, and goes through the exchange when asked', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    const help = (await sluiceCli(namespace, 'dlq', 'replay', '--help')).replace(/\s+/gu, ' ');
+    expect(help).toContain('send messages back to the queue each one died in, and only there');
+    expect(help).toContain('--via-exchange publish each message to the exchange it was first');
+    await bindShipping(sluice);
+    await deadLetters(sluice, 4);
+    expect(
+      await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq', '--via-exchange', '--limit', '2'),
+    ).toContain('replayed 2, skipped 0, failed 0');
+    expect(await redis.xlen(streamKey(namespace, 'work'))).toBe(2);
+    expect(await redis.xlen(streamKey(namespace, 'shipping'))).toBe(6);
+
+    await sluice.deleteQueue('work');
+    const failure = await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq').catch(
+      (error: unknown) => error,
+    );
+    expect(failure).toMatchObject({
+      code: 1,
+      stdout: expect.stringContaining('replayed 0, skipped 0, failed 2') as string,
+      stderr: expect.stringContaining(
+        "error: NOT_FOUND: queue 'work' does not exist; 2 stay in 'work.dlq'",
+      ) as string,
+    });
   });
 
   it('reports a typed error and exits with 1', async () => {
