@@ -43,6 +43,7 @@ export type {
   DeadLetterPage,
   ForeignEntry,
   ListOptions,
+  ReplayFailure,
   ReplayOptions,
   ReplayResult,
 } from './dead-letter/tools.js';

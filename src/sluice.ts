@@ -126,9 +126,12 @@ export interface DeadLetterTools {
   /** One message by stream id or message id, with its death history; NotFoundError if none. */
   show(queue: string, id: string): Promise<DeadLetter | ForeignEntry>;
   /**
-   * Sends dead letters back to their original exchange and routing key (or to `toQueue`),
-   * oldest first, skipping those a consumer holds. A replay that is interrupted and run again
-   * never doubles a message; a message that routes nowhere by then stays in the queue.
+   * Sends dead letters back, oldest first, skipping those a consumer holds: by default each to
+   * the queue it died in and to no other; through its original exchange with `viaExchange`
+   * (every queue bound there gets a copy); or to `toQueue`. One whose queue is gone stays in
+   * the queue, counted in `failed` with a NotFoundError in `failures`. A replay that is
+   * interrupted and run again never doubles a message; a message that routes nowhere by then
+   * stays in the queue.
    */
   replay(queue: string, options?: ReplayOptions): Promise<ReplayResult>;
   /** Removes the queue's ready messages; resolves with how many. */

@@ -4,7 +4,7 @@
  *
  *   sluice [--url URL] [--namespace NS] dlq list <queue> [--count N] [--after ID] [--json]
  *   sluice dlq show <queue> <id>
- *   sluice dlq replay <queue> [--to-queue Q] [--limit N]
+ *   sluice dlq replay <queue> [--via-exchange | --to-queue Q] [--limit N]
  *   sluice dlq purge <queue>
  */
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
@@ -16,6 +16,13 @@ import type { DeadLetter, ForeignEntry } from '../dead-letter/tools.js';
 interface GlobalOptions {
   url: string;
   namespace: string;
+}
+
+/** The options of `dlq replay` as commander parses them. */
+interface ReplayFlags {
+  viaExchange?: true;
+  toQueue?: string;
+  limit?: number;
 }
 
 function positiveInteger(value: string): number {
@@ -95,16 +102,37 @@ function buildProgram(output: (line: string) => void = (line) => console.log(lin
 
   dlq
     .command('replay <queue>')
-    .description('send messages back to their original exchange and routing key, or to --to-queue')
+    .description(
+      'send messages back to the queue each one died in, and only there; --via-exchange ' +
+        'publishes them to their original exchange instead',
+    )
+    .option(
+      '--via-exchange',
+      'publish each message to the exchange it was first published to, with its routing key: ' +
+        'every queue bound there now gets a copy, not only the one it died in',
+    )
     .option('--to-queue <queue>', 'send every message to this queue instead')
     .option('--limit <n>', 'replay at most this many', positiveInteger)
-    .action(async (queue: string, options: { toQueue?: string; limit?: number }) => {
+    .addHelpText(
+      'after',
+      `
+By default a message goes back to the queue it died in (the queue of its last
+death) and to no other queue bound to its exchange. One whose queue no longer
+exists stays in <queue>; it is reported, and the command exits with 1.
+Messages that a consumer of <queue> holds, or without a death history, stay too.
+
+  sluice dlq replay orders.dlq                  # back to the queue each died in
+  sluice dlq replay orders.dlq --via-exchange   # through the original exchange
+  sluice dlq replay orders.dlq --to-queue orders.retry`,
+    )
+    .action(async (queue: string, options: ReplayFlags) => {
       await withSluice(program, async (sluice) => {
         const bar = process.stderr.isTTY ? new SingleBar({ stream: process.stderr }) : undefined;
         let started = false;
         const result = await sluice.dlq.replay(queue, {
-          ...(options.toQueue === undefined ? {} : { toQueue: options.toQueue }),
-          ...(options.limit === undefined ? {} : { limit: options.limit }),
+          viaExchange: options.viaExchange,
+          toQueue: options.toQueue,
+          limit: options.limit,
           onProgress: (done, total) => {
             if (!started) bar?.start(total, 0);
             started = true;
@@ -112,7 +140,10 @@ function buildProgram(output: (line: string) => void = (line) => console.log(lin
           },
         });
         bar?.stop();
-        output(`replayed ${result.replayed}, skipped ${result.skipped}`);
+        output(`replayed ${result.replayed}, skipped ${result.skipped}, failed ${result.failed}`);
+        for (const { messages, error } of result.failures)
+          console.error(`error: ${error.code}: ${error.message}; ${messages} stay in '${queue}'`);
+        if (result.failed > 0) process.exitCode = 1;
       });
     });
 

@@ -18,10 +18,15 @@ export interface RelayResult {
   dropped: number;
 }
 
-/** Where a DLQ replay sends a message (the outbox field `rt`). */
+/**
+ * Where a DLQ replay sends a message (the outbox field `rt`): through `exchange` with
+ * `routingKey`, or, when `queue` is set, into that queue alone, the copy carrying `exchange`
+ * and `routingKey` as the message did when it died there.
+ */
 export interface ReplayRoute {
   readonly exchange: string;
   readonly routingKey: string;
+  readonly queue?: string;
 }
 
 /** An outbox entry, split into the dead-lettering facts and the original entry. */
@@ -217,21 +222,23 @@ export class DeadLetterRelay {
 }
 
 /**
- * The queues a replayed message goes to and the fields of its copy, which keeps its death
- * history as a message re-published by a shovel keeps x-death.
+ * The queues a replayed message goes to (its route's queue if that still exists, or what its
+ * exchange routes it to now) and the fields of its copy, which keeps its death history as a
+ * message re-published by a shovel keeps x-death.
  */
 export function replayTargets(
   compiled: CompiledTopology,
   route: ReplayRoute,
   envelope: Envelope,
 ): MovePlan | undefined {
-  const { exchange, routingKey } = route;
-  if (exchange !== '' && compiled.router.exchange(exchange) === undefined) return undefined;
-  const queues = compiled.router.route(exchange, routingKey, envelope.headers);
+  const { exchange, routingKey, queue } = route;
   const fields = encodeCopy(envelope, {
     exchange,
     routingKey,
     deathHistory: envelope.deathHistory,
   });
-  return { queues, fields };
+  if (queue !== undefined)
+    return { queues: compiled.snapshot.queues.has(queue) ? [queue] : [], fields };
+  if (exchange !== '' && compiled.router.exchange(exchange) === undefined) return undefined;
+  return { queues: compiled.router.route(exchange, routingKey, envelope.headers), fields };
 }

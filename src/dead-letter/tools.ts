@@ -1,19 +1,20 @@
 import type { Redis } from 'ioredis';
 import { InvalidArgumentError, NotFoundError } from '../errors/index.js';
-import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
+import { CONSUMER_GROUP, type Keyspace, type QueueKeys } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
 import { callScript } from '../connection/scripts.js';
 import { TAKE } from '../connection/script-catalog.js';
 import { decodeEnvelope, type Envelope } from '../message/envelope.js';
-import type { TopologyCache } from '../routing/compiled.js';
+import type { CompiledTopology, TopologyCache } from '../routing/compiled.js';
 import type { QueueData } from '../queue/data.js';
 import {
   optionNames,
+  validateBooleanOption,
   validateIntegerOption,
   validateName,
   validateOptionsObject,
 } from '../validation/index.js';
-import type { DeathHistory } from '../message/death-history.js';
+import type { DeathHistory, DeathSummary } from '../message/death-history.js';
 import type { MessageProperties } from '../message/properties.js';
 import { replayTargets, type DeadLetterRelay, type ReplayRoute } from './relay.js';
 
@@ -44,9 +45,18 @@ export interface DeadLetterPage {
   readonly next: string | undefined;
 }
 
-/** Options of {@link DeadLetterTools.replay}. */
+/**
+ * Options of {@link DeadLetterTools.replay}. By default each message goes back to the queue it
+ * died in (the `queue` of its last death), and to no other queue.
+ */
 export interface ReplayOptions {
-  /** Send every message to this queue instead of its original exchange and routing key. */
+  /**
+   * Publish each message to the exchange it was first published to, with its routing key (those
+   * of its first death), instead: it reaches every queue bound there now, not only the one it
+   * died in. Default false.
+   */
+  readonly viaExchange?: boolean | undefined;
+  /** Send every message to this queue instead (through the default exchange). */
   readonly toQueue?: string | undefined;
   /** Replay at most this many messages. */
   readonly limit?: number | undefined;
@@ -54,16 +64,41 @@ export interface ReplayOptions {
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
 }
 
+/** Messages a replay left in place because the queue they died in does not exist. */
+export interface ReplayFailure {
+  /** The queue they died in. */
+  readonly queue: string;
+  /** How many of them stayed. */
+  readonly messages: number;
+  /** A NotFoundError naming the queue. */
+  readonly error: NotFoundError;
+}
+
 /** What a replay did. */
 export interface ReplayResult {
   /** Messages moved back to a queue. */
   replayed: number;
-  /** Messages left in place: no death history to replay from, or no route (now). */
+  /**
+   * Messages left in place: no death history to replay from, held by a consumer, or (with
+   * `viaExchange` or `toQueue`) no route now.
+   */
   skipped: number;
+  /** Messages left in place because the queue they died in is gone; see `failures`. */
+  failed: number;
+  /** Why the failed ones stayed: one entry per missing queue, in the order met. */
+  failures: readonly ReplayFailure[];
 }
 
+/** What a replay did with one message: moved it, left it, or left it for its missing queue. */
+type EntryOutcome = 'replayed' | 'skipped' | { readonly missingQueue: string };
+
 const LIST_OPTIONS = optionNames<ListOptions>({ after: true, count: true });
-const REPLAY_OPTIONS = optionNames<ReplayOptions>({ toQueue: true, limit: true, onProgress: true });
+const REPLAY_OPTIONS = optionNames<ReplayOptions>({
+  viaExchange: true,
+  toQueue: true,
+  limit: true,
+  onProgress: true,
+});
 const STREAM_ID = /^\d+-\d+$/u;
 /** Each part of a stream id (`<ms>-<seq>`) is an unsigned 64-bit integer. */
 const MAX_STREAM_ID_PART = 2n ** 64n - 1n;
@@ -83,15 +118,26 @@ function validateStreamId(name: string, id: string): { last: boolean } {
   return { last: parts.every((part) => part === MAX_STREAM_ID_PART) };
 }
 
-/** The original exchange and routing key of a dead letter: those of its first death. */
-function origin(history: DeathHistory): { exchange: string; routingKey: string } | undefined {
-  const first = history.deaths.find(
-    (d) => d.queue === history.first.queue && d.reason === history.first.reason,
-  );
-  const routingKey = first?.routingKeys[0];
-  return first === undefined || routingKey === undefined
+/** The exchange and routing key a message had when it died `death` (one of its history's). */
+function deathRoute(history: DeathHistory, death: DeathSummary): ReplayRoute | undefined {
+  const record = history.deaths.find((d) => d.queue === death.queue && d.reason === death.reason);
+  const routingKey = record?.routingKeys[0];
+  return record === undefined || routingKey === undefined
     ? undefined
-    : { exchange: first.exchange, routingKey };
+    : { exchange: record.exchange, routingKey };
+}
+
+/**
+ * Where a replay sends a message: to `toQueue`; through its original exchange (`viaExchange`);
+ * or into the queue of its last death, as it was there. Undefined without a history to tell.
+ */
+function replayRoute(envelope: Envelope, options: ReplayOptions): ReplayRoute | undefined {
+  if (options.toQueue !== undefined) return { exchange: '', routingKey: options.toQueue };
+  const history = envelope.deathHistory;
+  if (history === undefined) return undefined;
+  if (options.viaExchange === true) return deathRoute(history, history.first);
+  const route = deathRoute(history, history.last);
+  return route === undefined ? undefined : { ...route, queue: history.last.queue };
 }
 
 /**
@@ -157,59 +203,65 @@ export class DeadLetterTools {
   }
 
   /**
-   * Sends dead letters back to their original exchange and routing key (or to `toQueue`),
-   * oldest first. Each message is first moved, in one script, from the queue into the queue's
-   * outbox with its route (unless a consumer holds it), then copied to its targets and deleted
-   * there in idempotent steps: a replay that is interrupted and run again never doubles a
-   * message; one interrupted between the steps is finished by the next replay of the queue
-   * (or by the queue keeper of a process consuming it). A taken message that routes nowhere
-   * by the time it is routed goes back into the queue.
+   * Sends dead letters back, oldest first: each to the queue it died in and only there (by
+   * default), through its original exchange (`viaExchange`), or to `toQueue`. One whose queue
+   * is gone stays, counted in `failed` with a NotFoundError in `failures`. Each message is first
+   * moved, in one script, from the queue into the queue's outbox with its route (unless a
+   * consumer holds it), then copied to its targets and deleted there in idempotent steps: a
+   * replay that is interrupted and run again never doubles a message; one interrupted between
+   * the steps is finished by the next replay of the queue (or by the queue keeper of a process
+   * consuming it). A taken message that routes nowhere by the time it is routed (its queue
+   * deleted meanwhile) goes back into the queue.
    */
   async replay(queue: string, options: ReplayOptions = {}): Promise<ReplayResult> {
     validateName('queue', queue);
     validateOptionsObject('replay options', options, REPLAY_OPTIONS);
+    validateBooleanOption('viaExchange', options.viaExchange);
     validateIntegerOption('limit', options.limit, 1, Number.MAX_SAFE_INTEGER);
     if (options.toQueue !== undefined) validateName('queue', options.toQueue);
+    if (options.viaExchange === true && options.toQueue !== undefined) {
+      throw new InvalidArgumentError('viaExchange and toQueue name two targets: give one');
+    }
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
       throw new InvalidArgumentError('onProgress must be a function');
     }
     await this.queues.require(queue);
     if (options.toQueue !== undefined) await this.queues.require(options.toQueue);
     const keys = this.keys.queue(queue);
-    const result: ReplayResult = { replayed: 0, skipped: 0 };
+    const counts = { replayed: 0, skipped: 0, failed: 0 };
+    const missing = new Map<string, number>();
+    const done = (): number => counts.replayed + counts.skipped + counts.failed;
     // What an interrupted replay took and did not route yet goes first (a dead-letter queue
     // often has no consumer whose queue keeper would route it).
     await this.relay.drain(queue);
+    // Routes are checked with the topology as it is now, not as this client last loaded it.
+    await this.currentTopology();
     const total = Math.min(
       await this.redis.xlen(keys.stream),
       options.limit ?? Number.MAX_SAFE_INTEGER,
     );
     let start = '-';
-    while (result.replayed + result.skipped < total) {
-      const entries = await this.range(
-        queue,
-        start,
-        Math.min(SCAN_BATCH, total - result.replayed - result.skipped),
-      );
+    while (done() < total) {
+      const entries = await this.range(queue, start, Math.min(SCAN_BATCH, total - done()));
       if (entries.length === 0) break;
       for (const [entryId, fields] of entries) {
-        const route = await this.replayRoute(fields, options.toQueue);
-        const taken =
-          route !== undefined &&
-          (await callScript(
-            this.redis,
-            TAKE,
-            { stream: keys.stream, outbox: keys.deadLetters },
-            { group: CONSUMER_GROUP, entryId, route: JSON.stringify(route), timeMs: Date.now() },
-          )) === 'ok';
-        if (taken) result.replayed++;
-        else result.skipped++;
-        options.onProgress?.(result.replayed + result.skipped, total);
+        const outcome = await this.replayEntry(keys, entryId, fields, options);
+        if (typeof outcome === 'string') counts[outcome]++;
+        else {
+          counts.failed++;
+          missing.set(outcome.missingQueue, (missing.get(outcome.missingQueue) ?? 0) + 1);
+        }
+        options.onProgress?.(done(), total);
       }
       await this.relay.drain(queue);
       start = `(${(entries[entries.length - 1] as [string, Buffer[]])[0]}`;
     }
-    return result;
+    const failures = [...missing].map(([missingQueue, messages]) => ({
+      queue: missingQueue,
+      messages,
+      error: new NotFoundError(`queue '${missingQueue}' does not exist`),
+    }));
+    return { ...counts, failures };
   }
 
   /** Removes the queue's ready messages; resolves with how many. */
@@ -217,25 +269,51 @@ export class DeadLetterTools {
     return this.queues.purge(queue);
   }
 
-  /** Where a replayed message goes; undefined (no origin, no route now) leaves it where it is. */
-  private async replayRoute(
+  /**
+   * Takes one entry into the outbox with its route, for the relay to move. An entry that is not
+   * a sluice message, has no route, routes nowhere or is held by a consumer stays.
+   */
+  private async replayEntry(
+    keys: QueueKeys,
+    entryId: string,
     fields: Buffer[],
-    toQueue: string | undefined,
-  ): Promise<ReplayRoute | undefined> {
+    options: ReplayOptions,
+  ): Promise<EntryOutcome> {
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(fields);
     } catch {
-      return undefined;
+      return 'skipped';
     }
-    const from = envelope.deathHistory === undefined ? undefined : origin(envelope.deathHistory);
-    if (toQueue === undefined && from === undefined) return undefined;
-    const route: ReplayRoute =
-      toQueue === undefined
-        ? { exchange: from?.exchange ?? '', routingKey: from?.routingKey ?? '' }
-        : { exchange: '', routingKey: toQueue };
-    const plan = replayTargets(await this.cache.get(), route, envelope);
-    return plan !== undefined && plan.queues.length > 0 ? route : undefined;
+    const route = replayRoute(envelope, options);
+    if (route === undefined) return 'skipped';
+    if (!(await this.reaches(route, envelope)))
+      return route.queue === undefined ? 'skipped' : { missingQueue: route.queue };
+    const taken = await callScript(
+      this.redis,
+      TAKE,
+      { stream: keys.stream, outbox: keys.deadLetters },
+      { group: CONSUMER_GROUP, entryId, route: JSON.stringify(route), timeMs: Date.now() },
+    );
+    return taken === 'ok' ? 'replayed' : 'skipped';
+  }
+
+  /**
+   * Whether `route` reaches a queue: with the cached topology, or, when that says no, with the
+   * current one (another process may have declared or bound since the cache was loaded).
+   */
+  private async reaches(route: ReplayRoute, envelope: Envelope): Promise<boolean> {
+    const reach = (compiled: CompiledTopology): boolean =>
+      (replayTargets(compiled, route, envelope)?.queues.length ?? 0) > 0;
+    return reach(await this.cache.get()) || reach(await this.currentTopology());
+  }
+
+  /** The topology as it is now: the cached one, loaded again if its version is behind. */
+  private async currentTopology(): Promise<CompiledTopology> {
+    const cached = await this.cache.get();
+    if ((await this.cache.currentVersion()) === cached.router.version) return cached;
+    this.cache.invalidate(cached);
+    return this.cache.get();
   }
 
   private async range(

@@ -2,11 +2,17 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, NotFoundError, type Sluice } from '../../src/index.js';
+import {
+  InvalidArgumentError,
+  NotFoundError,
+  type ReplayResult,
+  type Sluice,
+} from '../../src/index.js';
 import { scriptBodies } from '../../src/connection/scripts.js';
+import type { ReplayRoute } from '../../src/dead-letter/relay.js';
 import { Keyspace } from '../../src/keys/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
-import { entryMessageId, streamKey, useSluice } from '../support/sluice.js';
+import { connectSluice, entryMessageId, streamKey, useSluice } from '../support/sluice.js';
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -25,6 +31,16 @@ async function sluiceCli(namespace: string, ...args: string[]): Promise<string> 
   return stdout;
 }
 
+/** Rejects the next `n` messages of `queue`. */
+async function reject(sluice: Sluice, queue: string, n: number): Promise<void> {
+  const consumer = await sluice.consume(queue, (msg) => msg.reject(), {
+    prefetch: 50,
+    concurrency: 10,
+  });
+  await waitFor(() => consumer.stats.rejected === n, { timeoutMs: 20_000 });
+  await consumer.close();
+}
+
 /** Orders go through topic `orders` to `work`, which dead-letters into `work.dlq`; `n` rejected. */
 async function deadLetters(sluice: Sluice, n: number): Promise<string[]> {
   await sluice.declareExchange('orders', 'topic');
@@ -40,13 +56,20 @@ async function deadLetters(sluice: Sluice, n: number): Promise<string[]> {
       body: { i },
     })),
   );
-  const consumer = await sluice.consume('work', (msg) => msg.reject(), {
-    prefetch: 50,
-    concurrency: 10,
-  });
-  await waitFor(() => consumer.stats.rejected === n, { timeoutMs: 20_000 });
-  await consumer.close();
+  await reject(sluice, 'work', n);
   return confirms.map((c) => c.messageId);
+}
+
+/** `shipping` is bound to `orders` too: it gets its own copy of every order, and keeps it. */
+async function bindShipping(sluice: Sluice): Promise<void> {
+  await sluice.declareExchange('orders', 'topic');
+  await sluice.declareQueue('shipping');
+  await sluice.bindQueue('shipping', 'orders', 'order.*');
+}
+
+/** A replay that moved `replayed` messages and left none. */
+function replayedAll(replayed: number): ReplayResult {
+  return { replayed, skipped: 0, failed: 0, failures: [] };
 }
 
 describe('dead-letter queue tools', () => {
@@ -76,24 +99,83 @@ describe('dead-letter queue tools', () => {
     await expect(sluice.dlq.show('work.dlq', 'nope')).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('replay sends messages back to their original exchange and routing key', async () => {
+  it('replay sends each message back to the queue it died in, and to no other queue bound to its exchange', async () => {
     const { sluice, redis, namespace } = await useSluice();
+    await bindShipping(sluice);
     const ids = await deadLetters(sluice, 20);
+    expect(await redis.xlen(streamKey(namespace, 'shipping'))).toBe(20);
     const progress: number[] = [];
     const result = await sluice.dlq.replay('work.dlq', {
       onProgress: (done) => progress.push(done),
     });
-    expect(result).toEqual({ replayed: 20, skipped: 0 });
+    expect(result).toEqual(replayedAll(20));
     expect(progress.at(-1)).toBe(20);
     expect(await redis.xlen(streamKey(namespace, 'work.dlq'))).toBe(0);
-    const received: string[] = [];
+    // The replay resolves after its moves: a copy for shipping would be there by now.
+    expect(await redis.xlen(streamKey(namespace, 'shipping'))).toBe(20);
+    const received: { id: string; exchange: string; routingKey: string; death?: string }[] = [];
     const consumer = await sluice.consume('work', (msg) => {
-      received.push(msg.messageId);
-      expect(msg.deathHistory?.deaths[0]?.reason).toBe('rejected');
+      received.push({
+        id: msg.messageId,
+        exchange: msg.exchange,
+        routingKey: msg.routingKey,
+        ...(msg.deathHistory === undefined ? {} : { death: msg.deathHistory.last.reason }),
+      });
     });
     await waitFor(() => consumer.stats.acked === 20);
-    expect(received).toEqual(ids);
+    // Back as it was in `work`: its exchange and routing key, with the death it came back from.
+    expect(received).toEqual(
+      ids.map((id) => ({ id, exchange: 'orders', routingKey: 'order.created', death: 'rejected' })),
+    );
     await consumer.close();
+  });
+
+  it('replay with viaExchange publishes to the original exchange: every queue bound there gets a copy', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await bindShipping(sluice);
+    await deadLetters(sluice, 5);
+    expect(await redis.xlen(streamKey(namespace, 'work'))).toBe(0);
+    expect(await sluice.dlq.replay('work.dlq', { viaExchange: true })).toEqual(replayedAll(5));
+    expect(await redis.xlen(streamKey(namespace, 'work.dlq'))).toBe(0);
+    expect(await redis.xlen(streamKey(namespace, 'work'))).toBe(5);
+    expect(await redis.xlen(streamKey(namespace, 'shipping'))).toBe(10);
+  });
+
+  it('replay leaves in place, with a NotFoundError, the messages whose queue is gone', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    const stranded = await deadLetters(sluice, 3);
+    await sluice.declareQueue('returns', { deadLetterExchange: 'dlx' });
+    await sluice.publishBatch(
+      [1, 2].map((r) => ({ exchange: '', routingKey: 'returns', body: { r } })),
+    );
+    await reject(sluice, 'returns', 2);
+    const dlq = streamKey(namespace, 'work.dlq');
+    await waitFor(async () => (await redis.xlen(dlq)) === 5);
+    // Another process deletes `work`: this client's topology does not know yet.
+    const other = await connectSluice(namespace);
+    await other.deleteQueue('work');
+
+    const result = await sluice.dlq.replay('work.dlq');
+    expect(result).toMatchObject({
+      replayed: 2,
+      skipped: 0,
+      failed: 3,
+      failures: [{ queue: 'work', messages: 3 }],
+    });
+    expect(result.failures[0]?.error).toBeInstanceOf(NotFoundError);
+    expect(await redis.xlen(streamKey(namespace, 'returns'))).toBe(2);
+    const left = await redis.xrange(dlq, '-', '+');
+    expect(left.map(([, fields]) => entryMessageId(fields))).toEqual(stranded);
+    // Run again, the same: nothing moved, nothing doubled.
+    expect(await sluice.dlq.replay('work.dlq')).toMatchObject({ replayed: 0, failed: 3 });
+    expect(await redis.xlen(dlq)).toBe(3);
+
+    // Declared again (by the other process), the queue gets them back.
+    await other.declareQueue('work', { deadLetterExchange: 'dlx' });
+    expect(await sluice.dlq.replay('work.dlq')).toEqual(replayedAll(3));
+    const work = await redis.xrange(streamKey(namespace, 'work'), '-', '+');
+    expect(work.map(([, fields]) => entryMessageId(fields))).toEqual(stranded);
+    expect(await redis.xlen(dlq)).toBe(0);
   });
 
   it('replay to a given queue, interrupted and run again, never doubles a message', async () => {
@@ -101,21 +183,29 @@ describe('dead-letter queue tools', () => {
     await deadLetters(sluice, 30);
     await sluice.declareQueue('retry-later');
     const partial = await sluice.dlq.replay('work.dlq', { toQueue: 'retry-later', limit: 12 });
-    expect(partial).toEqual({ replayed: 12, skipped: 0 });
+    expect(partial).toEqual(replayedAll(12));
     const rest = await sluice.dlq.replay('work.dlq', { toQueue: 'retry-later' });
-    expect(rest).toEqual({ replayed: 18, skipped: 0 });
+    expect(rest).toEqual(replayedAll(18));
     const entries = await redis.xrange(streamKey(namespace, 'retry-later'), '-', '+');
     const messageIds = entries.map(([, fields]) => entryMessageId(fields));
     expect(new Set(messageIds).size).toBe(30);
     expect(messageIds).toHaveLength(30);
   });
 
-  it('replay skips what it cannot route and leaves it in place', async () => {
+  it('replay through the exchange skips what it cannot route now and leaves it in place', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await deadLetters(sluice, 3);
     await sluice.unbindQueue('work', 'orders', 'order.*');
-    expect(await sluice.dlq.replay('work.dlq')).toEqual({ replayed: 0, skipped: 3 });
+    expect(await sluice.dlq.replay('work.dlq', { viaExchange: true })).toEqual({
+      replayed: 0,
+      skipped: 3,
+      failed: 0,
+      failures: [],
+    });
     expect(await redis.xlen(streamKey(namespace, 'work.dlq'))).toBe(3);
+    // Its queue is still there, unbound or not.
+    expect(await sluice.dlq.replay('work.dlq')).toEqual(replayedAll(3));
+    expect(await redis.xlen(streamKey(namespace, 'work'))).toBe(3);
   });
 
   it('replay leaves alone a dead letter that a consumer of the dead-letter queue is handling', async () => {
@@ -123,7 +213,12 @@ describe('dead-letter queue tools', () => {
     await deadLetters(sluice, 2);
     const stream = sluice.messages('work.dlq', { prefetch: 1 });
     for await (const held of stream) {
-      expect(await sluice.dlq.replay('work.dlq')).toEqual({ replayed: 1, skipped: 1 });
+      expect(await sluice.dlq.replay('work.dlq')).toEqual({
+        replayed: 1,
+        skipped: 1,
+        failed: 0,
+        failures: [],
+      });
       await held.ack();
       break;
     }
@@ -147,6 +242,18 @@ describe('dead-letter queue tools', () => {
       NotFoundError,
     );
     await expect(sluice.dlq.replay('ghost')).rejects.toBeInstanceOf(NotFoundError);
+    for (const options of [
+      { viaExchange: 'yes' },
+      { viaExchange: true, toQueue: 'q' },
+      { to: 'exchange' },
+    ]) {
+      await expect(sluice.dlq.replay('q', options as object)).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
+    }
+    await expect(
+      sluice.dlq.replay('q', { viaExchange: undefined, toQueue: undefined, limit: undefined }),
+    ).resolves.toEqual(replayedAll(0));
   });
 });
 
@@ -163,9 +270,35 @@ describe('sluice dlq command line', () => {
     ) as { messageId: string };
     expect(shown.messageId).toBe(first);
     expect(await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq', '--limit', '2')).toContain(
-      'replayed 2, skipped 0',
+      'replayed 2, skipped 0, failed 0',
     );
     expect(await sluiceCli(namespace, 'dlq', 'purge', 'work.dlq')).toContain('purged 4');
+  });
+
+  it('replay says in --help where messages go, and goes through the exchange when asked', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    const help = (await sluiceCli(namespace, 'dlq', 'replay', '--help')).replace(/\s+/gu, ' ');
+    expect(help).toContain('send messages back to the queue each one died in, and only there');
+    expect(help).toContain('--via-exchange publish each message to the exchange it was first');
+    await bindShipping(sluice);
+    await deadLetters(sluice, 4);
+    expect(
+      await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq', '--via-exchange', '--limit', '2'),
+    ).toContain('replayed 2, skipped 0, failed 0');
+    expect(await redis.xlen(streamKey(namespace, 'work'))).toBe(2);
+    expect(await redis.xlen(streamKey(namespace, 'shipping'))).toBe(6);
+
+    await sluice.deleteQueue('work');
+    const failure = await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq').catch(
+      (error: unknown) => error,
+    );
+    expect(failure).toMatchObject({
+      code: 1,
+      stdout: expect.stringContaining('replayed 0, skipped 0, failed 2') as string,
+      stderr: expect.stringContaining(
+        "error: NOT_FOUND: queue 'work' does not exist; 2 stay in 'work.dlq'",
+      ) as string,
+    });
   });
 
   it('reports a typed error and exits with 1', async () => {
@@ -189,9 +322,10 @@ describe('dlq replay interrupted between its steps', () => {
     const entries = await redis.xrange(keys.stream, '-', '+');
     const [taken, kept] = entries.map(([id]) => id);
     const keptMessageId = entryMessageId((entries[1] as [string, string[]])[1]);
-    // An earlier replay took two messages into the outbox and died before routing them: one
-    // to a route that still exists, one to a queue deleted since.
-    const take = (entryId: string, routingKey: string): Promise<unknown> =>
+    // Earlier replays took two messages into the outbox and died before routing them: one to a
+    // queue that still exists (through the default exchange, as `toQueue` does), one back to the
+    // queue it died in (as by default), deleted since.
+    const take = (entryId: string, route: ReplayRoute): Promise<unknown> =>
       redis.eval(
         scriptBodies.get('take') as string,
         2,
@@ -199,13 +333,14 @@ describe('dlq replay interrupted between its steps', () => {
         keys.deadLetters,
         'sluice',
         entryId,
-        JSON.stringify({ exchange: '', routingKey }),
+        JSON.stringify(route),
         Date.now(),
       );
     await sluice.declareQueue('elsewhere');
-    expect(await take(taken as string, 'elsewhere')).toBe('ok');
+    expect(await take(taken as string, { exchange: '', routingKey: 'elsewhere' })).toBe('ok');
     await sluice.declareQueue('doomed');
-    expect(await take(kept as string, 'doomed')).toBe('ok');
+    const back = { exchange: 'orders', routingKey: 'order.created', queue: 'doomed' };
+    expect(await take(kept as string, back)).toBe('ok');
     await sluice.deleteQueue('doomed');
     expect(await redis.xlen(keys.stream)).toBe(0);
 
@@ -213,7 +348,7 @@ describe('dlq replay interrupted between its steps', () => {
     expect(await redis.xlen(keys.deadLetters)).toBe(0);
     expect(await redis.xlen(streamKey(namespace, 'elsewhere'))).toBe(1);
     // The one whose route is gone came back, and this replay sent it to `work`.
-    expect(result).toEqual({ replayed: 1, skipped: 0 });
+    expect(result).toEqual(replayedAll(1));
     const work = await redis.xrange(streamKey(namespace, 'work'), '-', '+');
     expect(work.map(([, fields]) => entryMessageId(fields))).toEqual([keptMessageId]);
   });
