@@ -24,7 +24,7 @@ import { connectRedis, deleteNamespaceKeys, redisUrl, testNamespace } from '../s
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 const TSC = join(ROOT, 'node_modules', '.bin', 'tsc');
-const RUN_TIMEOUT_MS = 45_000;
+const RUN_TIMEOUT_MS = 90_000;
 /** The Redis URL and namespaces the documentation uses; tests swap in their own. */
 const DOCS_URL = 'redis://127.0.0.1:6379';
 const DOCS_NAMESPACE = /namespace: '[^']*'/g;
