@@ -25,9 +25,17 @@ export type {
   DeliveryEvent,
   EntryEvent,
   Handler,
+  IdempotentConsumeOptions,
   MessageStream,
   NackOptions,
 } from './consumer/types.js';
+export type {
+  IdempotencyContext,
+  IdempotencyOptions,
+  IdempotencyStore,
+  IdempotentHandler,
+} from './consumer/idempotency.js';
+export type { RedisWrites, WriteArgument } from './consumer/redis-writes.js';
 export { SETTLEMENT_TIMEOUT_MS } from './consumer/deadline.js';
 export type { RetryPolicy } from './consumer/retry.js';
 export type {

@@ -5,8 +5,25 @@ import { Connection, withDeadline, type ServerInfo } from './connection/connecti
 import { Operations } from './connection/operation.js';
 import { ConsumerImpl } from './consumer/consumer.js';
 import { QueueKeeper } from './consumer/keeper.js';
-import type { Consumer, ConsumeOptions, Handler, MessageStream } from './consumer/types.js';
-import { ClosedError, InvalidArgumentError, TimeoutError } from './errors/index.js';
+import type {
+  Consumer,
+  ConsumeOptions,
+  Handler,
+  IdempotentConsumeOptions,
+  MessageStream,
+} from './consumer/types.js';
+import {
+  idempotencySettings,
+  type IdempotencyOptions,
+  type IdempotencyStore,
+  type IdempotentHandler,
+} from './consumer/idempotency.js';
+import {
+  ClosedError,
+  InvalidArgumentError,
+  TimeoutError,
+  UnsupportedError,
+} from './errors/index.js';
 import { Events, type ClientEvents } from './events.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './routing/compiled.js';
@@ -110,10 +127,11 @@ const CONNECT_OPTIONS = optionNames<
   confirmTimeoutMs: true,
   dedupWindowMs: true,
 });
-const CONSUME_OPTIONS = optionNames<ConsumeOptions>({
+const CONSUME_OPTIONS = optionNames<IdempotentConsumeOptions<unknown>>({
   prefetch: true,
   concurrency: true,
   retry: true,
+  idempotency: true,
 });
 
 /**
@@ -395,17 +413,50 @@ export class Sluice {
   }
 
   /**
+   * An idempotent consumer: `handler` runs once per idempotency key (by default the message's
+   * `dedupKey`) within the marker window, its second argument the store's context (`ctx.tx`,
+   * Redis writes applied with the done marker and the ack). See docs/idempotency.md.
+   */
+  consume<T = unknown>(
+    queue: string,
+    handler: IdempotentHandler<T>,
+    options: IdempotentConsumeOptions & {
+      readonly idempotency: { readonly store?: undefined };
+    },
+  ): Promise<Consumer<T>>;
+  /**
+   * An idempotent consumer with a store of its own (the PostgreSQL inbox): `ctx` is what the
+   * store gives its work (`ctx.db` for PostgreSQL).
+   */
+  consume<T, C>(
+    queue: string,
+    handler: IdempotentHandler<T, C>,
+    options: IdempotentConsumeOptions<C> & {
+      readonly idempotency: { readonly store: IdempotencyStore<C> };
+    },
+  ): Promise<Consumer<T>>;
+  /**
    * Runs `handler` for each message of `queue`. Resolving acks, throwing requeues;
    * the handler may also settle the delivery itself.
    */
-  async consume<T = unknown>(
+  consume<T = unknown>(
     queue: string,
     handler: Handler<T>,
     options?: ConsumeOptions,
+  ): Promise<Consumer<T>>;
+  async consume<T = unknown>(
+    queue: string,
+    handler: IdempotentHandler<T, never>,
+    options?: ConsumeOptions & { readonly idempotency?: IdempotencyOptions<unknown> | undefined },
   ): Promise<Consumer<T>> {
     this.assertOpen();
     if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
-    const consumer = this.createConsumer<T>(queue, handler, options);
+    // The store's context is the handler's: what it gets is the store's to type.
+    const consumer = this.createConsumer<T>(
+      queue,
+      handler as IdempotentHandler<T, unknown>,
+      options,
+    );
     await this.startConsumer(consumer);
     return consumer;
   }
@@ -416,6 +467,9 @@ export class Sluice {
    */
   messages<T = unknown>(queue: string, options?: ConsumeOptions): MessageStream<T> {
     this.assertOpen();
+    if (typeof options === 'object' && options !== null && 'idempotency' in options) {
+      throw new UnsupportedError('idempotency is for consume() handlers; messages() has none yet');
+    }
     const consumer = this.createConsumer<T>(queue, undefined, options);
     // Iteration reports a failed start; this keeps it from being unhandled before then.
     this.startConsumer(consumer).catch(() => undefined);
@@ -424,14 +478,18 @@ export class Sluice {
 
   private createConsumer<T>(
     queue: string,
-    handler: Handler<T> | undefined,
-    options: ConsumeOptions = {},
+    handler: IdempotentHandler<T, unknown> | undefined,
+    options: ConsumeOptions & {
+      readonly idempotency?: IdempotencyOptions<unknown> | undefined;
+    } = {},
   ): ConsumerImpl<T> {
     validateName('queue', queue);
     validateOptionsObject('consume options', options, CONSUME_OPTIONS);
     validateIntegerOption('prefetch', options.prefetch, 1, 10_000);
     validateIntegerOption('concurrency', options.concurrency, 1, 10_000);
     validateRetryPolicy(options.retry);
+    const idempotency =
+      options.idempotency === undefined ? undefined : idempotencySettings(options.idempotency);
     const prefetch = options.prefetch ?? 100;
     const concurrency = Math.min(options.concurrency ?? 1, prefetch);
     const consumerName = `${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;
@@ -447,7 +505,7 @@ export class Sluice {
       },
       queue,
       handler,
-      { prefetch, concurrency, retry: options.retry },
+      { prefetch, concurrency, retry: options.retry, idempotency },
     );
     // Registered from the start, so that closing the client also stops one still starting.
     this.consumers.add(consumer);

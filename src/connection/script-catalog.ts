@@ -233,3 +233,49 @@ export interface PublishPlan {
   /** Per message: dedup key, message id kept in markers ('' when it is the dedup key), then (queue, group) pairs (group 0: no dedup). */
   readonly messages: readonly (readonly (string | number)[])[];
 }
+
+/** Takes the processing lease of an idempotency key, or acks a duplicate. */
+export const IDEM_BEGIN = defineScript({
+  file: 'idem_begin',
+  keys: ['stream', 'marker'],
+  args: ['group', 'consumer', 'entryId', 'token', 'leaseMs'],
+  decode: (reply): IdempotencyBegin => {
+    const [kind, leftMs] = reply as [IdempotencyBegin['kind'], number | undefined];
+    return kind === 'busy' ? { kind, leftMs: Number(leftMs) } : { kind };
+  },
+});
+
+/** What {@link IDEM_BEGIN} found. */
+export type IdempotencyBegin =
+  | { readonly kind: 'acquired' }
+  | { readonly kind: 'duplicate' }
+  | { readonly kind: 'stale' }
+  | { readonly kind: 'busy'; readonly leftMs: number };
+
+/**
+ * Applies an idempotent handler's writes, marks its key done and acks, in one step; false when
+ * this consumer was deposed. The writes' keys may lie anywhere on a standalone server.
+ */
+export const IDEM_COMMIT = defineScript({
+  file: 'idem_commit',
+  keys: ['stream', 'marker', 'writeKeys...'],
+  args: ['group', 'consumer', 'entryId', 'token', 'ttlMs', 'writes...'],
+  crossSlotOnStandalone: true,
+  decode: (reply) => reply === 'ok',
+});
+
+/** Gives up an idempotency key's processing lease; false when it was not held any more. */
+export const IDEM_RELEASE = defineScript({
+  file: 'idem_release',
+  keys: ['marker'],
+  args: ['token'],
+  decode: (reply) => reply === 1,
+});
+
+/** Renews processing leases; per marker, whether it was still held. */
+export const IDEM_EXTEND = defineScript({
+  file: 'idem_extend',
+  keys: ['markers...'],
+  args: ['leaseMs', 'tokens...'],
+  decode: (reply) => (reply as number[]).map((renewed) => renewed === 1),
+});

@@ -25,6 +25,13 @@ import { Leases } from './leases.js';
 import { Reader } from './reader.js';
 import { Reclaimer } from './reclaim.js';
 import { Registration } from './registration.js';
+import {
+  IdempotentSettlement,
+  runWithStore,
+  type IdempotencySettings,
+  type IdempotencyStore,
+  type IdempotentHandler,
+} from './idempotency.js';
 import { retryDelayMs, type RetryPolicy } from './retry.js';
 import { deadLetterOwned } from './scripts.js';
 import { PlainSettlement, type Settlement } from './settlement.js';
@@ -58,6 +65,7 @@ export interface ConsumerSettings {
   readonly prefetch: number;
   readonly concurrency: number;
   readonly retry: RetryPolicy | undefined;
+  readonly idempotency: IdempotencySettings | undefined;
 }
 
 /** Default visibility timeout when the queue sets no `ackTimeoutMs`. */
@@ -87,6 +95,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     deadLettered: { rejected: 0, expired: 0, maxlen: 0, delivery_limit: 0, poison: 0 },
     stale: 0,
     handlerErrors: 0,
+    duplicates: 0,
   };
   private readonly events = new Events<ConsumerEvents<T>>();
   private readonly redis: Redis;
@@ -113,10 +122,13 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
   private listensHandled = false;
   private listensFailed = false;
 
+  /** The Redis store's settlement of an idempotent consumer (its leases stop at close). */
+  private readonly idempotent: IdempotentSettlement | undefined;
+
   constructor(
     private readonly context: ConsumerContext,
     readonly queue: string,
-    private readonly handler: Handler<T> | undefined,
+    private readonly handler: IdempotentHandler<T, unknown> | undefined,
     private readonly settings: ConsumerSettings,
   ) {
     this.redis = context.connection.redis;
@@ -126,7 +138,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     const report = (error: unknown): void => this.report(error);
     this.leases = new Leases<T>({ ...parts, report });
     this.registration = new Registration(this.redis, this.queueKeys, consumerName, report);
-    this.settlement = new PlainSettlement({
+    const plain = new PlainSettlement({
       ...parts,
       queue,
       counts: this.counts,
@@ -135,7 +147,22 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       deadLetter: (streamId, messageId, reason) => this.deadLetter(streamId, messageId, reason),
       report,
     });
-    this.dispatcher = new Dispatcher<T>(handler, settings.concurrency, {
+    const idempotency = settings.idempotency;
+    if (idempotency !== undefined && idempotency.store === undefined) {
+      this.idempotent = new IdempotentSettlement(plain, idempotency, {
+        redis: this.redis,
+        keys: context.keys,
+        queue,
+        consumerName,
+        cluster: context.connection.server.cluster,
+        released: (delivery) => this.released(delivery),
+        duplicate: (delivery) => this.duplicate(delivery),
+        acked: () => void this.counts.acked++,
+        report,
+      });
+    }
+    this.settlement = this.idempotent ?? plain;
+    this.dispatcher = new Dispatcher<T>(this.dispatched(handler), settings.concurrency, {
       timed: () => this.listensHandled || this.listensFailed,
       finished: (delivery, failed, error, startedAt) =>
         this.finished(delivery, failed, error, startedAt),
@@ -167,6 +194,38 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       },
       report,
     });
+  }
+
+  /**
+   * What the dispatcher runs per delivery: the handler itself, or for an idempotent consumer
+   * the handler behind its key's lease (Redis store) or inside the store's transaction.
+   */
+  private dispatched(handler: IdempotentHandler<T, unknown> | undefined): Handler<T> | undefined {
+    const idempotency = this.settings.idempotency;
+    if (handler === undefined || idempotency === undefined) return handler as Handler<T>;
+    const idempotent = this.idempotent;
+    if (idempotent !== undefined) {
+      return (delivery) => idempotent.run(delivery as DeliveryImpl<T>, handler);
+    }
+    const store = idempotency.store as IdempotencyStore<unknown>;
+    return (delivery) =>
+      runWithStore(idempotency, store, delivery as DeliveryImpl<T>, handler, (d) =>
+        this.duplicate(d),
+      );
+  }
+
+  /** A delivery whose key was done: acked without running the handler. */
+  private duplicate(delivery: Delivery): void {
+    (delivery as DeliveryImpl<T>).skipped = true;
+    this.counts.duplicates++;
+    if (this.events.has('delivery.duplicate')) {
+      this.events.emit('delivery.duplicate', {
+        queue: this.queue,
+        streamId: delivery.streamId,
+        messageId: delivery.messageId,
+        delivery: delivery as Delivery<T>,
+      });
+    }
   }
 
   get stats(): ConsumerStats {
@@ -323,7 +382,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       }
     } else {
       delivery.ackAutomatically();
-      if (this.listensHandled) {
+      if (this.listensHandled && !delivery.skipped) {
         this.events.emit('delivery.handled', this.deliveryEvent(delivery, startedAt));
       }
     }
@@ -432,7 +491,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     }
     const leaving = new ReplyBudget(this.redis);
     await leaving.wait(this.settlement.idle());
-    await leaving.wait(Promise.all([this.leases.stop(), this.registration.stop()]));
+    await leaving.wait(
+      Promise.all([this.leases.stop(), this.registration.stop(), this.idempotent?.stop()]),
+    );
     // What no handler settled in time goes back in place, ahead of newer messages, as a closed
     // AMQP channel's unacked messages do.
     if (this.handler !== undefined && leaving.open) {

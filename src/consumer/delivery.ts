@@ -26,6 +26,7 @@ type SettledAs = 'ack' | 'requeue' | 'reject';
  */
 export class DeliveryImpl<T = unknown> implements Delivery<T> {
   readonly messageId: string;
+  readonly dedupKey: string;
   readonly exchange: string;
   readonly routingKey: string;
   readonly headers: Headers;
@@ -35,6 +36,8 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
   readonly publishedAt: number;
   readonly redelivered: boolean;
   readonly deathHistory: DeathHistory | undefined;
+  /** Not handed to the handler after all (an idempotent consumer's duplicate). */
+  skipped = false;
   private settledAs: SettledAs | undefined;
   private settlement: Promise<void> | undefined;
 
@@ -47,6 +50,7 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
     private readonly settler: Settlement,
   ) {
     this.messageId = envelope.messageId;
+    this.dedupKey = envelope.dedupKey ?? envelope.messageId;
     this.exchange = envelope.exchange;
     this.routingKey = envelope.routingKey;
     this.headers = envelope.headers;
@@ -56,6 +60,16 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
     this.publishedAt = envelope.publishedAt;
     this.deathHistory = envelope.deathHistory;
     this.redelivered = deliveryCount > 1;
+  }
+
+  /**
+   * Settled by a script of the consumer's own (an idempotent consumer acked a duplicate, or
+   * found the delivery taken over): a settlement called now returns at once, as after an ack.
+   */
+  settledElsewhere(): void {
+    this.skipped = true;
+    this.settledAs = 'ack';
+    this.settlement = Promise.resolve();
   }
 
   get settled(): boolean {

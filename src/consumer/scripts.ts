@@ -12,6 +12,11 @@ import {
   DEREGISTER,
   EXPIRE,
   EXTEND,
+  IDEM_BEGIN,
+  IDEM_COMMIT,
+  IDEM_EXTEND,
+  IDEM_RELEASE,
+  type IdempotencyBegin,
   PROMOTE,
   RECLAIM,
   REGISTER,
@@ -21,6 +26,7 @@ import {
 import {
   callScript,
   type Script,
+  type ScriptArg,
   type ScriptArgs,
   type ScriptKeys,
 } from '../connection/scripts.js';
@@ -223,6 +229,88 @@ export async function promoteDue(
 ): Promise<PromoteResult> {
   const { stream, delayed, delayedEntries } = keys;
   return run(redis, PROMOTE, { stream, delayed, delayedEntries }, args);
+}
+
+/** idem_begin.lua: takes `marker`'s processing lease for entry `entryId`, or acks a duplicate. */
+export async function beginIdempotent(
+  redis: Redis,
+  marker: string,
+  entryId: string,
+  args: {
+    readonly stream: string;
+    readonly consumer: string;
+    readonly token: string;
+    readonly leaseMs: number;
+  },
+): Promise<IdempotencyBegin> {
+  const { stream, consumer, token, leaseMs } = args;
+  return run(
+    redis,
+    IDEM_BEGIN,
+    { stream, marker },
+    { group: CONSUMER_GROUP, consumer, entryId, token, leaseMs },
+  );
+}
+
+/**
+ * idem_commit.lua: applies `writes` (each a command and its arguments; `keys` are theirs),
+ * marks the key done for `ttlMs` and acks entry `entryId`; false when deposed.
+ */
+export async function commitIdempotent(
+  redis: Redis,
+  marker: string,
+  entryId: string,
+  args: {
+    readonly stream: string;
+    readonly consumer: string;
+    readonly token: string;
+    readonly ttlMs: number;
+    readonly writes: {
+      readonly keys: readonly string[];
+      readonly args: readonly (readonly ScriptArg[])[];
+    };
+  },
+): Promise<boolean> {
+  const { stream, consumer, token, ttlMs, writes } = args;
+  return run(
+    redis,
+    IDEM_COMMIT,
+    { stream, marker, writeKeys: writes.keys },
+    {
+      group: CONSUMER_GROUP,
+      consumer,
+      entryId,
+      token,
+      ttlMs,
+      writes: writes.args.flatMap((write) => [write.length, ...write]),
+    },
+  );
+}
+
+/** idem_release.lua: gives up `marker`'s lease held under `token`. */
+export async function releaseIdempotent(
+  redis: Redis,
+  marker: string,
+  token: string,
+): Promise<boolean> {
+  return run(redis, IDEM_RELEASE, { marker }, { token });
+}
+
+/** idem_extend.lua: renews the leases of `markers` held under `tokens`, for `leaseMs`. */
+export async function extendIdempotent(
+  redis: Redis,
+  args: {
+    readonly markers: readonly string[];
+    readonly tokens: readonly string[];
+    readonly leaseMs: number;
+  },
+): Promise<boolean[]> {
+  return run(
+    redis,
+    IDEM_EXTEND,
+    { markers: args.markers },
+    { leaseMs: args.leaseMs, tokens: args.tokens },
+  );
 }
 
 /** What {@link expireHead} did. */

@@ -29,6 +29,8 @@ export interface Settlement {
   extend(delivery: Delivery): Promise<void>;
   /** Resolves once every settlement sent so far has been answered or has passed its deadline. */
   idle(): Promise<void>;
+  /** Counts a delivery that is no longer this consumer's, and the error that says so. */
+  stale(delivery: Delivery): StaleDeliveryError;
 }
 
 /** Counters that settlements raise (a part of the consumer's stats). */
@@ -264,7 +266,7 @@ export class PlainSettlement implements Settlement {
     return call;
   }
 
-  private stale(delivery: Delivery): StaleDeliveryError {
+  stale(delivery: Delivery): StaleDeliveryError {
     this.context.counts.stale++;
     return new StaleDeliveryError(
       `delivery ${delivery.streamId} of queue '${this.context.queue}' is no longer owned by this consumer`,

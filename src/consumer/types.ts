@@ -4,6 +4,7 @@
  */
 import type { DeathReason } from '../message/death-history.js';
 import type { MessageProperties } from '../message/properties.js';
+import type { IdempotencyContext, IdempotencyOptions } from './idempotency.js';
 import type { SluiceError } from '../errors/index.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -66,11 +67,17 @@ export interface ConsumeOptions {
   readonly retry?: RetryPolicy;
 }
 
+/** Options of an idempotent consumer: {@link ConsumeOptions} and `idempotency`. */
+export interface IdempotentConsumeOptions<C = IdempotencyContext> extends ConsumeOptions {
+  /** Run the handler once per idempotency key (see docs/idempotency.md). */
+  readonly idempotency: IdempotencyOptions<C>;
+}
+
 /** Options of {@link Consumer.close}. */
 export interface CloseOptions {
   /**
-   * How long in-flight deliveries may take to finish (0 to 2 147 483 647 ms); the rest stay
-   * unacked. Default 30 000.
+   * How long in-flight deliveries may take to finish (0 to 2 147 483 647 ms); the rest go
+   * back to the queue. Default 30 000.
    */
   readonly timeoutMs?: number;
 }
@@ -91,6 +98,8 @@ export interface ConsumerStats {
   readonly stale: number;
   /** Handlers that threw. */
   readonly handlerErrors: number;
+  /** Deliveries an idempotent consumer acked without running the handler: their key was done. */
+  readonly duplicates: number;
 }
 
 /** What the events of a delivery that reached the handler say about it. */
@@ -124,6 +133,11 @@ export interface ConsumerEvents<T = unknown> {
    * before reaching a handler (`poison`, `delivery_limit`, `expired`).
    */
   'delivery.deadLettered': EntryEvent & { readonly reason: DeathReason };
+  /**
+   * An idempotent consumer met a delivery whose key was done already: it was acked without
+   * running the handler.
+   */
+  'delivery.duplicate': DeliveryEvent<T>;
   /** An entry another consumer had left unacked past the ack timeout was taken over. */
   'delivery.reclaimed': EntryEvent & {
     /** Deliveries of this entry so far, the takeover included. */

@@ -338,6 +338,7 @@ export class DeadLetterTools {
       return {
         streamId,
         messageId: envelope.messageId,
+        dedupKey: envelope.dedupKey ?? envelope.messageId,
         exchange: envelope.exchange,
         routingKey: envelope.routingKey,
         headers: envelope.headers,

@@ -67,14 +67,32 @@ export class Keyspace {
     return [`${prefix}:0`, `${prefix}:1`];
   }
 
+  /**
+   * The marker of idempotency key `key` in one queue partition: the key's processing lease,
+   * then its done marker (see src/lua/idem_begin.lua).
+   */
+  idempotencyMarker(queue: string, key: string, partition = 0): string {
+    return `${this.queuePrefix(queue, partition)}:idem:${key}`;
+  }
+
   /** A SCAN MATCH pattern for every dedup slot of one queue partition, whatever its window. */
   dedupSlotPattern(queue: string, partition = 0): string {
     return `${escapeGlob(this.queuePrefix(queue, partition))}:dedup:*`;
   }
 
+  /** `{<ns>:q:<queue>:<partition>}`: the hash tag of every key of one queue partition. */
+  queueHashTag(queue: string, partition = 0): string {
+    return `{${this.namespace}:q:${queue}:${partition}}`;
+  }
+
+  /** A SCAN MATCH pattern for every idempotency marker of one queue partition. */
+  idempotencyPattern(queue: string, partition = 0): string {
+    return `${escapeGlob(this.queuePrefix(queue, partition))}:idem:*`;
+  }
+
   /** `<ns>:{<ns>:q:<queue>:<partition>}`: the start of every key of one queue partition. */
   private queuePrefix(queue: string, partition: number): string {
-    return `${this.namespace}:{${this.namespace}:q:${queue}:${partition}}`;
+    return `${this.namespace}:${this.queueHashTag(queue, partition)}`;
   }
 }
 

@@ -15,8 +15,9 @@ const Q = 0x71; // 'q'
 
 /**
  * Positions in the `m` array: version, message id, exchange, routing key, publish time,
- * content type, then the optional headers, expiration, correlation id and death history
- * (null when absent; trailing absent ones left out).
+ * content type, then the optional headers, expiration, correlation id, death history and
+ * dedup key (null when absent, the dedup key also when it is the message id; trailing absent
+ * ones left out).
  */
 const enum Meta {
   Version,
@@ -29,6 +30,7 @@ const enum Meta {
   ExpirationMs,
   CorrelationId,
   DeathHistory,
+  DedupKey,
 }
 
 /** Everything a message carries besides its body. */
@@ -45,6 +47,8 @@ export interface EnvelopeMeta {
   readonly redeliveries: number;
   /** Set once the message has been dead-lettered. */
   readonly deathHistory?: DeathHistory;
+  /** The key the producer deduplicated on, when it is not the message id. */
+  readonly dedupKey?: string;
 }
 
 /** A decoded stream entry. */
@@ -70,6 +74,7 @@ export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer): (string | Buff
     meta.expirationMs ?? null,
     meta.correlationId ?? null,
     meta.deathHistory ?? null,
+    meta.dedupKey === undefined || meta.dedupKey === meta.messageId ? null : meta.dedupKey,
   ];
   while (packed[packed.length - 1] === null) packed.pop();
   const fields: (string | Buffer)[] = [Field.meta, JSON.stringify(packed)];
@@ -80,8 +85,8 @@ export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer): (string | Buff
 
 /**
  * The fields of a copy of a message sent on through another exchange (dead-lettering, DLQ
- * replay): same id, body, headers, content type and correlation id; a new exchange, routing
- * key and death history; a fresh delivery count; no expiration.
+ * replay): same id, dedup key, body, headers, content type and correlation id; a new exchange,
+ * routing key and death history; a fresh delivery count; no expiration.
  */
 export function encodeCopy(
   envelope: Envelope,
@@ -98,6 +103,7 @@ export function encodeCopy(
       redeliveries: 0,
       ...(route.deathHistory === undefined ? {} : { deathHistory: route.deathHistory }),
       ...(envelope.correlationId === undefined ? {} : { correlationId: envelope.correlationId }),
+      ...(envelope.dedupKey === undefined ? {} : { dedupKey: envelope.dedupKey }),
     },
     envelope.body,
   );
@@ -163,6 +169,12 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
   }
   const deathHistory = decodeDeathHistory(packed[Meta.DeathHistory] ?? undefined);
   if (deathHistory !== undefined) envelope.deathHistory = deathHistory;
+  const dedupKey: unknown = packed[Meta.DedupKey] ?? undefined;
+  if (dedupKey !== undefined) {
+    if (typeof dedupKey !== 'string')
+      throw new MalformedEntryError('metadata dedup key is not a string');
+    envelope.dedupKey = dedupKey;
+  }
   return envelope;
 }
 

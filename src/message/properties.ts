@@ -6,6 +6,12 @@ export interface MessageProperties {
   /** The entry's id in the queue's stream. */
   readonly streamId: string;
   readonly messageId: string;
+  /**
+   * The key the producer deduplicated on: its `dedupKey`, else the message id. It travels with
+   * every copy (dead letters, replays), so a consumer can deduplicate on it long after the
+   * publish dedup window (the default key of an idempotent consumer).
+   */
+  readonly dedupKey: string;
   readonly exchange: string;
   readonly routingKey: string;
   readonly headers: Headers;

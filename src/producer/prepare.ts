@@ -127,6 +127,7 @@ export function prepare(
     throw new MessageTooLargeError(encoded.data.length, settings.maxBodyBytes);
   }
   const messageId = options.messageId ?? uuidv7();
+  const dedupKey = options.dedupKey ?? messageId;
   const headers = options.headers ?? {};
   const publishedAt = Date.now();
   const fields = packFields(
@@ -141,6 +142,7 @@ export function prepare(
         redeliveries: 0,
         ...(options.expirationMs === undefined ? {} : { expirationMs: options.expirationMs }),
         ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
+        dedupKey,
       },
       encoded.data,
     ),
@@ -151,7 +153,7 @@ export function prepare(
     headers,
     mandatory: options.mandatory ?? false,
     messageId,
-    dedupKey: options.dedupKey ?? messageId,
+    dedupKey,
     dedupWindowMs: options.dedupWindowMs ?? settings.dedupWindowMs,
     durability,
     expiresAt: options.expirationMs === undefined ? undefined : publishedAt + options.expirationMs,

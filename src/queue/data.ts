@@ -120,6 +120,8 @@ export class QueueData {
     // Dedup slots are named by window, so they are found by pattern; left alone they would
     // make a new queue of the same name report duplicates until they expire.
     await unlinkMatching(this.redis, this.keys.dedupSlotPattern(queue));
+    // Idempotency markers too: a new queue of the same name starts with no key done.
+    await unlinkMatching(this.redis, this.keys.idempotencyPattern(queue));
   }
 
   /** Fails with NotFoundError unless `queue` is declared. */

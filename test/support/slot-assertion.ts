@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { afterEach, expect, inject } from 'vitest';
 import { scriptBodies } from '../../src/connection/scripts.js';
 import { scriptDescriptors } from './script-descriptors.js';
-import { hashSlot } from './slots.js';
+import { hashSlot } from '../../src/keys/slot.js';
 
 interface SentCommand {
   readonly name: string;

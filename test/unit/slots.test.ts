@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Keyspace } from '../../src/keys/index.js';
-import { hashSlot } from '../support/slots.js';
+import { hashSlot } from '../../src/keys/slot.js';
 
 describe('hash slots (test support)', () => {
   it('agrees with the values of the Redis Cluster specification', () => {

@@ -1,6 +1,6 @@
 /**
  * Redis Cluster's key → hash slot mapping (the cluster specification: CRC16-CCITT/XMODEM of the
- * key, or of its hash tag, modulo 16384), for tests that check which slots a call touches.
+ * key, or of its hash tag, modulo 16384): which slot a key of a script must share.
  */
 
 /** CRC16 with polynomial 0x1021, initial value 0, no reflection (XMODEM), as Redis Cluster uses. */

@@ -1,0 +1,358 @@
+/**
+ * Idempotent consumers: a handler runs at most once per idempotency key (by default the dedup
+ * key the producer deduplicated on) within the marker's time to live, however often the message
+ * was published, redelivered or replayed. With the built-in Redis store, a processing lease on
+ * the key is taken before the handler, and the done marker, the handler's recorded writes and
+ * the ack are one script after it; a custom {@link IdempotencyStore} (the PostgreSQL inbox)
+ * keeps its markers in its own transaction, and sluice acks once it committed.
+ */
+import type { Redis } from 'ioredis';
+import { toSluiceError } from '../connection/connection.js';
+import { InvalidArgumentError, type StaleDeliveryError } from '../errors/index.js';
+import type { Keyspace } from '../keys/index.js';
+import { optionNames, validateIntegerOption, validateOptionsObject } from '../validation/index.js';
+import type { DeliveryImpl } from './delivery.js';
+import { Periodic } from './periodic.js';
+import { WriteRecorder, type RedisWrites } from './redis-writes.js';
+import {
+  beginIdempotent,
+  commitIdempotent,
+  extendIdempotent,
+  releaseIdempotent,
+} from './scripts.js';
+import type { Settlement } from './settlement.js';
+import type { Delivery } from './types.js';
+
+/** What a handler gets as its second argument with the built-in Redis store. */
+export interface IdempotencyContext {
+  /** Redis writes applied with the key's done marker and the ack, in one script, or not at all. */
+  readonly tx: RedisWrites;
+}
+
+/**
+ * A store of idempotency markers other than Redis (the PostgreSQL inbox of `sluice/postgres`):
+ * it runs `work` inside its own transaction, in which it also records `key` as done, unless
+ * `key` is done already. sluice acks the delivery once `execute` resolved.
+ */
+export interface IdempotencyStore<C> {
+  /**
+   * Resolves `'done'` once `work` ran and the key's marker was committed with its effects, or
+   * `'duplicate'` (without running `work`) when the key is done already; rejects when `work`
+   * or the store failed, with nothing committed.
+   */
+  execute(
+    key: string,
+    options: { readonly ttlMs: number; readonly leaseMs: number },
+    work: (context: C) => Promise<void>,
+  ): Promise<'done' | 'duplicate'>;
+}
+
+/** `consume(queue, handler, { idempotency })`; `C` is what the handler gets as `ctx`. */
+export interface IdempotencyOptions<C = IdempotencyContext> {
+  /** The idempotency key of a delivery. Default: `msg.dedupKey`. */
+  readonly key?: ((delivery: Delivery) => string) | undefined;
+  /**
+   * How long a key stays done (its marker's time to live): a message with the same key within
+   * this window is a duplicate. Default 7 days (1 s to 365 days).
+   */
+  readonly ttlMs?: number | undefined;
+  /**
+   * How long a consumer holds a key while its handler runs, renewed meanwhile: another
+   * consumer with the same key waits for it. Default 30 s (1 s to 1 h).
+   */
+  readonly leaseMs?: number | undefined;
+  /** Where markers live. Default: the queue's Redis (with `ctx.tx`). */
+  readonly store?: IdempotencyStore<C> | undefined;
+}
+
+/** An idempotent handler: the delivery, and the store's context (`ctx.tx` with Redis). */
+export type IdempotentHandler<T = unknown, C = IdempotencyContext> = (
+  delivery: Delivery<T>,
+  ctx: C,
+) => Promise<void> | void;
+
+/** Idempotency settings, options resolved. */
+export interface IdempotencySettings {
+  readonly key: (delivery: Delivery) => string;
+  readonly ttlMs: number;
+  readonly leaseMs: number;
+  readonly store: IdempotencyStore<unknown> | undefined;
+}
+
+const IDEMPOTENCY_OPTIONS = optionNames<IdempotencyOptions<unknown>>({
+  key: true,
+  ttlMs: true,
+  leaseMs: true,
+  store: true,
+});
+const DEFAULT_TTL_MS = 7 * 86_400_000;
+const DEFAULT_LEASE_MS = 30_000;
+/** The longest idempotency key, in UTF-16 code units. */
+const MAX_KEY_LENGTH = 1024;
+
+/** Checks `options.idempotency` and resolves its defaults. */
+export function idempotencySettings(options: unknown): IdempotencySettings {
+  validateOptionsObject('idempotency', options, IDEMPOTENCY_OPTIONS);
+  const { key, ttlMs, leaseMs, store } = options as IdempotencyOptions<unknown>;
+  if (key !== undefined && typeof key !== 'function') {
+    throw new InvalidArgumentError('idempotency.key must be a function');
+  }
+  validateIntegerOption('idempotency.ttlMs', ttlMs, 1000, 365 * 86_400_000);
+  validateIntegerOption('idempotency.leaseMs', leaseMs, 1000, 3_600_000);
+  if (
+    store !== undefined &&
+    (typeof store !== 'object' || store === null || typeof store.execute !== 'function')
+  ) {
+    throw new InvalidArgumentError('idempotency.store must have an execute method');
+  }
+  return {
+    key: key ?? ((delivery) => delivery.dedupKey),
+    ttlMs: ttlMs ?? DEFAULT_TTL_MS,
+    leaseMs: leaseMs ?? DEFAULT_LEASE_MS,
+    store,
+  };
+}
+
+/** The key of a delivery, checked: a key function that throws or returns a non-string fails. */
+function keyOf(settings: IdempotencySettings, delivery: Delivery): string {
+  let key: unknown;
+  try {
+    key = settings.key(delivery);
+  } catch (error) {
+    const reason = error instanceof Error ? `: ${error.message}` : '';
+    throw new InvalidArgumentError(`the idempotency key function threw${reason}`);
+  }
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new InvalidArgumentError(
+      `an idempotency key must be a string of 1 to ${MAX_KEY_LENGTH} characters`,
+    );
+  }
+  return key;
+}
+
+/** A key this consumer holds the processing lease of, for one delivery. */
+interface Held {
+  readonly marker: string;
+  readonly token: string;
+  readonly writes: WriteRecorder;
+}
+
+/** What the idempotent path needs from its consumer. */
+export interface IdempotencyContextOf {
+  readonly redis: Redis;
+  readonly keys: Keyspace;
+  readonly queue: string;
+  readonly consumerName: string;
+  readonly cluster: boolean;
+  /** The delivery no longer counts against the prefetch. */
+  released(delivery: Delivery): void;
+  /** A duplicate was acked without running the handler. */
+  duplicate(delivery: Delivery): void;
+  /** A commit acked a delivery. */
+  acked(): void;
+  readonly report: (error: unknown) => void;
+}
+
+/** While a key is busy elsewhere, how long one wait lasts at most before looking again. */
+const BUSY_POLL_MS = 250;
+
+/**
+ * The Redis store's settlement: in front of the plain one, it commits an ack with the key's
+ * done marker and the handler's writes, and gives the key's lease up when the delivery is
+ * requeued or dead-lettered instead (no marker is left).
+ */
+export class IdempotentSettlement implements Settlement {
+  private readonly held = new Map<Delivery, Held>();
+  private readonly renewal: Periodic;
+  private serial = 0;
+
+  constructor(
+    private readonly plain: Settlement,
+    private readonly settings: IdempotencySettings,
+    private readonly context: IdempotencyContextOf,
+  ) {
+    const everyMs = settings.leaseMs / 3;
+    this.renewal = new Periodic(() => this.renew(), everyMs, context.report, everyMs);
+  }
+
+  /**
+   * Runs `handler` for `delivery` once its key's lease is taken: a key done already acks the
+   * delivery as a duplicate, a key another consumer holds is waited for (up to the lease
+   * time), then the delivery goes back for later.
+   */
+  async run<T, C>(delivery: DeliveryImpl<T>, handler: IdempotentHandler<T, C>): Promise<void> {
+    const key = keyOf(this.settings, delivery);
+    const marker = this.context.keys.idempotencyMarker(this.context.queue, key);
+    const token = `${this.context.consumerName}:${++this.serial}`;
+    const { redis, consumerName: consumer } = this.context;
+    const waitUntil = Date.now() + this.settings.leaseMs;
+    for (;;) {
+      const begun = await beginIdempotent(redis, marker, delivery.streamId, {
+        consumer,
+        token,
+        leaseMs: this.settings.leaseMs,
+        stream: this.context.keys.queue(this.context.queue).stream,
+      });
+      if (begun.kind === 'acquired') break;
+      if (begun.kind === 'duplicate') {
+        delivery.settledElsewhere();
+        this.context.released(delivery);
+        this.context.duplicate(delivery);
+        return;
+      }
+      if (begun.kind === 'stale') {
+        // Another consumer took it over: it is theirs to handle.
+        delivery.settledElsewhere();
+        this.context.released(delivery);
+        throw this.plain.stale(delivery);
+      }
+      if (Date.now() >= waitUntil) {
+        await delivery.nack({ delayMs: this.settings.leaseMs });
+        return;
+      }
+      const waitMs = Math.min(Math.max(begun.leftMs, 10), BUSY_POLL_MS);
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+    const writes = new WriteRecorder(
+      this.context.keys.queueHashTag(this.context.queue),
+      this.context.cluster,
+    );
+    this.held.set(delivery, { marker, token, writes });
+    await handler(delivery, { tx: writes } as C);
+  }
+
+  ack(delivery: Delivery): Promise<void> {
+    const held = this.held.get(delivery);
+    return held === undefined ? this.plain.ack(delivery) : this.commit(delivery, held);
+  }
+
+  autoAck(delivery: Delivery): Promise<void> {
+    const held = this.held.get(delivery);
+    return held === undefined ? this.plain.autoAck(delivery) : this.commit(delivery, held);
+  }
+
+  private async commit(delivery: Delivery, held: Held): Promise<void> {
+    this.held.delete(delivery);
+    this.context.released(delivery);
+    const { redis, consumerName: consumer } = this.context;
+    const writes = await this.declared(held.writes);
+    const committed = await commitIdempotent(redis, held.marker, delivery.streamId, {
+      consumer,
+      token: held.token,
+      ttlMs: this.settings.ttlMs,
+      stream: this.context.keys.queue(this.context.queue).stream,
+      writes,
+    });
+    if (!committed) throw this.plain.stale(delivery);
+    this.context.acked();
+  }
+
+  /**
+   * The writes with their keys: a call's keys come from COMMAND GETKEYS on a cluster-mode
+   * server (where each must be in the queue's slot); a standalone server needs none declared.
+   */
+  private async declared(
+    recorder: WriteRecorder,
+  ): Promise<{ keys: string[]; args: (string | number | Buffer)[][] }> {
+    const keys: string[] = [];
+    for (const write of recorder.recorded) {
+      let writeKeys = write.keys;
+      if (writeKeys === undefined && this.context.cluster) {
+        try {
+          writeKeys = (await this.context.redis.call(
+            'COMMAND',
+            'GETKEYS',
+            ...write.args,
+          )) as string[];
+        } catch (error) {
+          throw toSluiceError(
+            error,
+            this.context.redis,
+            `COMMAND GETKEYS ${String(write.args[0])}`,
+          );
+        }
+        recorder.checkSlots(String(write.args[0]), writeKeys);
+      }
+      keys.push(...(writeKeys ?? []));
+    }
+    return { keys, args: recorder.recorded.map((write) => [...write.args]) };
+  }
+
+  async requeue(delivery: Delivery, delayMs: number): Promise<void> {
+    await this.release(delivery);
+    return this.plain.requeue(delivery, delayMs);
+  }
+
+  async reject(delivery: Delivery): Promise<void> {
+    await this.release(delivery);
+    return this.plain.reject(delivery);
+  }
+
+  async giveBack(deliveries: readonly Delivery[], counted: boolean): Promise<void> {
+    await Promise.all(deliveries.map((delivery) => this.release(delivery)));
+    return this.plain.giveBack(deliveries, counted);
+  }
+
+  extend(delivery: Delivery): Promise<void> {
+    return this.plain.extend(delivery);
+  }
+
+  stale(delivery: Delivery): StaleDeliveryError {
+    return this.plain.stale(delivery);
+  }
+
+  async idle(): Promise<void> {
+    await this.plain.idle();
+  }
+
+  /** Stops renewing leases (the consumer closes). */
+  stop(): Promise<void> {
+    return this.renewal.stop();
+  }
+
+  /** Gives up `delivery`'s key lease, if held; a failure only delays the key until it expires. */
+  private async release(delivery: Delivery): Promise<void> {
+    const held = this.held.get(delivery);
+    if (held === undefined) return;
+    this.held.delete(delivery);
+    await releaseIdempotent(this.context.redis, held.marker, held.token).catch((error: unknown) =>
+      this.context.report(error),
+    );
+  }
+
+  private async renew(): Promise<void> {
+    const { redis } = this.context;
+    if (this.held.size === 0 || redis.status !== 'ready') return;
+    const held = [...this.held.values()];
+    await extendIdempotent(redis, {
+      markers: held.map((h) => h.marker),
+      tokens: held.map((h) => h.token),
+      leaseMs: this.settings.leaseMs,
+    });
+  }
+}
+
+/**
+ * A custom store's path: `store.execute` runs the handler in the store's transaction unless
+ * the key is done; sluice acks afterwards either way (a duplicate is counted).
+ */
+export async function runWithStore<T>(
+  settings: IdempotencySettings,
+  store: IdempotencyStore<unknown>,
+  delivery: DeliveryImpl<T>,
+  handler: IdempotentHandler<T, unknown>,
+  duplicate: (delivery: Delivery) => void,
+): Promise<void> {
+  const key = keyOf(settings, delivery);
+  const outcome = await store.execute(
+    key,
+    { ttlMs: settings.ttlMs, leaseMs: settings.leaseMs },
+    async (context) => {
+      await handler(delivery, context);
+    },
+  );
+  if (outcome === 'duplicate') duplicate(delivery);
+  else if (outcome !== 'done') {
+    throw new InvalidArgumentError(`the idempotency store answered '${String(outcome)}'`);
+  }
+}

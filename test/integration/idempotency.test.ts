@@ -1,0 +1,352 @@
+/**
+ * Idempotent consumers with the Redis store: a handler runs once per idempotency key, its
+ * recorded writes commit with the done marker and the ack, a deposed consumer commits nothing,
+ * and crashes never double an effect.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import {
+  InvalidArgumentError,
+  UnsupportedError,
+  type Delivery,
+  type SluiceError,
+} from '../../src/index.js';
+import { redisUrl, waitFor } from '../support/index.js';
+import { useSluice } from '../support/sluice.js';
+
+const idempotentProcess = fileURLToPath(
+  new URL('../support/idempotent-process.ts', import.meta.url),
+);
+
+/** The hash the handlers of these tests write their effects to, in the queue's slot. */
+const effectsKey = (namespace: string, queue: string): string =>
+  `{${namespace}:q:${queue}:0}:effects`;
+
+function startConsumer(
+  namespace: string,
+  queue: string,
+  leaseMs: number,
+  hold = false,
+): ChildProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      idempotentProcess,
+      redisUrl(),
+      namespace,
+      queue,
+      String(leaseMs),
+      ...(hold ? ['hold'] : []),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  onTestFinished(() => {
+    child.kill('SIGKILL');
+  });
+  return child;
+}
+
+describe('idempotent consumer', () => {
+  it('runs the handler once for two publishes with one dedup key, and acks the duplicate', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('charges');
+    const first = await sluice.publish('', 'charges', { job: 1 }, { dedupKey: 'job-1' });
+    // Another publish of the same job, past the publish dedup (another window, another id).
+    const second = await sluice.publish(
+      '',
+      'charges',
+      { job: 1 },
+      {
+        dedupKey: 'job-1',
+        dedupWindowMs: 0,
+      },
+    );
+    expect(second.duplicate).toBe(false);
+    expect(second.messageId).not.toBe(first.messageId);
+    const handled: string[] = [];
+    const duplicates: string[] = [];
+    const consumer = await sluice.consume(
+      'charges',
+      (msg: Delivery) => {
+        handled.push(msg.messageId);
+      },
+      { idempotency: {} },
+    );
+    consumer.on('delivery.duplicate', ({ messageId }) => duplicates.push(messageId));
+    await waitFor(() => consumer.stats.acked + consumer.stats.duplicates === 2);
+    expect(handled).toEqual([first.messageId]);
+    expect(duplicates).toEqual([second.messageId]);
+    expect(consumer.stats.duplicates).toBe(1);
+    expect(await sluice.inspectQueue('charges')).toMatchObject({ messages: 0, unacked: 0 });
+    await consumer.close();
+  });
+
+  it('carries the dedup key on the delivery and on a dead-lettered copy', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('dead');
+    await sluice.bindQueue('dead', 'dlx');
+    await sluice.declareQueue('jobs', { deadLetterExchange: 'dlx' });
+    await sluice.publish('', 'jobs', 'a', { dedupKey: 'order-7' });
+    const plain = await sluice.publish('', 'jobs', 'b');
+    const keys: string[] = [];
+    for await (const msg of sluice.messages('jobs')) {
+      keys.push(msg.dedupKey);
+      await msg.reject();
+      if (keys.length === 2) break;
+    }
+    expect(keys).toEqual(['order-7', plain.messageId]);
+    const dead: string[] = [];
+    for await (const msg of sluice.messages('dead')) {
+      dead.push(msg.dedupKey);
+      await msg.ack();
+      if (dead.length === 2) break;
+    }
+    expect(dead.sort()).toEqual(['order-7', plain.messageId].sort());
+  });
+
+  it('applies the recorded writes with the ack, once per key', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('charges');
+    for (const job of [1, 2, 3, 1, 2, 1]) {
+      await sluice.publish('', 'charges', { job }, { dedupKey: `job-${job}`, dedupWindowMs: 0 });
+    }
+    const consumer = await sluice.consume<{ job: number }>(
+      'charges',
+      (msg, { tx }) => {
+        tx.hincrby(`${tx.hashTag}:effects`, `job-${msg.body.job}`, 1).sadd(
+          `${tx.hashTag}:seen`,
+          msg.messageId,
+        );
+      },
+      { idempotency: {}, concurrency: 3 },
+    );
+    await waitFor(() => consumer.stats.acked + consumer.stats.duplicates === 6);
+    expect(await redis.hgetall(effectsKey(namespace, 'charges'))).toEqual({
+      'job-1': '1',
+      'job-2': '1',
+      'job-3': '1',
+    });
+    expect(await redis.scard(`{${namespace}:q:charges:0}:seen`)).toBe(3);
+    expect(consumer.stats.duplicates).toBe(3);
+    await consumer.close();
+  });
+
+  it('releases the key of a failed handler for the retry, and writes nothing of the failure', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('charges');
+    await sluice.publish('', 'charges', 'flaky', { dedupKey: 'job-1' });
+    let runs = 0;
+    const consumer = await sluice.consume(
+      'charges',
+      (_msg, { tx }) => {
+        runs++;
+        tx.hincrby(`${tx.hashTag}:effects`, 'job-1', 1);
+        if (runs === 1) throw new Error('card declined');
+      },
+      { idempotency: {}, retry: { initialDelayMs: 20 } },
+    );
+    await waitFor(() => consumer.stats.acked === 1);
+    expect(runs).toBe(2);
+    expect(await redis.hgetall(effectsKey(namespace, 'charges'))).toEqual({ 'job-1': '1' });
+    await consumer.close();
+  });
+
+  it('leaves no marker for a rejected message: a later copy runs the handler', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('charges');
+    await sluice.publish('', 'charges', 'first', { dedupKey: 'job-1' });
+    const bodies: unknown[] = [];
+    const consumer = await sluice.consume(
+      'charges',
+      async (msg: Delivery) => {
+        bodies.push(msg.body);
+        if (msg.body === 'first') await msg.reject();
+      },
+      { idempotency: {} },
+    );
+    await waitFor(() => consumer.stats.rejected === 1);
+    await sluice.publish('', 'charges', 'second', { dedupKey: 'job-1', dedupWindowMs: 0 });
+    await waitFor(() => consumer.stats.acked === 1);
+    expect(bodies).toEqual(['first', 'second']);
+    expect(consumer.stats.duplicates).toBe(0);
+    await consumer.close();
+  });
+
+  it('does not apply a replayed dead letter whose key was done', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('charges.dlq');
+    await sluice.bindQueue('charges.dlq', 'dlx');
+    await sluice.declareQueue('charges', { deadLetterExchange: 'dlx' });
+    let runs = 0;
+    const consume = () =>
+      sluice.consume(
+        'charges',
+        (_msg, { tx }) => {
+          runs++;
+          tx.hincrby(`${tx.hashTag}:effects`, 'job-1', 1);
+        },
+        { idempotency: {} },
+      );
+    let consumer = await consume();
+    await sluice.publish('', 'charges', 'charge', { dedupKey: 'job-1' });
+    await waitFor(() => consumer.stats.acked === 1);
+    await consumer.close();
+    // A second copy of the job expires in the queue and is dead-lettered, then replayed.
+    await sluice.publish('', 'charges', 'charge', {
+      dedupKey: 'job-1',
+      dedupWindowMs: 0,
+      expirationMs: 1,
+    });
+    await waitFor(async () => (await sluice.inspectQueue('charges.dlq')).messages === 1);
+    const replay = await sluice.dlq.replay('charges.dlq');
+    expect(replay.replayed).toBe(1);
+    consumer = await consume();
+    await waitFor(() => consumer.stats.duplicates === 1);
+    expect(runs).toBe(1);
+    expect(await redis.hgetall(effectsKey(namespace, 'charges'))).toEqual({ 'job-1': '1' });
+    await consumer.close();
+  });
+
+  it('fails typed on a bad key function, and keeps the message', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('charges', { maxDeliveries: 2 });
+    await sluice.publish('', 'charges', 'job');
+    const errors: unknown[] = [];
+    let runs = 0;
+    const consumer = await sluice.consume(
+      'charges',
+      () => {
+        runs++;
+      },
+      {
+        retry: { initialDelayMs: 10 },
+        idempotency: { key: () => 42 as unknown as string },
+      },
+    );
+    consumer.on('delivery.failed', ({ error }) => errors.push(error));
+    await waitFor(() => errors.length === 2);
+    expect(errors[0]).toBeInstanceOf(InvalidArgumentError);
+    expect(runs).toBe(0);
+    await waitFor(() => consumer.stats.deadLettered.delivery_limit === 1);
+    await consumer.close();
+  });
+
+  it('refuses bad idempotency options before anything is sent', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('charges');
+    const refuse = (idempotency: unknown): Promise<unknown> =>
+      sluice.consume('charges', () => undefined, {
+        idempotency: idempotency as { ttlMs: number },
+      });
+    for (const bad of [
+      null,
+      [],
+      { ttlMs: 10 },
+      { leaseMs: -1 },
+      { key: 'dedupKey' },
+      { store: {} },
+      { leaseMs: 1000, typo: true },
+    ]) {
+      await expect(refuse(bad)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    expect(() => sluice.messages('charges', { idempotency: {} } as object)).toThrow(
+      UnsupportedError,
+    );
+  });
+
+  it('refuses a write outside the queue slot on a cluster-mode server, and applies it on a standalone one', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('charges', { maxDeliveries: 1 });
+    await sluice.publish('', 'charges', 'job');
+    const errors: SluiceError[] = [];
+    const consumer = await sluice.consume(
+      'charges',
+      (_msg, { tx }) => {
+        tx.set(`${namespace}:elsewhere`, 'x');
+      },
+      { idempotency: {} },
+    );
+    consumer.on('delivery.failed', ({ error }) => errors.push(error as SluiceError));
+    if (sluice.server.cluster) {
+      await waitFor(() => consumer.stats.deadLettered.delivery_limit === 1);
+      expect(errors[0]).toBeInstanceOf(InvalidArgumentError);
+      expect(await redis.exists(`${namespace}:elsewhere`)).toBe(0);
+    } else {
+      await waitFor(() => consumer.stats.acked === 1);
+      expect(await redis.get(`${namespace}:elsewhere`)).toBe('x');
+      expect(errors).toEqual([]);
+    }
+    await redis.del(`${namespace}:elsewhere`);
+    await consumer.close();
+  });
+});
+
+describe('idempotent consumers across processes', () => {
+  it('a consumer paused past its lease commits nothing once it resumes', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('charges', { ackTimeoutMs: 1000 });
+    await sluice.publish('', 'charges', { job: 1 }, { dedupKey: 'job-1' });
+    const paused = startConsumer(namespace, 'charges', 1000, true);
+    await waitFor(async () => (await redis.exists(`${namespace}:started`)) === 1, {
+      timeoutMs: 20_000,
+    });
+    paused.kill('SIGSTOP');
+    // Another consumer takes the delivery over once its lease and the key's have run out.
+    const consumer = await sluice.consume<{ job: number }>(
+      'charges',
+      (msg, { tx }) => {
+        tx.hincrby(`${tx.hashTag}:effects`, msg.dedupKey, 1);
+      },
+      { idempotency: { leaseMs: 1000 } },
+    );
+    await waitFor(() => consumer.stats.acked === 1, { timeoutMs: 20_000 });
+    await redis.set(`${namespace}:go`, '1');
+    paused.kill('SIGCONT');
+    // The resumed handler finishes: its commit is refused as stale.
+    await waitFor(async () => Number(await redis.get(`${namespace}:runs`)) === 1);
+    await consumer.close();
+    expect(await redis.hgetall(effectsKey(namespace, 'charges'))).toEqual({ 'job-1': '1' });
+    expect(await sluice.inspectQueue('charges')).toMatchObject({ messages: 0, unacked: 0 });
+  });
+
+  it('applies every job exactly once: each published twice, one of three consumers killed and restarted', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('charges', { ackTimeoutMs: 1000 });
+    const jobs = 10_000;
+    for (let start = 0; start < jobs; start += 1000) {
+      const batch = Array.from({ length: 1000 }, (_, i) => start + i).flatMap((job) =>
+        [0, 1].map(() => ({
+          exchange: '',
+          routingKey: 'charges',
+          body: { job },
+          options: { dedupKey: `job-${job}`, dedupWindowMs: 0 },
+        })),
+      );
+      await sluice.publishBatch(batch);
+    }
+    const consumers = [0, 1, 2].map(() => startConsumer(namespace, 'charges', 1000));
+    // The first one is killed three times at once-handled milestones, and restarted.
+    for (const milestone of [2000, 5000, 8000]) {
+      await waitFor(async () => Number(await redis.get(`${namespace}:runs`)) >= milestone, {
+        timeoutMs: 60_000,
+      });
+      consumers[0]?.kill('SIGKILL');
+      consumers[0] = startConsumer(namespace, 'charges', 1000);
+    }
+    await waitFor(
+      async () => {
+        const info = await sluice.inspectQueue('charges');
+        return info.messages === 0 && info.unacked === 0 && info.delayed === 0;
+      },
+      { timeoutMs: 90_000 },
+    );
+    const effects = await redis.hgetall(effectsKey(namespace, 'charges'));
+    expect(Object.keys(effects)).toHaveLength(jobs);
+    expect(Object.values(effects).every((count) => count === '1')).toBe(true);
+  }, 180_000);
+});

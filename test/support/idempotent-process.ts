@@ -1,0 +1,36 @@
+/**
+ * An idempotent consumer in its own process, for crash and pause tests. Each handled job adds
+ * one to the hash `<tag>:effects` at its key, through `ctx.tx` (so the write commits with the
+ * done marker and the ack), and counts handler runs in `<namespace>:runs`. With `hold`, the
+ * handler first records `<namespace>:started` and waits until `<namespace>:go` exists.
+ * Usage: idempotent-process.ts <url> <namespace> <queue> <leaseMs> [hold]
+ */
+import { Redis } from 'ioredis';
+import { Sluice } from '../../src/index.js';
+
+const [url, namespace, queue, leaseMs, hold] = process.argv.slice(2);
+if (url === undefined || namespace === undefined || queue === undefined || leaseMs === undefined) {
+  throw new Error('usage: idempotent-process.ts <url> <namespace> <queue> <leaseMs> [hold]');
+}
+const redis = new Redis(url);
+const sluice = await Sluice.connect({ url, namespace });
+await sluice.consume<{ job: number }>(
+  queue,
+  async (msg, { tx }) => {
+    await redis.incr(`${namespace}:runs`);
+    if (hold === 'hold') {
+      await redis.set(`${namespace}:started`, String(process.pid));
+      while ((await redis.exists(`${namespace}:go`)) === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    tx.hincrby(`${tx.hashTag}:effects`, msg.dedupKey, 1);
+  },
+  {
+    prefetch: 200,
+    concurrency: 50,
+    retry: { initialDelayMs: 50 },
+    idempotency: { leaseMs: Number(leaseMs) },
+  },
+);
+process.stdout.write('ready\n');
