@@ -112,6 +112,7 @@ const DOCUMENTS = [
   'docs/routing.md',
   'docs/reliability.md',
   'docs/producer.md',
+  'docs/idempotency.md',
 ];
 
 function typeScriptBlocks(document: string): CodeBlock[] {
