@@ -26,6 +26,7 @@ export type {
   EntryEvent,
   Handler,
   IdempotentConsumeOptions,
+  IdempotentDelivery,
   MessageStream,
   NackOptions,
 } from './consumer/types.js';

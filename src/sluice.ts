@@ -10,6 +10,7 @@ import type {
   ConsumeOptions,
   Handler,
   IdempotentConsumeOptions,
+  IdempotentDelivery,
   MessageStream,
 } from './consumer/types.js';
 import {
@@ -462,13 +463,28 @@ export class Sluice {
   }
 
   /**
+   * The idempotent iterator form: each delivery it yields holds its key (duplicates are acked
+   * without being yielded), and `msg.ack()` applies `msg.tx`'s writes with the done marker.
+   */
+  messages<T = unknown>(
+    queue: string,
+    options: IdempotentConsumeOptions & { readonly idempotency: { readonly store?: undefined } },
+  ): MessageStream<T, IdempotentDelivery<T>>;
+  /**
    * The iterator form: `for await (const msg of sluice.messages(queue))`; ack each message
    * yourself. Reading starts at once; a failed start is reported by the iteration.
    */
-  messages<T = unknown>(queue: string, options?: ConsumeOptions): MessageStream<T> {
+  messages<T = unknown>(queue: string, options?: ConsumeOptions): MessageStream<T>;
+  messages<T = unknown>(
+    queue: string,
+    options?: ConsumeOptions & { readonly idempotency?: IdempotencyOptions<unknown> | undefined },
+  ): MessageStream<T> {
     this.assertOpen();
-    if (typeof options === 'object' && options !== null && 'idempotency' in options) {
-      throw new UnsupportedError('idempotency is for consume() handlers; messages() has none yet');
+    const store: unknown = (options?.idempotency as { store?: unknown } | undefined)?.store;
+    if (store !== undefined) {
+      throw new UnsupportedError(
+        'an idempotency store of your own runs the handler in its transaction: use consume()',
+      );
     }
     const consumer = this.createConsumer<T>(queue, undefined, options);
     // Iteration reports a failed start; this keeps it from being unhandled before then.

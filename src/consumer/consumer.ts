@@ -444,7 +444,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       for (;;) {
         const next = this.dispatcher.next();
         if (next !== undefined) {
-          yield next;
+          if (this.idempotent === undefined || (await this.acquired(this.idempotent, next))) {
+            yield next;
+          }
           continue;
         }
         if (this.closing) return;
@@ -452,6 +454,24 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       }
     } finally {
       await this.close();
+    }
+  }
+
+  /**
+   * Iterator form of an idempotent consumer: whether `delivery` holds its key and is to be
+   * handed out. One that cannot take it (a key function that fails, Redis unreachable) goes
+   * back to the queue, and the failure is a `readError`.
+   */
+  private async acquired(
+    idempotent: IdempotentSettlement,
+    delivery: DeliveryImpl<T>,
+  ): Promise<boolean> {
+    try {
+      return (await idempotent.acquire(delivery)) !== undefined;
+    } catch (error) {
+      this.report(error);
+      await delivery.nack().catch((failure: unknown) => this.report(failure));
+      return false;
     }
   }
 

@@ -8,6 +8,7 @@ import {
   validateIntegerOption,
   validateOptionsObject,
 } from '../validation/index.js';
+import type { RedisWrites } from './redis-writes.js';
 import type { Settlement } from './settlement.js';
 import type { Delivery, NackOptions } from './types.js';
 
@@ -38,6 +39,8 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
   readonly deathHistory: DeathHistory | undefined;
   /** Not handed to the handler after all (an idempotent consumer's duplicate). */
   skipped = false;
+  /** An idempotent consumer's recorded writes for this delivery, once it holds its key. */
+  tx: RedisWrites | undefined;
   private settledAs: SettledAs | undefined;
   private settlement: Promise<void> | undefined;
 

@@ -175,12 +175,19 @@ export class IdempotentSettlement implements Settlement {
     this.renewal = new Periodic(() => this.renew(), everyMs, context.report, everyMs);
   }
 
-  /**
-   * Runs `handler` for `delivery` once its key's lease is taken: a key done already acks the
-   * delivery as a duplicate, a key another consumer holds is waited for (up to the lease
-   * time), then the delivery goes back for later.
-   */
+  /** Runs `handler` for `delivery` once {@link acquire} took its key's lease. */
   async run<T, C>(delivery: DeliveryImpl<T>, handler: IdempotentHandler<T, C>): Promise<void> {
+    const writes = await this.acquire(delivery);
+    if (writes !== undefined) await handler(delivery, { tx: writes } as C);
+  }
+
+  /**
+   * Takes the processing lease of `delivery`'s key and gives the delivery its recorded writes
+   * (`msg.tx`); undefined when there is nothing to handle: a key done already acks the delivery
+   * as a duplicate, a delivery taken over by another consumer is theirs, and a key another
+   * consumer holds is waited for (up to the lease time), then the delivery goes back for later.
+   */
+  async acquire(delivery: DeliveryImpl): Promise<WriteRecorder | undefined> {
     const key = keyOf(this.settings, delivery);
     const marker = this.context.keys.idempotencyMarker(this.context.queue, key);
     const token = `${this.context.consumerName}:${++this.serial}`;
@@ -194,21 +201,17 @@ export class IdempotentSettlement implements Settlement {
         stream: this.context.keys.queue(this.context.queue).stream,
       });
       if (begun.kind === 'acquired') break;
-      if (begun.kind === 'duplicate') {
+      if (begun.kind === 'duplicate' || begun.kind === 'stale') {
         delivery.settledElsewhere();
         this.context.released(delivery);
-        this.context.duplicate(delivery);
-        return;
-      }
-      if (begun.kind === 'stale') {
-        // Another consumer took it over: it is theirs to handle.
-        delivery.settledElsewhere();
-        this.context.released(delivery);
-        throw this.plain.stale(delivery);
+        if (begun.kind === 'duplicate') this.context.duplicate(delivery);
+        // Stale: another consumer took it over, it is theirs to handle.
+        else this.plain.stale(delivery);
+        return undefined;
       }
       if (Date.now() >= waitUntil) {
         await delivery.nack({ delayMs: this.settings.leaseMs });
-        return;
+        return undefined;
       }
       const waitMs = Math.min(Math.max(begun.leftMs, 10), BUSY_POLL_MS);
       await new Promise((resolve) => setTimeout(resolve, waitMs));
@@ -218,7 +221,8 @@ export class IdempotentSettlement implements Settlement {
       this.context.cluster,
     );
     this.held.set(delivery, { marker, token, writes });
-    await handler(delivery, { tx: writes } as C);
+    delivery.tx = writes;
+    return writes;
   }
 
   ack(delivery: Delivery): Promise<void> {

@@ -5,6 +5,7 @@
 import type { DeathReason } from '../message/death-history.js';
 import type { MessageProperties } from '../message/properties.js';
 import type { IdempotencyContext, IdempotencyOptions } from './idempotency.js';
+import type { RedisWrites } from './redis-writes.js';
 import type { SluiceError } from '../errors/index.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -195,6 +196,17 @@ export interface Consumer<T = unknown> {
 
 /**
  * A stream of deliveries for `for await`, as `messages()` returns it; settle each one
- * yourself. Leaving the loop closes it.
+ * yourself. Leaving the loop closes it. `D` is what it yields: an idempotent stream's
+ * deliveries carry their recorded writes.
  */
-export interface MessageStream<T = unknown> extends Consumer<T>, AsyncIterable<Delivery<T>> {}
+export interface MessageStream<T = unknown, D extends Delivery<T> = Delivery<T>>
+  extends Consumer<T>, AsyncIterable<D> {}
+
+/**
+ * A delivery of an idempotent `messages()` stream: it holds its key's processing lease, and
+ * `ack()` applies `tx`'s writes with the key's done marker and the ack, in one script.
+ */
+export interface IdempotentDelivery<T = unknown> extends Delivery<T> {
+  /** Redis writes applied with the ack, or not at all (nack and reject drop them). */
+  readonly tx: RedisWrites;
+}

@@ -254,9 +254,33 @@ describe('idempotent consumer', () => {
     ]) {
       await expect(refuse(bad)).rejects.toBeInstanceOf(InvalidArgumentError);
     }
-    expect(() => sluice.messages('charges', { idempotency: {} } as object)).toThrow(
+    const store = { execute: () => Promise.resolve('done' as const) };
+    expect(() => sluice.messages('charges', { idempotency: { store } } as object)).toThrow(
       UnsupportedError,
     );
+  });
+
+  it('offers the same to the iterator form: msg.tx commits with msg.ack()', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('charges');
+    for (const body of ['a', 'a', 'b']) {
+      await sluice.publish('', 'charges', body, { dedupKey: `job-${body}`, dedupWindowMs: 0 });
+    }
+    const stream = sluice.messages<string>('charges', { idempotency: {} });
+    const yielded: string[] = [];
+    for await (const msg of stream) {
+      yielded.push(msg.body);
+      msg.tx.hincrby(`${msg.tx.hashTag}:effects`, msg.dedupKey, 1);
+      if (msg.body === 'a') await msg.ack();
+      else await msg.reject();
+      if (yielded.length === 2) break;
+    }
+    // The second (a duplicate of 'a') was acked without being yielded.
+    expect(await sluice.inspectQueue('charges')).toMatchObject({ messages: 0, unacked: 0 });
+    expect(yielded).toEqual(['a', 'b']);
+    // The rejected one's writes were dropped, and it left no marker.
+    expect(await redis.hgetall(effectsKey(namespace, 'charges'))).toEqual({ 'job-a': '1' });
+    expect(stream.stats).toMatchObject({ acked: 1, rejected: 1, duplicates: 1 });
   });
 
   it('refuses a write outside the queue slot on a cluster-mode server, and applies it on a standalone one', async () => {
