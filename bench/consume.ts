@@ -2,7 +2,8 @@
  * Scenario 2: consume and ack N pre-filled messages with at most {@link PREFETCH} unacked.
  *
  * - sluice: `consume(queue, handler, { prefetch, concurrency: prefetch })`, automatic ack
- *   (ownership-checked ack + delete, coalesced per tick).
+ *   (ownership-checked ack + delete, coalesced per tick); and the same with `idempotency: {}`
+ *   (per message: the key's lease before the handler, done marker + ack after it).
  * - raw: the loop a competent engineer writes by hand: XREADGROUP COUNT prefetch BLOCK on its
  *   own connection, the batch's handlers run concurrently, then one XACK and one XDEL with all
  *   of the batch's ids, pipelined on a second connection, before the next read.
@@ -51,7 +52,8 @@ function indexes(first: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => first + i);
 }
 
-const sluiceConsume: Contender = {
+/** sluice's consumer, plain or idempotent (Redis store: a lease, then marker + ack per message). */
+const sluiceConsume = (idempotent: boolean): Contender => ({
   name: 'sluice',
   async run({ url, prefix, messages }: RunContext): Promise<number> {
     const sluice = await Sluice.connect({ url, namespace: prefix });
@@ -68,7 +70,11 @@ const sluiceConsume: Contender = {
         ),
       );
       const elapsedMs = await timed(async () => {
-        const options = { prefetch: PREFETCH, concurrency: PREFETCH };
+        const options = {
+          prefetch: PREFETCH,
+          concurrency: PREFETCH,
+          ...(idempotent ? { idempotency: {} } : {}),
+        };
         // The handler says when the last message is handled (as the raw loop knows when it
         // is done); only the last acks' round trip is then polled for, so that polling every
         // millisecond does not compete with the consumer for the whole run.
@@ -101,7 +107,7 @@ const sluiceConsume: Contender = {
       await sluice.close();
     }
   },
-};
+});
 
 /** The entries of an XREADGROUP reply on one stream (strings), or none after a BLOCK timeout. */
 function entriesOf(reply: unknown): [id: string, fields: string[]][] {
@@ -224,9 +230,15 @@ const bullmqConsume: Contender = {
   },
 };
 
-/** The consume scenario: one row, sluice with its defaults. */
+/** The consume scenario: sluice with its defaults, and as an idempotent consumer. */
 export const consumeScenario: Scenario = {
   id: 'consume',
-  rows: [{ label: `consume + ack, prefetch ${PREFETCH}`, sluice: sluiceConsume }],
+  rows: [
+    { label: `consume + ack, prefetch ${PREFETCH}`, sluice: sluiceConsume(false) },
+    {
+      label: `consume + ack, prefetch ${PREFETCH}, idempotent (Redis store)`,
+      sluice: sluiceConsume(true),
+    },
+  ],
   baselines: { raw: rawConsume, bullmq: bullmqConsume },
 };
