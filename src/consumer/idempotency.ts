@@ -8,7 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import { toSluiceError } from '../connection/connection.js';
-import { InvalidArgumentError, type StaleDeliveryError } from '../errors/index.js';
+import { InvalidArgumentError, StaleDeliveryError } from '../errors/index.js';
 import type { Keyspace } from '../keys/index.js';
 import { optionNames, validateIntegerOption, validateOptionsObject } from '../validation/index.js';
 import type { DeliveryImpl } from './delivery.js';
@@ -135,6 +135,14 @@ interface Held {
   readonly marker: string;
   readonly token: string;
   readonly writes: WriteRecorder;
+  /** The writes with their keys, once worked out. */
+  declared?: DeclaredWrites;
+}
+
+/** Recorded writes as the commit script takes them. */
+interface DeclaredWrites {
+  readonly keys: string[];
+  readonly args: (string | number | Buffer)[][];
 }
 
 /** What the idempotent path needs from its consumer. */
@@ -163,6 +171,11 @@ const BUSY_POLL_MS = 250;
  */
 export class IdempotentSettlement implements Settlement {
   private readonly held = new Map<Delivery, Held>();
+  /**
+   * Deliveries whose key lease was given up (the consumer closed while their handler ran): an
+   * ack of one now would drop its writes, so it is refused as stale.
+   */
+  private readonly relinquished = new WeakSet<Delivery>();
   private readonly renewal: Periodic;
   private serial = 0;
 
@@ -178,7 +191,12 @@ export class IdempotentSettlement implements Settlement {
   /** Runs `handler` for `delivery` once {@link acquire} took its key's lease. */
   async run<T, C>(delivery: DeliveryImpl<T>, handler: IdempotentHandler<T, C>): Promise<void> {
     const writes = await this.acquire(delivery);
-    if (writes !== undefined) await handler(delivery, { tx: writes } as C);
+    if (writes === undefined) return;
+    await handler(delivery, { tx: writes } as C);
+    // Keys of `tx.call` writes checked now, so that one outside the queue's slot fails the
+    // handler (retried, then dead-lettered) rather than the automatic ack after it.
+    const held = this.held.get(delivery);
+    if (held !== undefined) held.declared = await this.declared(held.writes);
   }
 
   /**
@@ -227,19 +245,35 @@ export class IdempotentSettlement implements Settlement {
 
   ack(delivery: Delivery): Promise<void> {
     const held = this.held.get(delivery);
-    return held === undefined ? this.plain.ack(delivery) : this.commit(delivery, held);
+    if (held !== undefined) return this.commit(delivery, held);
+    if (this.relinquished.has(delivery)) return Promise.reject(this.plain.stale(delivery));
+    return this.plain.ack(delivery);
   }
 
+  /**
+   * After a handler resolved: commits, never rejects (nobody awaits it). A deposed consumer's
+   * commit is counted as stale; any other failure is reported, and the delivery stays pending
+   * for a retry by whoever reclaims it.
+   */
   autoAck(delivery: Delivery): Promise<void> {
     const held = this.held.get(delivery);
-    return held === undefined ? this.plain.autoAck(delivery) : this.commit(delivery, held);
+    if (held !== undefined) {
+      return this.commit(delivery, held).catch((error: unknown) => {
+        if (!(error instanceof StaleDeliveryError)) this.context.report(error);
+      });
+    }
+    if (this.relinquished.has(delivery)) {
+      this.plain.stale(delivery);
+      return Promise.resolve();
+    }
+    return this.plain.autoAck(delivery);
   }
 
   private async commit(delivery: Delivery, held: Held): Promise<void> {
     this.held.delete(delivery);
     this.context.released(delivery);
     const { redis, consumerName: consumer } = this.context;
-    const writes = await this.declared(held.writes);
+    const writes = held.declared ?? (await this.declared(held.writes));
     const committed = await commitIdempotent(redis, held.marker, delivery.streamId, {
       consumer,
       token: held.token,
@@ -255,9 +289,7 @@ export class IdempotentSettlement implements Settlement {
    * The writes with their keys: a call's keys come from COMMAND GETKEYS on a cluster-mode
    * server (where each must be in the queue's slot); a standalone server needs none declared.
    */
-  private async declared(
-    recorder: WriteRecorder,
-  ): Promise<{ keys: string[]; args: (string | number | Buffer)[][] }> {
+  private async declared(recorder: WriteRecorder): Promise<DeclaredWrites> {
     const keys: string[] = [];
     for (const write of recorder.recorded) {
       let writeKeys = write.keys;
@@ -319,6 +351,7 @@ export class IdempotentSettlement implements Settlement {
     const held = this.held.get(delivery);
     if (held === undefined) return;
     this.held.delete(delivery);
+    this.relinquished.add(delivery);
     await releaseIdempotent(this.context.redis, held.marker, held.token).catch((error: unknown) =>
       this.context.report(error),
     );

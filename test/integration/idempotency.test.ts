@@ -283,31 +283,35 @@ describe('idempotent consumer', () => {
     expect(stream.stats).toMatchObject({ acked: 1, rejected: 1, duplicates: 1 });
   });
 
-  it('refuses a write outside the queue slot on a cluster-mode server, and applies it on a standalone one', async () => {
-    const { sluice, redis, namespace } = await useSluice();
-    await sluice.declareQueue('charges', { maxDeliveries: 1 });
-    await sluice.publish('', 'charges', 'job');
-    const errors: SluiceError[] = [];
-    const consumer = await sluice.consume(
-      'charges',
-      (_msg, { tx }) => {
-        tx.set(`${namespace}:elsewhere`, 'x');
-      },
-      { idempotency: {} },
-    );
-    consumer.on('delivery.failed', ({ error }) => errors.push(error as SluiceError));
-    if (sluice.server.cluster) {
-      await waitFor(() => consumer.stats.deadLettered.delivery_limit === 1);
-      expect(errors[0]).toBeInstanceOf(InvalidArgumentError);
-      expect(await redis.exists(`${namespace}:elsewhere`)).toBe(0);
-    } else {
-      await waitFor(() => consumer.stats.acked === 1);
-      expect(await redis.get(`${namespace}:elsewhere`)).toBe('x');
-      expect(errors).toEqual([]);
-    }
-    await redis.del(`${namespace}:elsewhere`);
-    await consumer.close();
-  });
+  it.for(['a shorthand', 'tx.call'])(
+    'refuses a write outside the queue slot on a cluster-mode server, and applies it on a standalone one (%s)',
+    async (form) => {
+      const { sluice, redis, namespace } = await useSluice();
+      await sluice.declareQueue('charges', { maxDeliveries: 1 });
+      await sluice.publish('', 'charges', 'job');
+      const errors: SluiceError[] = [];
+      const consumer = await sluice.consume(
+        'charges',
+        (_msg, { tx }) => {
+          if (form === 'tx.call') tx.call('SET', `${namespace}:elsewhere`, 'x');
+          else tx.set(`${namespace}:elsewhere`, 'x');
+        },
+        { idempotency: {} },
+      );
+      consumer.on('delivery.failed', ({ error }) => errors.push(error as SluiceError));
+      if (sluice.server.cluster) {
+        await waitFor(() => consumer.stats.deadLettered.delivery_limit === 1);
+        expect(errors[0]).toBeInstanceOf(InvalidArgumentError);
+        expect(await redis.exists(`${namespace}:elsewhere`)).toBe(0);
+      } else {
+        await waitFor(() => consumer.stats.acked === 1);
+        expect(await redis.get(`${namespace}:elsewhere`)).toBe('x');
+        expect(errors).toEqual([]);
+      }
+      await redis.del(`${namespace}:elsewhere`);
+      await consumer.close();
+    },
+  );
 });
 
 describe('idempotent consumers across processes', () => {
