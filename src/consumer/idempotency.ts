@@ -222,7 +222,10 @@ export class IdempotentSettlement implements Settlement {
       if (begun.kind === 'duplicate' || begun.kind === 'stale') {
         delivery.settledElsewhere();
         this.context.released(delivery);
-        if (begun.kind === 'duplicate') this.context.duplicate(delivery);
+        if (begun.kind === 'duplicate') {
+          this.context.acked();
+          this.context.duplicate(delivery);
+        }
         // Stale: another consumer took it over, it is theirs to handle.
         else this.plain.stale(delivery);
         return undefined;

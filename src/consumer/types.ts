@@ -99,7 +99,10 @@ export interface ConsumerStats {
   readonly stale: number;
   /** Handlers that threw. */
   readonly handlerErrors: number;
-  /** Deliveries an idempotent consumer acked without running the handler: their key was done. */
+  /**
+   * Deliveries an idempotent consumer acked without running the handler, their key done
+   * already (counted in `acked` too).
+   */
   readonly duplicates: number;
 }
 
