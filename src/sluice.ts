@@ -222,6 +222,8 @@ export class Sluice {
       { redis: connection.redis, keys, cluster: connection.server.cluster },
       keys,
       this.cache,
+      // The keeper comes next: it routes its sweeps through this relay.
+      { expireAt: (queue, dueAtMs, ttlMs) => this.keeper.expireAt(queue, dueAtMs, ttlMs) },
     );
     this.keeper = new QueueKeeper(connection.redis, keys, this.relay, (queue, error) => {
       if (this.events.has('expiry.failed')) this.events.emit('expiry.failed', { queue, error });

@@ -253,16 +253,27 @@ export type IdempotencyBegin =
   | { readonly kind: 'busy'; readonly leftMs: number };
 
 /**
- * Applies an idempotent handler's writes, marks its key done and acks, in one step; false when
- * this consumer was deposed. The writes' keys may lie anywhere on a standalone server.
+ * Applies an idempotent handler's writes, marks its key done and acks, in one step; `stale`
+ * when this consumer was deposed, `refused` when Redis refused a write (the key is done and
+ * the delivery dead-lettered). The writes' keys may lie anywhere on a standalone server.
  */
 export const IDEM_COMMIT = defineScript({
   file: 'idem_commit',
-  keys: ['stream', 'marker', 'writeKeys...'],
-  args: ['group', 'consumer', 'entryId', 'token', 'ttlMs', 'writes...'],
+  keys: ['stream', 'outbox', 'marker', 'writeKeys...'],
+  args: ['group', 'consumer', 'entryId', 'token', 'ttlMs', 'timeMs', 'writes...'],
   crossSlotOnStandalone: true,
-  decode: (reply) => reply === 'ok',
+  decode: (reply): IdempotencyCommit => {
+    const [kind, write, error] = reply as [string, number | undefined, string | undefined];
+    if (kind === 'refused') return { kind, write: Number(write), error: String(error) };
+    return { kind: kind === 'ok' ? 'ok' : 'stale' };
+  },
 });
+
+/** What {@link IDEM_COMMIT} did. */
+export type IdempotencyCommit =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'stale' }
+  | { readonly kind: 'refused'; readonly write: number; readonly error: string };
 
 /** Gives up an idempotency key's processing lease; false when it was not held any more. */
 export const IDEM_RELEASE = defineScript({

@@ -158,6 +158,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
         released: (delivery) => this.released(delivery),
         duplicate: (delivery) => this.duplicate(delivery),
         acked: () => void this.counts.acked++,
+        refused: (delivery) => this.refused(delivery),
         report,
       });
     }
@@ -212,6 +213,21 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       runWithStore(idempotency, store, delivery as DeliveryImpl<T>, handler, (d) =>
         this.duplicate(d),
       );
+  }
+
+  /** An idempotent commit dead-lettered `delivery`: Redis refused one of its writes. */
+  private refused(delivery: Delivery): void {
+    this.counts.deadLettered.rejected++;
+    if (this.events.has('delivery.deadLettered')) {
+      const { streamId, messageId } = delivery;
+      this.events.emit('delivery.deadLettered', {
+        queue: this.queue,
+        streamId,
+        messageId,
+        reason: 'rejected',
+      });
+    }
+    this.context.keeper.kick(this.queue);
   }
 
   /** A delivery whose key was done: acked without running the handler. */

@@ -69,6 +69,11 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
    * Settled by a script of the consumer's own (an idempotent consumer acked a duplicate, or
    * found the delivery taken over): a settlement called now returns at once, as after an ack.
    */
+  /** Settles as an ack through `action` (an idempotent consumer's commit). */
+  settleWith(action: () => Promise<void>): Promise<void> {
+    return this.settle('ack', action);
+  }
+
   settledElsewhere(): void {
     this.skipped = true;
     this.settledAs = 'ack';

@@ -8,7 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import { toSluiceError } from '../connection/connection.js';
-import { InvalidArgumentError, StaleDeliveryError } from '../errors/index.js';
+import { InvalidArgumentError, ServerError, StaleDeliveryError } from '../errors/index.js';
 import type { Keyspace } from '../keys/index.js';
 import { optionNames, validateIntegerOption, validateOptionsObject } from '../validation/index.js';
 import type { DeliveryImpl } from './delivery.js';
@@ -158,6 +158,8 @@ export interface IdempotencyContextOf {
   duplicate(delivery: Delivery): void;
   /** A commit acked a delivery. */
   acked(): void;
+  /** A commit dead-lettered a delivery: Redis refused one of its writes. */
+  refused(delivery: Delivery): void;
   readonly report: (error: unknown) => void;
 }
 
@@ -171,11 +173,8 @@ const BUSY_POLL_MS = 250;
  */
 export class IdempotentSettlement implements Settlement {
   private readonly held = new Map<Delivery, Held>();
-  /**
-   * Deliveries whose key lease was given up (the consumer closed while their handler ran): an
-   * ack of one now would drop its writes, so it is refused as stale.
-   */
-  private readonly relinquished = new WeakSet<Delivery>();
+  /** Commits sent and not yet answered. */
+  private readonly committing = new Set<Promise<void>>();
   private readonly renewal: Periodic;
   private serial = 0;
 
@@ -188,15 +187,25 @@ export class IdempotentSettlement implements Settlement {
     this.renewal = new Periodic(() => this.renew(), everyMs, context.report, everyMs);
   }
 
-  /** Runs `handler` for `delivery` once {@link acquire} took its key's lease. */
+  /**
+   * Runs `handler` for `delivery` once {@link acquire} took its key's lease, then commits (unless
+   * the handler settled it): a commit that fails fails the handler, and one refused as stale
+   * (another consumer took over) is only counted.
+   */
   async run<T, C>(delivery: DeliveryImpl<T>, handler: IdempotentHandler<T, C>): Promise<void> {
     const writes = await this.acquire(delivery);
     if (writes === undefined) return;
     await handler(delivery, { tx: writes } as C);
-    // Keys of `tx.call` writes checked now, so that one outside the queue's slot fails the
-    // handler (retried, then dead-lettered) rather than the automatic ack after it.
     const held = this.held.get(delivery);
-    if (held !== undefined) held.declared = await this.declared(held.writes);
+    if (held === undefined || delivery.settled) return;
+    // Keys of `tx.call` writes checked first, so that one outside the queue's slot fails the
+    // handler (retried, then dead-lettered) before anything is settled.
+    held.declared = await this.declared(held.writes);
+    try {
+      await delivery.settleWith(() => this.commit(delivery, held));
+    } catch (error) {
+      if (!(error instanceof StaleDeliveryError)) throw error;
+    }
   }
 
   /**
@@ -231,7 +240,9 @@ export class IdempotentSettlement implements Settlement {
         return undefined;
       }
       if (Date.now() >= waitUntil) {
-        await delivery.nack({ delayMs: this.settings.leaseMs });
+        // Back in its place for any consumer to take over, uncounted: waiting is not a failure.
+        delivery.settledElsewhere();
+        await this.plain.giveBack([delivery], false);
         return undefined;
       }
       const waitMs = Math.min(Math.max(begun.leftMs, 10), BUSY_POLL_MS);
@@ -248,43 +259,45 @@ export class IdempotentSettlement implements Settlement {
 
   ack(delivery: Delivery): Promise<void> {
     const held = this.held.get(delivery);
-    if (held !== undefined) return this.commit(delivery, held);
-    if (this.relinquished.has(delivery)) return Promise.reject(this.plain.stale(delivery));
-    return this.plain.ack(delivery);
+    return held === undefined ? this.plain.ack(delivery) : this.commit(delivery, held);
   }
 
-  /**
-   * After a handler resolved: commits, never rejects (nobody awaits it). A deposed consumer's
-   * commit is counted as stale; any other failure is reported, and the delivery stays pending
-   * for a retry by whoever reclaims it.
-   */
   autoAck(delivery: Delivery): Promise<void> {
-    const held = this.held.get(delivery);
-    if (held !== undefined) {
-      return this.commit(delivery, held).catch((error: unknown) => {
-        if (!(error instanceof StaleDeliveryError)) this.context.report(error);
-      });
-    }
-    if (this.relinquished.has(delivery)) {
-      this.plain.stale(delivery);
-      return Promise.resolve();
-    }
+    // A held delivery is committed by run(); what is left here has no key (or gave it up).
     return this.plain.autoAck(delivery);
   }
 
-  private async commit(delivery: Delivery, held: Held): Promise<void> {
+  /** Commits; tracked until answered, so that closing waits for it. */
+  private commit(delivery: Delivery, held: Held): Promise<void> {
+    const call = this.sendCommit(delivery, held);
+    this.committing.add(call);
+    const untrack = (): void => void this.committing.delete(call);
+    call.then(untrack, untrack);
+    return call;
+  }
+
+  private async sendCommit(delivery: Delivery, held: Held): Promise<void> {
     this.held.delete(delivery);
     this.context.released(delivery);
     const { redis, consumerName: consumer } = this.context;
     const writes = held.declared ?? (await this.declared(held.writes));
     const committed = await commitIdempotent(redis, held.marker, delivery.streamId, {
+      keys: this.context.keys.queue(this.context.queue),
       consumer,
       token: held.token,
       ttlMs: this.settings.ttlMs,
-      stream: this.context.keys.queue(this.context.queue).stream,
+      timeMs: Date.now(),
       writes,
     });
-    if (!committed) throw this.plain.stale(delivery);
+    if (committed.kind === 'stale') throw this.plain.stale(delivery);
+    if (committed.kind === 'refused') {
+      this.context.refused(delivery);
+      throw new ServerError(
+        `write ${committed.write} of delivery ${delivery.streamId} was refused by Redis ` +
+          `(${committed.error}); the writes before it were applied, its key is done and the ` +
+          'message was dead-lettered',
+      );
+    }
     this.context.acked();
   }
 
@@ -327,8 +340,11 @@ export class IdempotentSettlement implements Settlement {
     return this.plain.reject(delivery);
   }
 
-  async giveBack(deliveries: readonly Delivery[], counted: boolean): Promise<void> {
-    await Promise.all(deliveries.map((delivery) => this.release(delivery)));
+  /**
+   * A closing consumer's deliveries go back with their keys still leased: a handler still
+   * running may yet commit, and no other consumer takes the key before the lease ends.
+   */
+  giveBack(deliveries: readonly Delivery[], counted: boolean): Promise<void> {
     return this.plain.giveBack(deliveries, counted);
   }
 
@@ -341,7 +357,7 @@ export class IdempotentSettlement implements Settlement {
   }
 
   async idle(): Promise<void> {
-    await this.plain.idle();
+    await Promise.allSettled([this.plain.idle(), ...this.committing]);
   }
 
   /** Stops renewing leases (the consumer closes). */
@@ -354,7 +370,6 @@ export class IdempotentSettlement implements Settlement {
     const held = this.held.get(delivery);
     if (held === undefined) return;
     this.held.delete(delivery);
-    this.relinquished.add(delivery);
     await releaseIdempotent(this.context.redis, held.marker, held.token).catch((error: unknown) =>
       this.context.report(error),
     );

@@ -24,6 +24,8 @@ const PROMOTE_BATCH = 500;
 const EXPIRE_BATCH = 500;
 /** After a failed expiry sweep (or with Redis offline), the wait before the next one. */
 const EXPIRE_RETRY_MS = 1000;
+/** The longest timer Node runs as asked (setTimeout's limit). */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** Where a kept queue's failures go: its consumers' `readError`. */
 type FailureListener = (error: SluiceError) => void;
@@ -37,6 +39,8 @@ interface KeptQueue {
 interface ExpiryWatch {
   ttlMs: number | undefined;
   dueAtMs: number;
+  /** The last sweep failed: what it moved to the outbox may not have been routed. */
+  failed: boolean;
   timer: NodeJS.Timeout | undefined;
   sweeping: Promise<void> | undefined;
 }
@@ -70,7 +74,7 @@ export class QueueKeeper {
     if (this.closed) return;
     let watch = this.expiring.get(queue);
     if (watch === undefined) {
-      watch = { ttlMs, dueAtMs: Infinity, timer: undefined, sweeping: undefined };
+      watch = { ttlMs, dueAtMs: Infinity, failed: false, timer: undefined, sweeping: undefined };
       this.expiring.set(queue, watch);
     }
     watch.ttlMs = ttlMs;
@@ -81,7 +85,8 @@ export class QueueKeeper {
 
   private arm(queue: string, watch: ExpiryWatch): void {
     clearTimeout(watch.timer);
-    const delayMs = Math.max(0, watch.dueAtMs - Date.now());
+    // Node runs a longer timer at once: a far due time is looked at again when the timer ends.
+    const delayMs = Math.min(Math.max(0, watch.dueAtMs - Date.now()), MAX_TIMER_MS);
     watch.timer = setTimeout(() => this.sweep(queue, watch), delayMs).unref();
   }
 
@@ -89,9 +94,13 @@ export class QueueKeeper {
   private sweep(queue: string, watch: ExpiryWatch): void {
     watch.timer = undefined;
     watch.dueAtMs = Infinity;
-    const sweeping = this.sweepOnce(queue, watch.ttlMs).then(
-      (nextDueAtMs) => nextDueAtMs,
+    const sweeping = this.sweepOnce(queue, watch.ttlMs, watch.failed).then(
+      (nextDueAtMs) => {
+        watch.failed = false;
+        return nextDueAtMs;
+      },
       (error: unknown) => {
+        watch.failed = true;
         this.onExpiryFailure(queue, toSluiceError(error, this.redis, `expiring queue '${queue}'`));
         return Date.now() + EXPIRE_RETRY_MS;
       },
@@ -106,10 +115,18 @@ export class QueueKeeper {
     });
   }
 
-  /** One sweep: expired heads dead-lettered and routed; when the head expires next. */
-  private async sweepOnce(queue: string, ttlMs: number | undefined): Promise<number | undefined> {
+  /**
+   * One sweep: expired heads dead-lettered and routed (the outbox is routed too after a failed
+   * sweep, which may have moved entries without routing them); when the head expires next.
+   */
+  private async sweepOnce(
+    queue: string,
+    ttlMs: number | undefined,
+    afterFailure: boolean,
+  ): Promise<number | undefined> {
     // Offline, the call would only queue up behind the reconnect.
     if (this.redis.status !== 'ready') return Date.now() + EXPIRE_RETRY_MS;
+    if (afterFailure) await this.drain(queue);
     const keys = this.keys.queue(queue);
     for (;;) {
       const nowMs = Date.now();

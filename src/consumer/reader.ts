@@ -237,21 +237,25 @@ export class Reader {
     const gone =
       isReplyError(error) &&
       (error.message.startsWith('NOGROUP') || error.message.startsWith('UNBLOCKED'));
+    // Whether the queue is still declared; undefined when that could not be told (then the
+    // next read, after the back-off, asks again: a stream is never made for a deleted queue).
+    let declared: boolean | undefined;
     if (gone) {
       try {
-        if ((await redis.exists(this.context.fence)) === 0) {
-          this.stopping = true;
-          this.context.cancelled();
-          return;
-        }
+        declared = (await redis.exists(this.context.fence)) === 1;
       } catch (cause) {
         this.context.report(toSluiceError(cause, redis, 'EXISTS'));
+      }
+      if (declared === false) {
+        this.stopping = true;
+        this.context.cancelled();
+        return;
       }
     }
     this.context.report(
       toSluiceError(error, client, `XREADGROUP on queue '${this.context.queue}'`),
     );
-    if (gone) {
+    if (declared === true) {
       try {
         if (await ensureConsumerGroup(redis, this.context.stream)) {
           this.context.groupRecreated();

@@ -17,6 +17,7 @@ import {
   IDEM_EXTEND,
   IDEM_RELEASE,
   type IdempotencyBegin,
+  type IdempotencyCommit,
   PROMOTE,
   RECLAIM,
   REGISTER,
@@ -254,34 +255,37 @@ export async function beginIdempotent(
 
 /**
  * idem_commit.lua: applies `writes` (each a command and its arguments; `keys` are theirs),
- * marks the key done for `ttlMs` and acks entry `entryId`; false when deposed.
+ * marks the key done for `ttlMs` and acks entry `entryId` (dead-letters it at `timeMs` when
+ * Redis refuses a write).
  */
 export async function commitIdempotent(
   redis: Redis,
   marker: string,
   entryId: string,
   args: {
-    readonly stream: string;
+    readonly keys: Pick<QueueKeys, 'stream' | 'deadLetters'>;
     readonly consumer: string;
     readonly token: string;
     readonly ttlMs: number;
+    readonly timeMs: number;
     readonly writes: {
       readonly keys: readonly string[];
       readonly args: readonly (readonly ScriptArg[])[];
     };
   },
-): Promise<boolean> {
-  const { stream, consumer, token, ttlMs, writes } = args;
+): Promise<IdempotencyCommit> {
+  const { keys, consumer, token, ttlMs, timeMs, writes } = args;
   return run(
     redis,
     IDEM_COMMIT,
-    { stream, marker, writeKeys: writes.keys },
+    { stream: keys.stream, outbox: keys.deadLetters, marker, writeKeys: writes.keys },
     {
       group: CONSUMER_GROUP,
       consumer,
       entryId,
       token,
       ttlMs,
+      timeMs,
       writes: writes.args.flatMap((write) => [write.length, ...write]),
     },
   );

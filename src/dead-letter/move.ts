@@ -39,14 +39,16 @@ const MAX_STALE_RETRIES = 8;
  * queues `plan` routes it to, with a dedup key naming the entry in each target's slot, then
  * deletes it from the outbox. Movers that race, or one that is interrupted and repeated, never
  * double a message. `plan` returns undefined when the entry routes nowhere with a topology the
- * cache may not have yet: the version is checked before the entry is dropped. Resolves with
- * 'gone' when another mover deleted the entry first.
+ * cache may not have yet: the version is checked before the entry is dropped. `copied` hears
+ * of the queues it was copied into. Resolves with 'gone' when another mover deleted the entry
+ * first.
  */
 export async function moveOutboxEntry(
   target: AppendTarget,
   topology: TopologyCache,
   { outbox, entryId, restoreTo }: OutboxEntryRef,
   plan: (compiled: CompiledTopology) => MovePlan | undefined,
+  copied: (compiled: CompiledTopology, queues: readonly string[]) => void,
 ): Promise<MoveOutcome> {
   for (let attempt = 0; ; attempt++) {
     const compiled = await topology.get();
@@ -71,8 +73,10 @@ export async function moveOutboxEntry(
           touch: false,
         },
       );
-      if (result.kind === 'ok')
+      if (result.kind === 'ok') {
+        copied(compiled, planned.queues);
         return (await target.redis.xdel(outbox, entryId)) > 0 ? 'routed' : 'gone';
+      }
     } else if ((await topology.currentVersion()) === compiled.router.version) {
       // Routes nowhere with the current topology: dropped, or back where it came from.
       if (restoreTo !== undefined) {

@@ -4,6 +4,7 @@ import { Field } from '../message/fields.js';
 import type { AppendTarget } from '../producer/append.js';
 import type { CompiledTopology, TopologyCache } from '../routing/compiled.js';
 import { moveOutboxEntry, type MovePlan } from './move.js';
+import type { ExpiryPort } from '../producer/producer.js';
 import { isDeadLetterCycle, recordDeath } from './death.js';
 import { type DeathReason } from '../message/death-history.js';
 
@@ -109,6 +110,8 @@ export class DeadLetterRelay {
     private readonly target: AppendTarget,
     private readonly keys: Keyspace,
     private readonly topology: TopologyCache,
+    /** Told of every copy into a queue with a TTL, so that it expires with no consumer. */
+    private readonly expiry: ExpiryPort,
   ) {}
 
   /**
@@ -184,6 +187,13 @@ export class DeadLetterRelay {
         entry.route === undefined
           ? this.targets(compiled, queue, entry, envelope)
           : replayTargets(compiled, entry.route, envelope),
+      (compiled, queues) => {
+        const now = Date.now();
+        for (const target of queues) {
+          const ttlMs = compiled.snapshot.queues.get(target)?.messageTtlMs;
+          if (ttlMs !== undefined) this.expiry.expireAt(target, now + ttlMs, ttlMs);
+        }
+      },
     );
     if (outcome === 'gone' || outcome === 'restored') return undefined;
     return outcome === 'routed';

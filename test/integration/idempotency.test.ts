@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   InvalidArgumentError,
+  ServerError,
   UnsupportedError,
   type Delivery,
   type IdempotencyStore,
@@ -315,6 +316,40 @@ describe('idempotent consumer', () => {
   );
 });
 
+describe('a write Redis refuses at the commit', () => {
+  it('applies the writes before it once, marks the key done and dead-letters the message', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('charges.dlq');
+    await sluice.bindQueue('charges.dlq', 'dlx');
+    await sluice.declareQueue('charges', { deadLetterExchange: 'dlx' });
+    const tag = `{${namespace}:q:charges:0}`;
+    await redis.set(`${tag}:a-string`, 'not a hash');
+    await sluice.publish('', 'charges', 'job', { dedupKey: 'job-1' });
+    const errors: unknown[] = [];
+    let runs = 0;
+    const consumer = await sluice.consume(
+      'charges',
+      (_msg, { tx }) => {
+        runs++;
+        tx.incrby(`${tag}:count`, 1).hset(`${tag}:a-string`, 'field', 'value');
+      },
+      { idempotency: {} },
+    );
+    consumer.on('delivery.failed', ({ error }) => errors.push(error));
+    await waitFor(async () => (await sluice.inspectQueue('charges.dlq')).messages === 1);
+    expect(errors[0]).toBeInstanceOf(ServerError);
+    expect(runs).toBe(1);
+    expect(await redis.get(`${tag}:count`)).toBe('1');
+    // The dead letter replayed is a duplicate: the writes that ran are never run again.
+    await sluice.dlq.replay('charges.dlq');
+    await waitFor(() => consumer.stats.duplicates === 1);
+    expect(runs).toBe(1);
+    expect(await redis.get(`${tag}:count`)).toBe('1');
+    await consumer.close();
+  });
+});
+
 describe('a store of your own', () => {
   /** A store keeping its markers in a Map (as an application's own database table would). */
   class MapStore implements IdempotencyStore<{ readonly rows: string[] }> {
@@ -387,7 +422,10 @@ describe('idempotent consumers across processes', () => {
     await redis.set(`${namespace}:go`, '1');
     paused.kill('SIGCONT');
     // The resumed handler finishes: its commit is refused as stale.
-    await waitFor(async () => Number(await redis.get(`${namespace}:runs`)) === 1);
+    await waitFor(async () => (await redis.get(`${namespace}:stale`)) === '1', {
+      timeoutMs: 10_000,
+    });
+    expect(await redis.get(`${namespace}:runs`)).toBe('1');
     await consumer.close();
     expect(await redis.hgetall(effectsKey(namespace, 'charges'))).toEqual({ 'job-1': '1' });
     expect(await sluice.inspectQueue('charges')).toMatchObject({ messages: 0, unacked: 0 });

@@ -117,6 +117,40 @@ describe('expiry without a consumer', () => {
     await stream.close();
   });
 
+  it('expires what dead-lettering moved into a TTL queue: the delayed-retry idiom', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareExchange('to-wait', 'fanout');
+    await sluice.declareExchange('to-work', 'fanout');
+    await sluice.declareQueue('work', { deadLetterExchange: 'to-wait' });
+    await sluice.bindQueue('work', 'to-work');
+    await sluice.declareQueue('wait', { messageTtlMs: 100, deadLetterExchange: 'to-work' });
+    await sluice.bindQueue('wait', 'to-wait');
+    await sluice.publish('', 'work', 'job');
+    const reasons: string[][] = [];
+    const consumer = await sluice.consume('work', async (msg) => {
+      reasons.push((msg.deathHistory?.deaths ?? []).map((death) => death.reason));
+      if (reasons.length === 1) await msg.reject();
+    });
+    // Rejected into 'wait', which nobody consumes; back in 'work' once its TTL passed.
+    await waitFor(() => consumer.stats.acked === 1);
+    expect(reasons).toEqual([[], ['expired', 'rejected']]);
+    await consumer.close();
+  });
+
+  it('looks at a queue whose TTL is past a timer range only when it is due', async () => {
+    const server = await startExtraRedis();
+    const redis = connectRedis({}, server.url);
+    const sluice = await Sluice.connect({ url: server.url, namespace: testNamespace() });
+    onTestFinished(() => sluice.close());
+    await sluice.declareQueue('archive', { messageTtlMs: 30 * 86_400_000 });
+    const before = await commandCalls(redis, 'evalsha');
+    await sluice.publish('', 'archive', 'kept for 30 days');
+    const until = Date.now() + WATCH_MS;
+    await waitFor(() => Date.now() >= until);
+    // The publish itself; no sweep (a timer past 2^31 ms would fire at once, again and again).
+    expect((await commandCalls(redis, 'evalsha')) - before).toBeLessThanOrEqual(1);
+  });
+
   it('reports a failed sweep as an expiry.failed event, never unhandled', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareQueue('jobs', { messageTtlMs: 50 });

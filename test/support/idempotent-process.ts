@@ -2,7 +2,8 @@
  * An idempotent consumer in its own process, for crash and pause tests. Each handled job adds
  * one to the hash `<tag>:effects` at its key, through `ctx.tx` (so the write commits with the
  * done marker and the ack), and counts handler runs in `<namespace>:runs`. With `hold`, the
- * handler first records `<namespace>:started` and waits until `<namespace>:go` exists.
+ * handler first records `<namespace>:started` and waits until `<namespace>:go` exists; a commit
+ * refused as stale (the process was deposed) is recorded in `<namespace>:stale`.
  * Usage: idempotent-process.ts <url> <namespace> <queue> <leaseMs> [hold]
  */
 import { Redis } from 'ioredis';
@@ -14,7 +15,7 @@ if (url === undefined || namespace === undefined || queue === undefined || lease
 }
 const redis = new Redis(url);
 const sluice = await Sluice.connect({ url, namespace });
-await sluice.consume<{ job: number }>(
+const consumer = await sluice.consume<{ job: number }>(
   queue,
   async (msg, { tx }) => {
     await redis.incr(`${namespace}:runs`);
@@ -33,4 +34,8 @@ await sluice.consume<{ job: number }>(
     idempotency: { leaseMs: Number(leaseMs) },
   },
 );
+// A deposed commit is counted as stale: say so, for the test that pauses this process.
+consumer.on('delivery.handled', () => {
+  if (consumer.stats.stale > 0) void redis.set(`${namespace}:stale`, String(consumer.stats.stale));
+});
 process.stdout.write('ready\n');
