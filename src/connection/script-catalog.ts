@@ -117,8 +117,8 @@ export const DEREGISTER = defineScript({
 /** Gives owned entries back in place, idle for a takeover at once: how many were owned. */
 export const RELEASE = defineScript({
   file: 'release',
-  keys: ['stream'],
-  args: ['group', 'consumer', 'idleMs', 'counted', 'ids...'],
+  keys: ['stream', 'outbox'],
+  args: ['group', 'consumer', 'idleMs', 'counted', 'timeMs', 'ids...'],
   decode: (reply) => reply as number,
 });
 

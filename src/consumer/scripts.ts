@@ -184,18 +184,19 @@ const RELEASED_IDLE_MS = 10 * 365 * 24 * 3_600_000;
  */
 export async function releaseOwned(
   redis: Redis,
-  keys: Pick<QueueKeys, 'stream'>,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
   args: { readonly consumer: string; readonly counted: boolean; readonly ids: readonly string[] },
 ): Promise<number> {
   return run(
     redis,
     RELEASE,
-    { stream: keys.stream },
+    { stream: keys.stream, outbox: keys.deadLetters },
     {
       group: CONSUMER_GROUP,
       consumer: args.consumer,
       idleMs: RELEASED_IDLE_MS,
       counted: args.counted ? '1' : '0',
+      timeMs: Date.now(),
       ids: args.ids,
     },
   );
