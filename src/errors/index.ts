@@ -93,7 +93,7 @@ export class MessageTooLargeError extends SluiceError {
   }
 }
 
-/** Redis could not be reached or the connection was lost. */
+/** Redis (or a PostgreSQL inbox's database) could not be reached, or the connection was lost. */
 export class ConnectionError extends SluiceError {
   constructor(message: string, cause?: unknown) {
     super('CONNECTION', message, { retriable: true, cause });
@@ -102,8 +102,9 @@ export class ConnectionError extends SluiceError {
 
 /**
  * An operation did not finish within its deadline (`confirmTimeoutMs` for a publish,
- * `operationTimeoutMs` for the other operations); its `cause` is the last failure, if an attempt
- * failed. The operation may still have been applied: repeating it is safe.
+ * `operationTimeoutMs` for the other operations, `leaseMs` for a PostgreSQL inbox's statements);
+ * its `cause` is the last failure, if an attempt failed. The operation may still have been
+ * applied: repeating it is safe.
  */
 export class TimeoutError extends SluiceError {
   constructor(message: string, cause?: unknown) {
@@ -180,7 +181,10 @@ export class QueueFullError extends SluiceError {
   }
 }
 
-/** Redis refused a command for good (OOM, NOPERM, a script error); its reply is the cause. */
+/**
+ * Redis refused a command for good (OOM, NOPERM, a script error), or PostgreSQL a statement of a
+ * PostgreSQL inbox (a missing table); the server's reply is the cause.
+ */
 export class ServerError extends SluiceError {
   constructor(message: string, cause?: unknown) {
     super('SERVER', message, { cause });
