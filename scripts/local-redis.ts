@@ -153,7 +153,7 @@ async function pingsWithin(port: number, timeoutMs: number): Promise<boolean> {
 }
 
 /** A port of 127.0.0.1 that was free a moment ago (bind to port 0, read it, release it). */
-async function findFreePort(): Promise<number> {
+export async function findFreePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
