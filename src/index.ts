@@ -1,6 +1,7 @@
 /**
  * sluice: RabbitMQ's messaging model on Redis Streams.
  * @packageDocumentation
+ * @module sluice
  */
 export { Sluice } from './sluice.js';
 export type { ClientOptions, ConnectOptions, DeadLetterTools } from './sluice.js';

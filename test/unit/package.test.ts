@@ -36,6 +36,26 @@ describe('the built package', () => {
     expect(stdout).toBe('ok');
   });
 
+  it('exports the PostgreSQL inbox from sluice/postgres, to ESM and CommonJS', async () => {
+    const check = `typeof PostgresInbox === 'function' && typeof migrate === 'function'
+      && typeof migrationSql === 'function' && typeof purgeExpired === 'function'`;
+    const esm = `
+      import { PostgresInbox, migrate, migrationSql, purgeExpired } from 'sluice/postgres';
+      process.stdout.write(${check} ? 'ok' : 'missing exports');
+    `;
+    const cjs = `
+      const { PostgresInbox, migrate, migrationSql, purgeExpired } = require('sluice/postgres');
+      process.stdout.write(${check} ? 'ok' : 'missing exports');
+    `;
+    for (const args of [
+      ['--input-type=module', '-e', esm],
+      ['-e', cjs],
+    ]) {
+      const { stdout } = await run(process.execPath, args, { cwd: root });
+      expect(stdout).toBe('ok');
+    }
+  });
+
   it('ships source maps that need no file outside the package (sources inlined)', () => {
     const maps = readdirSync(`${root}dist`, { recursive: true, encoding: 'utf8' }).filter((file) =>
       file.endsWith('.js.map'),
