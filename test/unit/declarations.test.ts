@@ -18,6 +18,7 @@ const DELIVERY_MEMBERS = [
   'contentType',
   'correlationId',
   'deathHistory',
+  'dedupKey',
   'deliveryCount',
   'exchange',
   'expirationMs',
@@ -35,7 +36,16 @@ const DELIVERY_MEMBERS = [
 ];
 const CONSUMER_MEMBERS = ['close', 'off', 'on', 'queue', 'stats'];
 /** Methods of the implementations that callers must never see. */
-const INTERNAL_METHODS = ['start', 'autoAck', 'ackAutomatically', 'giveBack', 'requeue', 'idle'];
+const INTERNAL_METHODS = [
+  'start',
+  'autoAck',
+  'ackAutomatically',
+  'giveBack',
+  'requeue',
+  'idle',
+  'settleWith',
+  'settledElsewhere',
+];
 /** Names of internal types that no public signature may mention. */
 const INTERNAL_TYPES =
   /\b(\w+Impl|Settlement|PlainSettlement|Envelope|Reader|Dispatcher|Leases|Reclaimer|QueueKeeper|ConsumerContext)\b/u;
