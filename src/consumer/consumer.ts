@@ -64,7 +64,8 @@ export interface ConsumerContext {
 export interface ConsumerSettings {
   readonly prefetch: number;
   readonly concurrency: number;
-  readonly retry: RetryPolicy | undefined;
+  /** The backoff after a handler failure; `false` requeues at once. */
+  readonly retry: RetryPolicy | false;
   readonly idempotency: IdempotencySettings | undefined;
 }
 
@@ -385,7 +386,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       this.counts.handlerErrors++;
       if (!delivery.settled) {
         const retry = this.settings.retry;
-        const delayMs = retry === undefined ? 0 : retryDelayMs(retry, delivery.deliveryCount);
+        const delayMs = retry === false ? 0 : retryDelayMs(retry, delivery.deliveryCount);
         delivery.nack({ delayMs }).catch((failure: unknown) => {
           if (!(failure instanceof StaleDeliveryError)) this.report(failure);
         });

@@ -92,10 +92,15 @@ describe('dead-letter exchanges', () => {
     await withDeadLetterQueue(sluice, { maxDeliveries: 3 });
     await sluice.publish('orders', 'order.poison', 'boom');
     let attempts = 0;
-    const consumer = await sluice.consume('work', () => {
-      attempts++;
-      throw new Error('always fails');
-    });
+    // Requeued at once: this test counts attempts, the backoff between them is tested elsewhere.
+    const consumer = await sluice.consume(
+      'work',
+      () => {
+        attempts++;
+        throw new Error('always fails');
+      },
+      { retry: false },
+    );
     await waitFor(() => consumer.stats.deadLettered.delivery_limit === 1);
     await consumer.close();
     expect(attempts).toBe(3);
