@@ -440,8 +440,8 @@ export class Sluice {
   ): Promise<Consumer<T>>;
   /**
    * Runs `handler` for each message of `queue`. Resolving acks; throwing retries the message
-   * after the `retry` backoff (1 s, doubling up to 5 minutes, by default); the handler may also
-   * settle the delivery itself.
+   * after the `retry` backoff (1 s, doubling up to 5 minutes, by default), with the error kept
+   * for its death record; the handler may also settle the delivery itself.
    */
   consume<T = unknown>(
     queue: string,

@@ -11,6 +11,7 @@ import type { DeathReason } from '../message/death-history.js';
 import { NotFoundError, SluiceError, StaleDeliveryError, ClosedError } from '../errors/index.js';
 import type { Keyspace, QueueKeys } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
+import { encodeErrorRecord, recordError } from '../message/error-record.js';
 import type { TopologyCache } from '../routing/compiled.js';
 import { ensureConsumerGroup } from '../queue/group.js';
 import type { QueueRecord } from '../topology/types.js';
@@ -373,8 +374,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
 
   /**
    * After a handler: settles the delivery unless the handler did (ack on success; on failure
-   * requeue, after the retry policy's delay if there is one). A failed automatic settlement
-   * is counted (stale) or reported, not thrown: the entry stays pending and is reclaimed.
+   * requeue, after the retry policy's delay, with the error recorded in the entry for its death
+   * record). A failed automatic settlement is counted (stale) or reported, not thrown: the entry
+   * stays pending and is reclaimed.
    */
   private finished(
     delivery: DeliveryImpl<T>,
@@ -387,7 +389,8 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       if (!delivery.settled) {
         const retry = this.settings.retry;
         const delayMs = retry === false ? 0 : retryDelayMs(retry, delivery.deliveryCount);
-        delivery.nack({ delayMs }).catch((failure: unknown) => {
+        const lastError = encodeErrorRecord(recordError(error));
+        delivery.requeueAfterFailure(delayMs, lastError).catch((failure: unknown) => {
           if (!(failure instanceof StaleDeliveryError)) this.report(failure);
         });
       }
