@@ -16,7 +16,7 @@ import type { TopologyCache } from '../routing/compiled.js';
 import { ensureConsumerGroup } from '../queue/group.js';
 import type { QueueRecord } from '../topology/types.js';
 import { optionNames, validateIntegerOption, validateOptionsObject } from '../validation/index.js';
-import { admit, type AdmissionRules } from './admission.js';
+import { admit, deliveryLimit, type AdmissionRules } from './admission.js';
 import { ReplyBudget } from './deadline.js';
 import { DeliveryImpl } from './delivery.js';
 import { Dispatcher } from './dispatcher.js';
@@ -388,7 +388,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       this.counts.handlerErrors++;
       if (!delivery.settled) {
         const retry = this.settings.retry;
-        const delayMs = retry === false ? 0 : retryDelayMs(retry, delivery.deliveryCount);
+        // The last delivery the queue allows comes back at once: the next read dead-letters it.
+        const last = delivery.deliveryCount >= deliveryLimit(this.rules);
+        const delayMs = retry === false || last ? 0 : retryDelayMs(retry, delivery.deliveryCount);
         const lastError = encodeErrorRecord(recordError(error));
         delivery.requeueAfterFailure(delayMs, lastError).catch((failure: unknown) => {
           if (!(failure instanceof StaleDeliveryError)) this.report(failure);

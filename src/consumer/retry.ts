@@ -23,7 +23,8 @@ export interface RetryPolicy {
  * The retry policy of a consumer that sets no `retry`: 1 s, 2 s, 4 s, ... up to 5 minutes, ± 20 %.
  * A failing dependency gets room to recover (a restart, a deploy, a failover take seconds to
  * minutes) while a handler that always fails costs one attempt per few minutes instead of a
- * busy loop.
+ * busy loop; with the default delivery limit (21 deliveries, ./admission.ts) such a message is
+ * dead-lettered about an hour after its first failure.
  */
 export const DEFAULT_RETRY_POLICY = {
   initialDelayMs: 1_000,

@@ -288,22 +288,27 @@ describe('delayed retry', () => {
 
   it('spaces the retries of a failing handler by the default backoff: 1 s, then 2 s, ± 20 %', async () => {
     const { sluice } = await useSluice();
-    await sluice.declareQueue('jobs');
+    // Three deliveries: the third failure is the last one the queue allows.
+    await sluice.declareQueue('jobs', { maxDeliveries: 3 });
     await sluice.publish('', 'jobs', 'always fails');
     const seenAt: number[] = [];
     const consumer = await sluice.consume('jobs', () => {
       seenAt.push(Date.now());
       throw new Error('downstream unavailable');
     });
-    await waitFor(() => seenAt.length === 3, { timeoutMs: 10_000 });
+    await waitFor(() => consumer.stats.deadLettered.delivery_limit === 1, { timeoutMs: 10_000 });
+    const deadLetteredAt = Date.now();
     await consumer.close();
     const [first = 0, second = 0, third = 0] = seenAt;
+    expect(seenAt).toHaveLength(3);
     // No earlier than the jittered delay; no later than it plus a promotion round and slack.
     expect(second - first).toBeGreaterThanOrEqual(800);
     expect(second - first).toBeLessThanOrEqual(1200 + PROMOTION_SLACK_MS);
     expect(third - second).toBeGreaterThanOrEqual(1600);
     expect(third - second).toBeLessThanOrEqual(2400 + PROMOTION_SLACK_MS);
-    expect(consumer.stats).toMatchObject({ handlerErrors: 3, delayed: 3, requeued: 0 });
+    // After the last delivery the message is dead-lettered at once, not after another 4 s.
+    expect(deadLetteredAt - third).toBeLessThan(2000);
+    expect(consumer.stats).toMatchObject({ handlerErrors: 3, delayed: 2, requeued: 1 });
   });
 
   it('promotes each delayed message exactly once with several consumers', async () => {
