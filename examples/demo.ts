@@ -166,7 +166,7 @@ async function consumeOrders(demo: Demo): Promise<void> {
     const what = `${msg.routingKey} #${msg.body.orderId}`;
     if (msg.body.orderId === 1002 && !msg.redelivered) {
       indent(`[billing]  ${what} (${deliveryState(msg)}): payment provider timed out,`);
-      indent('           the handler throws, so sluice requeues the message at the tail');
+      indent('           the handler throws, so sluice retries it after a backoff (about 1 s)');
       throw new Error('payment provider timed out');
     }
     indent(`[billing]  ${what} (${deliveryState(msg)}): charged, acked`);
@@ -181,8 +181,8 @@ async function consumeOrders(demo: Demo): Promise<void> {
     { timeoutMs: CONSUME_TIMEOUT_MS, description: 'billing and shipping acking every order' },
   );
   await Promise.all([billing.close(), shipping.close()]);
-  const { acked, requeued, handlerErrors } = billing.stats;
-  indent(`billing:  ${acked} acked, ${requeued} requeued, ${handlerErrors} handler error`);
+  const { acked, delayed, handlerErrors } = billing.stats;
+  indent(`billing:  ${acked} acked, ${delayed} retried later, ${handlerErrors} handler error`);
   indent(`shipping: ${shipping.stats.acked} acked`);
 }
 

@@ -46,6 +46,7 @@ export type {
   DeathRecord,
   DeathSummary,
 } from './message/death-history.js';
+export type { ErrorRecord } from './message/error-record.js';
 export type { MessageProperties } from './message/properties.js';
 export { POISON_CONTENT_TYPE } from './dead-letter/relay.js';
 export type {

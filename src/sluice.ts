@@ -38,7 +38,7 @@ import {
   type ReplayOptions,
   type ReplayResult,
 } from './dead-letter/tools.js';
-import { validateRetryPolicy } from './consumer/retry.js';
+import { DEFAULT_RETRY_POLICY, validateRetryPolicy } from './consumer/retry.js';
 import { defaultCodec, type Codec } from './message/codec.js';
 import type { BatchMessage, PublishOptions } from './producer/prepare.js';
 import { Producer, type PublishBatchOptions } from './producer/producer.js';
@@ -439,8 +439,9 @@ export class Sluice {
     },
   ): Promise<Consumer<T>>;
   /**
-   * Runs `handler` for each message of `queue`. Resolving acks, throwing requeues;
-   * the handler may also settle the delivery itself.
+   * Runs `handler` for each message of `queue`. Resolving acks; throwing retries the message
+   * after the `retry` backoff (1 s, doubling up to 5 minutes, by default), with the error kept
+   * for its death record; the handler may also settle the delivery itself.
    */
   consume<T = unknown>(
     queue: string,
@@ -523,7 +524,7 @@ export class Sluice {
       },
       queue,
       handler,
-      { prefetch, concurrency, retry: options.retry, idempotency },
+      { prefetch, concurrency, retry: options.retry ?? DEFAULT_RETRY_POLICY, idempotency },
     );
     // Registered from the start, so that closing the client also stops one still starting.
     this.consumers.add(consumer);

@@ -50,7 +50,10 @@ function summary(message: DeadLetter | ForeignEntry): string {
   if (!('messageId' in message)) return `${message.streamId}  (not a sluice message)`;
   const last = message.deathHistory?.deaths[0];
   const death = last === undefined ? '-' : `${last.reason} in ${last.queue} x${last.count}`;
-  return `${message.streamId}  ${message.messageId}  ${death}  ${message.exchange || '(default)'} ${message.routingKey}`;
+  // One line per message: the error's message quoted, so that a newline in it stays escaped.
+  const why =
+    last?.lastError === undefined ? '' : `  last error: ${JSON.stringify(last.lastError.message)}`;
+  return `${message.streamId}  ${message.messageId}  ${death}  ${message.exchange || '(default)'} ${message.routingKey}${why}`;
 }
 
 /** Builds the program; `output` receives what the commands print. */
@@ -93,7 +96,9 @@ function buildProgram(output: (line: string) => void = (line) => console.log(lin
 
   dlq
     .command('show <queue> <id>')
-    .description('show one message (by stream id or message id) with its death history')
+    .description(
+      'show one message (by stream id or message id) with its death history and last handler error',
+    )
     .action(async (queue: string, id: string) => {
       await withSluice(program, async (sluice) => {
         output(JSON.stringify(await sluice.dlq.show(queue, id), null, 2));

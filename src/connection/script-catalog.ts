@@ -94,7 +94,7 @@ export const DEAD_LETTER = defineScript({
 export const REQUEUE = defineScript({
   file: 'requeue',
   keys: ['stream', 'delayed', 'delayedEntries'],
-  args: ['group', 'consumer', 'entryId', 'dueAtMs', 'retryId'],
+  args: ['group', 'consumer', 'entryId', 'dueAtMs', 'retryId', 'lastError'],
   decode: (reply) => reply === 1,
 });
 

@@ -29,6 +29,21 @@ export type Admission =
     };
 
 /**
+ * How many deliveries a message gets in a queue declared without `maxDeliveries`: the default
+ * that RabbitMQ 4.0 gave quorum queues, `x-delivery-limit` 20 (20 redeliveries, so 21
+ * deliveries). With the default retry policy (./retry.ts) a message whose handler always fails
+ * is dead-lettered about an hour after its first delivery, instead of being redelivered forever.
+ */
+export const DEFAULT_MAX_DELIVERIES = 21;
+
+/** The most deliveries a message gets in a queue with these rules (Infinity: no limit). */
+export function deliveryLimit(rules: AdmissionRules): number {
+  const { maxDeliveries } = rules;
+  if (maxDeliveries === 'unlimited') return Infinity;
+  return maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
+}
+
+/**
  * The time a message first entered its queue: kept by a requeue in the entry, else the
  * milliseconds part of its stream id.
  */
@@ -39,9 +54,9 @@ function enqueuedAt(envelope: Envelope, streamId: string): number {
 /**
  * Decides what becomes of entry `streamId`, read for the `timesDelivered`-th time (the PEL's
  * count): unreadable (no data, not a sluice envelope, a body the codec refuses) is `poison`;
- * a delivery count past `maxDeliveries` is `delivery_limit`; past its per-message expiration
- * (counted from publish) or the queue's `messageTtlMs` (counted from first entering the queue,
- * requeues notwithstanding) at `nowMs` is `expired`; in that order. Anything else is delivered.
+ * a delivery count past the queue's {@link deliveryLimit} is `delivery_limit`; past its
+ * per-message expiration (counted from publish) or the queue's `messageTtlMs` (counted from
+ * first entering the queue, requeues notwithstanding) at `nowMs` is `expired`; in that order. Anything else is delivered.
  * A zero expiration or TTL means "deliver now or dead-letter": the read that meets the entry is
  * that delivery, and one that no consumer took at once is dead-lettered by the expiry sweep.
  */
@@ -64,7 +79,7 @@ export function admit(
   }
   const deliveryCount = envelope.redeliveries + timesDelivered;
   const { messageId, expirationMs, publishedAt } = envelope;
-  if (rules.maxDeliveries !== undefined && deliveryCount > rules.maxDeliveries) {
+  if (deliveryCount > deliveryLimit(rules)) {
     return { deliver: false, reason: 'delivery_limit', messageId };
   }
   const ttl = rules.messageTtlMs;

@@ -11,11 +11,12 @@ import type { DeathReason } from '../message/death-history.js';
 import { NotFoundError, SluiceError, StaleDeliveryError, ClosedError } from '../errors/index.js';
 import type { Keyspace, QueueKeys } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
+import { encodeErrorRecord, recordError } from '../message/error-record.js';
 import type { TopologyCache } from '../routing/compiled.js';
 import { ensureConsumerGroup } from '../queue/group.js';
 import type { QueueRecord } from '../topology/types.js';
 import { optionNames, validateIntegerOption, validateOptionsObject } from '../validation/index.js';
-import { admit, type AdmissionRules } from './admission.js';
+import { admit, deliveryLimit, type AdmissionRules } from './admission.js';
 import { ReplyBudget } from './deadline.js';
 import { DeliveryImpl } from './delivery.js';
 import { Dispatcher } from './dispatcher.js';
@@ -64,7 +65,8 @@ export interface ConsumerContext {
 export interface ConsumerSettings {
   readonly prefetch: number;
   readonly concurrency: number;
-  readonly retry: RetryPolicy | undefined;
+  /** The backoff after a handler failure; `false` requeues at once. */
+  readonly retry: RetryPolicy | false;
   readonly idempotency: IdempotencySettings | undefined;
 }
 
@@ -372,8 +374,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
 
   /**
    * After a handler: settles the delivery unless the handler did (ack on success; on failure
-   * requeue, after the retry policy's delay if there is one). A failed automatic settlement
-   * is counted (stale) or reported, not thrown: the entry stays pending and is reclaimed.
+   * requeue, after the retry policy's delay, with the error recorded in the entry for its death
+   * record). A failed automatic settlement is counted (stale) or reported, not thrown: the entry
+   * stays pending and is reclaimed.
    */
   private finished(
     delivery: DeliveryImpl<T>,
@@ -385,8 +388,11 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       this.counts.handlerErrors++;
       if (!delivery.settled) {
         const retry = this.settings.retry;
-        const delayMs = retry === undefined ? 0 : retryDelayMs(retry, delivery.deliveryCount);
-        delivery.nack({ delayMs }).catch((failure: unknown) => {
+        // The last delivery the queue allows comes back at once: the next read dead-letters it.
+        const last = delivery.deliveryCount >= deliveryLimit(this.rules);
+        const delayMs = retry === false || last ? 0 : retryDelayMs(retry, delivery.deliveryCount);
+        const lastError = encodeErrorRecord(recordError(error));
+        delivery.requeueAfterFailure(delayMs, lastError).catch((failure: unknown) => {
           if (!(failure instanceof StaleDeliveryError)) this.report(failure);
         });
       }

@@ -111,6 +111,16 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
     return this.settle('requeue', () => this.settler.requeue(this, options.delayMs ?? 0));
   }
 
+  /**
+   * The consumer's requeue after the handler threw: a nack after `delayMs` (from the retry
+   * policy, within what nack accepts), with the handler's error recorded in the entry
+   * (`lastError`, an error record's stored form) for the death record, should the message be
+   * dead-lettered.
+   */
+  requeueAfterFailure(delayMs: number, lastError: string): Promise<void> {
+    return this.settle('requeue', () => this.settler.requeue(this, delayMs, lastError));
+  }
+
   reject(): Promise<void> {
     return this.settle('reject', () => this.settler.reject(this));
   }

@@ -330,9 +330,9 @@ export class IdempotentSettlement implements Settlement {
     return { keys, args: recorder.recorded.map((write) => [...write.args]) };
   }
 
-  async requeue(delivery: Delivery, delayMs: number): Promise<void> {
+  async requeue(delivery: Delivery, delayMs: number, lastError?: string): Promise<void> {
     await this.release(delivery);
-    return this.plain.requeue(delivery, delayMs);
+    return this.plain.requeue(delivery, delayMs, lastError);
   }
 
   async reject(delivery: Delivery): Promise<void> {

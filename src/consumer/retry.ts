@@ -6,16 +6,32 @@ import { MAX_DELAY_MS } from './delivery.js';
  * Delayed retry of failed handlers: exponential backoff with jitter and a cap. The n-th
  * failed delivery waits `initialDelayMs * multiplier^(n-1)`, at most `maxDelayMs`, spread
  * by ± `jitter` (a fraction) so that a burst of failures does not come back all at once.
+ * A field left out takes the default policy's value (what a consumer without `retry` uses).
  */
 export interface RetryPolicy {
-  readonly initialDelayMs: number;
+  /** Default 1 000. */
+  readonly initialDelayMs?: number | undefined;
   /** Default 2. */
   readonly multiplier?: number | undefined;
-  /** Default 10 minutes. */
+  /** Default 300 000 (5 minutes). */
   readonly maxDelayMs?: number | undefined;
   /** Default 0.2. */
   readonly jitter?: number | undefined;
 }
+
+/**
+ * The retry policy of a consumer that sets no `retry`: 1 s, 2 s, 4 s, ... up to 5 minutes, ± 20 %.
+ * A failing dependency gets room to recover (a restart, a deploy, a failover take seconds to
+ * minutes) while a handler that always fails costs one attempt per few minutes instead of a
+ * busy loop; with the default delivery limit (21 deliveries, ./admission.ts) such a message is
+ * dead-lettered about an hour after its first failure.
+ */
+export const DEFAULT_RETRY_POLICY = {
+  initialDelayMs: 1_000,
+  multiplier: 2,
+  maxDelayMs: 300_000,
+  jitter: 0.2,
+} as const satisfies Required<RetryPolicy>;
 
 const RETRY_OPTIONS = optionNames<RetryPolicy>({
   initialDelayMs: true,
@@ -24,13 +40,21 @@ const RETRY_OPTIONS = optionNames<RetryPolicy>({
   jitter: true,
 });
 
-/** Checks a retry policy's fields and ranges. */
-export function validateRetryPolicy(policy: unknown): asserts policy is RetryPolicy | undefined {
-  if (policy === undefined) return;
+/**
+ * Checks the `retry` consume option: undefined (the default policy), `false` (requeue at once)
+ * or a policy whose fields are known and in range.
+ */
+export function validateRetryPolicy(
+  policy: unknown,
+): asserts policy is RetryPolicy | false | undefined {
+  if (policy === undefined || policy === false) return;
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) {
+    throw new InvalidArgumentError(
+      'retry must be a retry policy (an object) or false to requeue failed messages at once',
+    );
+  }
   validateOptionsObject('retry', policy, RETRY_OPTIONS);
   const { initialDelayMs, multiplier, maxDelayMs, jitter } = policy as Record<string, unknown>;
-  if (initialDelayMs === undefined)
-    throw new InvalidArgumentError('retry.initialDelayMs is required');
   validateIntegerOption('retry.initialDelayMs', initialDelayMs, 1, MAX_DELAY_MS);
   validateIntegerOption('retry.maxDelayMs', maxDelayMs, 1, MAX_DELAY_MS);
   const fraction = (name: string, value: unknown, min: number, max: number): void => {
@@ -48,9 +72,11 @@ export function retryDelayMs(
   deliveryCount: number,
   random: () => number = Math.random,
 ): number {
-  const base = policy.initialDelayMs * (policy.multiplier ?? 2) ** Math.max(0, deliveryCount - 1);
-  const capped = Math.min(base, policy.maxDelayMs ?? 600_000);
-  const jitter = policy.jitter ?? 0.2;
+  const initialDelayMs = policy.initialDelayMs ?? DEFAULT_RETRY_POLICY.initialDelayMs;
+  const multiplier = policy.multiplier ?? DEFAULT_RETRY_POLICY.multiplier;
+  const base = initialDelayMs * multiplier ** Math.max(0, deliveryCount - 1);
+  const capped = Math.min(base, policy.maxDelayMs ?? DEFAULT_RETRY_POLICY.maxDelayMs);
+  const jitter = policy.jitter ?? DEFAULT_RETRY_POLICY.jitter;
   // Jitter may not push a delay past what nack accepts.
   return Math.min(
     MAX_DELAY_MS,

@@ -115,7 +115,8 @@ export async function deadLetterOwned(
 
 /**
  * requeue.lua: gives an owned entry back with its delivery count raised, at the tail now
- * (`dueAtMs` 0) or parked in the delayed set until `dueAtMs`. False if not owned.
+ * (`dueAtMs` 0) or parked in the delayed set until `dueAtMs`, with `lastError` recorded in it
+ * if given. False if not owned.
  */
 export async function requeueOwned(
   redis: Redis,
@@ -126,6 +127,8 @@ export async function requeueOwned(
     readonly dueAtMs: number;
     /** Member of the delayed set, unique per retry. */
     readonly retryId: string;
+    /** The handler's error that made it come back (its stored form). */
+    readonly lastError: string | undefined;
   },
 ): Promise<boolean> {
   const { stream, delayed, delayedEntries } = keys;
@@ -139,6 +142,7 @@ export async function requeueOwned(
       entryId: args.id,
       dueAtMs: args.dueAtMs,
       retryId: args.retryId,
+      lastError: args.lastError ?? '',
     },
   );
 }

@@ -16,8 +16,11 @@ export interface Settlement {
   ack(delivery: Delivery): Promise<void>;
   /** The ack after a handler resolved: shares its flush's promise, which never rejects. */
   autoAck(delivery: Delivery): Promise<void>;
-  /** Back to the tail of the queue now, or after `delayMs`, its delivery count raised. */
-  requeue(delivery: Delivery, delayMs: number): Promise<void>;
+  /**
+   * Back to the tail of the queue now, or after `delayMs`, its delivery count raised; with
+   * `lastError` (an error record's stored form) when a handler's failure sends it back.
+   */
+  requeue(delivery: Delivery, delayMs: number, lastError?: string): Promise<void>;
   /**
    * Gives back the deliveries of a consumer that closes, in place: they keep their place in
    * the queue, ahead of newer messages, and the next reclaim of any consumer takes them over.
@@ -208,7 +211,7 @@ export class PlainSettlement implements Settlement {
     }
   }
 
-  async requeue(delivery: Delivery, delayMs: number): Promise<void> {
+  async requeue(delivery: Delivery, delayMs: number, lastError?: string): Promise<void> {
     const dueAtMs = delayMs > 0 ? Date.now() + delayMs : 0;
     const { redis, keys, consumerName: consumer } = this.context;
     const call = requeueOwned(redis, keys, {
@@ -216,6 +219,7 @@ export class PlainSettlement implements Settlement {
       id: delivery.streamId,
       dueAtMs,
       retryId: randomUUID(),
+      lastError,
     });
     this.context.released(delivery);
     if (!(await this.track(call))) throw this.stale(delivery);

@@ -55,7 +55,10 @@ export interface Delivery<T = unknown> extends MessageProperties {
   extend(): Promise<void>;
 }
 
-/** A message handler; resolving acks the delivery, throwing requeues it (or retries it later). */
+/**
+ * A message handler; resolving acks the delivery, throwing retries it after the consumer's
+ * `retry` backoff (until the queue's `maxDeliveries` dead-letters it).
+ */
 export type Handler<T = unknown> = (delivery: Delivery<T>) => Promise<void> | void;
 
 /** Options of a consumer. */
@@ -64,8 +67,12 @@ export interface ConsumeOptions {
   readonly prefetch?: number;
   /** Most handlers running at once (handler form only). Default 1. */
   readonly concurrency?: number;
-  /** Delayed retry for handlers that throw (handler form); without it they are requeued at once. */
-  readonly retry?: RetryPolicy;
+  /**
+   * The backoff before a message whose handler threw is delivered again (handler form). Default:
+   * 1 s, doubling up to 5 minutes, ± 20 % (fields left out take these values); `false`
+   * requeues it at once, at the tail of the queue.
+   */
+  readonly retry?: RetryPolicy | false;
 }
 
 /** Options of an idempotent consumer: {@link ConsumeOptions} and `idempotency`. */
@@ -130,7 +137,10 @@ export interface EntryEvent {
 export interface ConsumerEvents<T = unknown> {
   /** A handler resolved, `durationMs` after it was called. */
   'delivery.handled': DeliveryEvent<T> & { readonly durationMs: number };
-  /** A handler threw or rejected with `error`; the delivery is requeued unless it settled it. */
+  /**
+   * A handler threw or rejected with `error` (every time it does); the delivery is retried
+   * (after the `retry` backoff) unless the handler settled it.
+   */
   'delivery.failed': DeliveryEvent<T> & { readonly durationMs: number; readonly error: unknown };
   /**
    * An entry went to the queue's dead-letter outbox: rejected by the application, or refused

@@ -4,6 +4,7 @@ import type {
   DeathRecord,
   DeathSummary,
 } from '../message/death-history.js';
+import type { ErrorRecord } from '../message/error-record.js';
 
 /** One dead-lettering event. */
 export interface DeathEvent {
@@ -13,11 +14,14 @@ export interface DeathEvent {
   readonly exchange: string;
   readonly routingKey: string;
   readonly expirationMs?: number;
+  /** The last error a handler threw for the message before it died, if one did. */
+  readonly lastError?: ErrorRecord;
 }
 
 /**
  * Adds a death to a history as RabbitMQ does: the record of the same queue and reason
- * has its count raised and moves to the front; otherwise a new record goes in front.
+ * has its count raised and moves to the front; otherwise a new record goes in front. The
+ * record's `lastError` is this death's (none if no handler failed before it).
  */
 export function recordDeath(history: DeathHistory | undefined, event: DeathEvent): DeathHistory {
   const summary: DeathSummary = {
@@ -28,7 +32,7 @@ export function recordDeath(history: DeathHistory | undefined, event: DeathEvent
   const previous = history?.deaths ?? [];
   const same = previous.find((d) => d.queue === event.queue && d.reason === event.reason);
   const others = previous.filter((d) => d !== same);
-  const record: DeathRecord =
+  const record: { -readonly [K in keyof DeathRecord]: DeathRecord[K] } =
     same === undefined
       ? {
           queue: event.queue,
@@ -42,6 +46,9 @@ export function recordDeath(history: DeathHistory | undefined, event: DeathEvent
           ...(event.expirationMs !== undefined ? { originalExpirationMs: event.expirationMs } : {}),
         }
       : { ...same, count: same.count + 1 };
+  // An earlier death's error does not explain this one.
+  if (event.lastError === undefined) delete record.lastError;
+  else record.lastError = event.lastError;
   return { deaths: [record, ...others], first: history?.first ?? summary, last: summary };
 }
 

@@ -92,10 +92,10 @@ function readEnvelope(entry: OutboxEntry): Envelope {
 
 /**
  * Routes dead letters from a queue's outbox to its dead-letter exchange, as RabbitMQ
- * republishes them: body, headers and message id kept, a death record added, the
- * routing key replaced by `deadLetterRoutingKey` when the queue sets one; and sends the
- * messages a DLQ replay took to their route (back into the queue when they route nowhere
- * now). Each move is two single-slot steps (see ./move.ts): a copy into each target, checked
+ * republishes them: body, headers and message id kept, a death record added (with the last
+ * handler error the entry carried), the routing key replaced by `deadLetterRoutingKey` when
+ * the queue sets one; and sends the messages a DLQ replay took to their route (back into the
+ * queue when they route nowhere now). Each move is two single-slot steps (see ./move.ts): a copy into each target, checked
  * against its fence and idempotent under the outbox entry's id, then the entry's deletion, so
  * several processes draining the same outbox never double a message.
  */
@@ -221,6 +221,7 @@ export class DeadLetterRelay {
       exchange: envelope.exchange,
       routingKey: envelope.routingKey,
       ...(envelope.expirationMs === undefined ? {} : { expirationMs: envelope.expirationMs }),
+      ...(envelope.lastError === undefined ? {} : { lastError: envelope.lastError }),
     });
     const queues = compiled.router
       .route(exchange, routingKey, envelope.headers)

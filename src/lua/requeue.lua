@@ -1,10 +1,11 @@
--- requeue: give back an owned delivery with its redelivery count raised and the time it first
--- entered the queue kept (messageTtlMs counts from it): at the tail of the queue now, or parked
--- in the delayed set until it is due.
+-- requeue: give back an owned delivery with its redelivery count raised, the time it first
+-- entered the queue kept (messageTtlMs counts from it) and, after a handler failure, that error
+-- recorded: at the tail of the queue now, or parked in the delayed set until it is due.
 -- KEYS: stream delayed delayedEntries
--- ARGV: group consumer entryId dueAtMs retryId
+-- ARGV: group consumer entryId dueAtMs retryId lastError
 -- delayed: the set of retry ids by due time; delayedEntries: retry id to packed entry.
--- dueAtMs: 0 for now; retryId: the member of the delayed set.
+-- dueAtMs: 0 for now; retryId: the member of the delayed set; lastError: the handler's error
+-- for F.lastError, or '' to keep the entry's own.
 -- Returns 1, or 0 when the entry is not owned by this consumer (nothing changed).
 if not owned(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
 local entry = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])[1]
@@ -19,7 +20,9 @@ for i = 1, #src, 2 do
   if src[i] == F.redeliveries then redeliveries = tonumber(src[i + 1]) end
   if src[i] == F.enqueuedAt then enqueued_at = src[i + 1] end
 end
--- Same fields, the redelivery count raised and the first enqueue time kept, body kept last.
+local new_error = ARGV[6] ~= ''
+-- Same fields, the redelivery count raised, the first enqueue time kept and the new error in
+-- place of the old one, body kept last.
 local fields = {}
 for i = 1, #src, 2 do
   if src[i] == F.body then
@@ -27,8 +30,13 @@ for i = 1, #src, 2 do
     fields[#fields + 1] = tostring(redeliveries + 1)
     fields[#fields + 1] = F.enqueuedAt
     fields[#fields + 1] = enqueued_at
+    if new_error then
+      fields[#fields + 1] = F.lastError
+      fields[#fields + 1] = ARGV[6]
+    end
   end
-  if src[i] ~= F.redeliveries and src[i] ~= F.enqueuedAt then
+  local replaced = src[i] == F.lastError and new_error
+  if src[i] ~= F.redeliveries and src[i] ~= F.enqueuedAt and not replaced then
     fields[#fields + 1] = src[i]
     fields[#fields + 1] = src[i + 1]
   end

@@ -2,6 +2,8 @@
  * A message's death history, as it travels in the envelope: RabbitMQ's `x-death` records and
  * first and last death. Written by the dead-lettering code (src/dead-letter/death.ts).
  */
+import { isErrorRecord, type ErrorRecord } from './error-record.js';
+
 /** Why a message was dead-lettered; RabbitMQ's reasons plus `poison` for unreadable entries. */
 export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit' | 'poison';
 
@@ -19,6 +21,12 @@ export interface DeathRecord {
   readonly routingKeys: readonly string[];
   /** The per-message expiration it still had when it died (its first death only). */
   readonly originalExpirationMs?: number | undefined;
+  /**
+   * The last error a handler threw for the message before its latest death of this queue and
+   * reason (its message and a trimmed stack); absent when no handler failed. A sluice addition:
+   * RabbitMQ's `x-death` has no such field.
+   */
+  readonly lastError?: ErrorRecord | undefined;
 }
 
 /** Where a message died, as RabbitMQ's `x-first-death-*` and `x-last-death-*` headers. */
@@ -59,11 +67,12 @@ function isSummary(value: unknown): value is DeathSummary {
 
 function isRecord(value: unknown): value is DeathRecord {
   if (!isSummary(value)) return false;
-  const { count, time, routingKeys } = value as unknown as Record<string, unknown>;
+  const { count, time, routingKeys, lastError } = value as unknown as Record<string, unknown>;
   return (
     typeof count === 'number' &&
     typeof time === 'number' &&
     Array.isArray(routingKeys) &&
-    routingKeys.every((k) => typeof k === 'string')
+    routingKeys.every((k) => typeof k === 'string') &&
+    (lastError === undefined || isErrorRecord(lastError))
   );
 }

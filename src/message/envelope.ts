@@ -1,4 +1,5 @@
 import { parseDeathHistory, type DeathHistory } from './death-history.js';
+import { parseErrorRecord, type ErrorRecord } from './error-record.js';
 import type { Headers } from './headers.js';
 import { Field } from './fields.js';
 
@@ -12,6 +13,7 @@ const R = 0x72; // 'r'
 const C = 0x63; // 'c'
 const E = 0x65; // 'e'
 const Q = 0x71; // 'q'
+const L = 0x6c; // 'l'
 
 /**
  * Positions in the `m` array: version, message id, exchange, routing key, publish time,
@@ -59,6 +61,11 @@ export interface Envelope extends EnvelopeMeta {
    * otherwise its stream id tells. Written by the requeue script only.
    */
   readonly enqueuedAt?: number;
+  /**
+   * The last error a handler threw for the message, recorded by the requeue after it; a copy
+   * (dead-lettering, replay) carries it in its death record instead.
+   */
+  readonly lastError?: ErrorRecord;
 }
 
 /** Flattens an envelope into XADD field/value arguments, body last. */
@@ -121,6 +128,7 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
   let meta: string | undefined;
   let redeliveries = 0;
   let enqueuedAt: number | undefined;
+  let lastError: ErrorRecord | undefined;
   let body: Buffer | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1] as Buffer;
@@ -132,6 +140,8 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
       redeliveries = integerField(Field.redeliveries, value);
     } else if (name.length === 2 && name[0] === E && name[1] === Q) {
       enqueuedAt = integerField(Field.enqueuedAt, value);
+    } else if (name.length === 2 && name[0] === L && name[1] === E) {
+      lastError = parseErrorRecord(value.toString('utf8'));
     }
   }
   if (meta === undefined) throw new MalformedEntryError('entry has no metadata');
@@ -160,6 +170,7 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
   const expirationMs = metaInteger(packed, Meta.ExpirationMs);
   if (expirationMs !== undefined) envelope.expirationMs = expirationMs;
   if (enqueuedAt !== undefined) envelope.enqueuedAt = enqueuedAt;
+  if (lastError !== undefined) envelope.lastError = lastError;
   const correlationId: unknown = packed[Meta.CorrelationId] ?? undefined;
   if (correlationId !== undefined) {
     if (typeof correlationId !== 'string') {

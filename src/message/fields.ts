@@ -4,11 +4,11 @@
  * `F.body`, never `'b'`.
  *
  * A message entry is `m` (the metadata, a JSON array whose first element is the envelope
- * version), `rc` and `eq` when the message was requeued, and `b`, the body, last: few fields, because
- * every field of every entry is parsed by Redis and the client on each read. An outbox entry
- * (a dead letter on its way to the dead-letter exchange, or a replayed message on its way
- * back) starts with `dr`, `dt`, `sid` and `rt`,
- * followed by the fields of the entry it was.
+ * version), `rc` and `eq` when the message was requeued, `le` when it was requeued after a
+ * handler threw, and `b`, the body, last: few fields, because every field of every entry is
+ * parsed by Redis and the client on each read. An outbox entry (a dead letter on its way to the
+ * dead-letter exchange, or a replayed message on its way back) starts with `dr`, `dt`, `sid`
+ * and `rt`, followed by the fields of the entry it was.
  */
 export const Field = {
   meta: 'm',
@@ -18,6 +18,11 @@ export const Field = {
    * entry's new stream id is not that time, and a queue's `messageTtlMs` counts from it.
    */
   enqueuedAt: 'eq',
+  /**
+   * The last error a handler threw for the message (src/message/error-record.ts, JSON), set by
+   * the requeue after that failure; a death record takes it over.
+   */
+  lastError: 'le',
   body: 'b',
   /** Outbox: why the message died (a death reason). */
   deathReason: 'dr',

@@ -100,6 +100,25 @@ const OVERFLOW_POLICIES: readonly OverflowPolicy[] = [
 ];
 const DAY_MS = 86_400_000;
 
+/** The largest `maxDeliveries` there is besides `'unlimited'`. */
+const MAX_DELIVERIES = 1_000_000;
+
+/** Checks `maxDeliveries`: a number of deliveries, or `'unlimited'`. */
+function validateMaxDeliveries(value: unknown): void {
+  const valid =
+    value === undefined ||
+    value === 'unlimited' ||
+    (typeof value === 'number' &&
+      Number.isSafeInteger(value) &&
+      value >= 1 &&
+      value <= MAX_DELIVERIES);
+  if (!valid) {
+    throw new InvalidArgumentError(
+      `maxDeliveries must be an integer from 1 to ${MAX_DELIVERIES}, or 'unlimited'`,
+    );
+  }
+}
+
 /** Sorted-key JSON, so that equal records and binding arguments compare equal as strings. */
 function canonicalJson(value: Readonly<Record<string, unknown>>): string {
   const sorted: Record<string, unknown> = {};
@@ -205,7 +224,7 @@ export class Topology {
         throw new InvalidArgumentError('deadLetterRoutingKey requires deadLetterExchange');
       }
     }
-    validateIntegerOption('maxDeliveries', options.maxDeliveries, 1, 1_000_000);
+    validateMaxDeliveries(options.maxDeliveries);
     validateIntegerOption('ackTimeoutMs', options.ackTimeoutMs, 100, 7 * DAY_MS);
     validateIntegerOption('messageTtlMs', options.messageTtlMs, 0, 365 * DAY_MS);
     validateIntegerOption('maxLength', options.maxLength, 0, 2 ** 31 - 1);

@@ -23,8 +23,12 @@ export interface QueueOptions {
   readonly deadLetterExchange?: string | undefined;
   /** Routing key of dead letters; default: the message's own routing key. */
   readonly deadLetterRoutingKey?: string | undefined;
-  /** The delivery after this many is dead-lettered (`delivery_limit`) instead. */
-  readonly maxDeliveries?: number | undefined;
+  /**
+   * How many deliveries a message gets (1 to 1 000 000): the one after them is dead-lettered
+   * (`delivery_limit`) instead. Default 21 (RabbitMQ 4.0's `x-delivery-limit` 20); `'unlimited'`
+   * redelivers a message for as long as it fails.
+   */
+  readonly maxDeliveries?: number | 'unlimited' | undefined;
   /** How long a delivery may stay unacked without a lease renewal before it is reclaimed. Default 30 000. */
   readonly ackTimeoutMs?: number | undefined;
   /** Messages older than this (since entering the queue) are dead-lettered (`expired`). */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_DELIVERIES } from '../../src/consumer/admission.js';
 import type { Delivery, Sluice } from '../../src/index.js';
 import { waitFor } from '../support/index.js';
-import { connectSluice, streamKey, useSluice } from '../support/sluice.js';
+import { PROMOTION_SLACK_MS, connectSluice, streamKey, useSluice } from '../support/sluice.js';
 
 /** `work` dead-letters into the fanout `dlx`, which feeds `work.dlq`. */
 async function withDeadLetterQueue(
@@ -92,10 +93,15 @@ describe('dead-letter exchanges', () => {
     await withDeadLetterQueue(sluice, { maxDeliveries: 3 });
     await sluice.publish('orders', 'order.poison', 'boom');
     let attempts = 0;
-    const consumer = await sluice.consume('work', () => {
-      attempts++;
-      throw new Error('always fails');
-    });
+    // Requeued at once: this test counts attempts, the backoff between them is tested elsewhere.
+    const consumer = await sluice.consume(
+      'work',
+      () => {
+        attempts++;
+        throw new Error('always fails');
+      },
+      { retry: false },
+    );
     await waitFor(() => consumer.stats.deadLettered.delivery_limit === 1);
     await consumer.close();
     expect(attempts).toBe(3);
@@ -105,6 +111,84 @@ describe('dead-letter exchanges', () => {
       reason: 'delivery_limit',
       count: 1,
     });
+  });
+
+  it('dead-letters an always-failing message after the default 21 deliveries, each after its backoff, with the last error', async () => {
+    const { sluice } = await useSluice();
+    await withDeadLetterQueue(sluice); // no maxDeliveries
+    const { messageId } = await sluice.publish('orders', 'order.paid', { orderId: 7 });
+    // A small policy keeps the test short; the default values are unit-tested (retry.test.ts).
+    const retry = { initialDelayMs: 20, multiplier: 2, maxDelayMs: 80, jitter: 0.25 };
+    const seenAt: number[] = [];
+    const thrown: Error[] = [];
+    const consumer = await sluice.consume(
+      'work',
+      () => {
+        seenAt.push(Date.now());
+        const error = new Error(`payment gateway refused, attempt ${seenAt.length}`);
+        // A deep stack, to be trimmed.
+        const frames = Array.from(
+          { length: 100 },
+          (_, i) => `    at step${i} (/srv/pay.js:${i}:1)`,
+        );
+        error.stack = [error.stack, ...frames].join('\n');
+        thrown.push(error);
+        throw error;
+      },
+      { retry },
+    );
+    const failed: unknown[] = [];
+    consumer.on('delivery.failed', ({ error }) => failed.push(error));
+    await waitFor(() => consumer.stats.deadLettered.delivery_limit === 1, { timeoutMs: 30_000 });
+    await consumer.close();
+
+    expect(seenAt).toHaveLength(DEFAULT_MAX_DELIVERIES);
+    for (let n = 1; n < seenAt.length; n++) {
+      const delayMs = Math.min(
+        retry.initialDelayMs * retry.multiplier ** (n - 1),
+        retry.maxDelayMs,
+      );
+      const gap = (seenAt[n] ?? 0) - (seenAt[n - 1] ?? 0);
+      expect(gap, `after failure ${n}`).toBeGreaterThanOrEqual(delayMs * (1 - retry.jitter));
+      expect(gap, `after failure ${n}`).toBeLessThanOrEqual(
+        delayMs * (1 + retry.jitter) + PROMOTION_SLACK_MS,
+      );
+    }
+    // Every failure is reported, with what the handler threw.
+    expect(failed).toEqual(thrown);
+    expect(consumer.stats.handlerErrors).toBe(DEFAULT_MAX_DELIVERIES);
+
+    await waitFor(async () => (await sluice.inspectQueue('work.dlq')).messages === 1);
+    const dead = await sluice.dlq.show('work.dlq', messageId);
+    const death = 'deathHistory' in dead ? dead.deathHistory?.deaths[0] : undefined;
+    expect(death).toMatchObject({ queue: 'work', reason: 'delivery_limit', count: 1 });
+    const last = thrown.at(-1) as Error;
+    expect(death?.lastError?.message).toBe(last.message);
+    const stack = death?.lastError?.stack ?? '';
+    expect(stack).toMatch(/^Error: payment gateway refused, attempt 21\n {4}at /u);
+    // The first whole lines of the stack, within 2 KiB with the message.
+    expect(last.stack?.startsWith(`${stack}\n`)).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify(death?.lastError))).toBeLessThanOrEqual(2048);
+    const { messages } = await sluice.dlq.list('work.dlq');
+    expect(messages).toEqual([dead]);
+  });
+
+  it("redelivers past the default limit a message of a queue with maxDeliveries 'unlimited'", async () => {
+    const { sluice } = await useSluice();
+    await withDeadLetterQueue(sluice, { maxDeliveries: 'unlimited' });
+    await sluice.publish('orders', 'order.paid', { orderId: 8 });
+    const succeedsOn = DEFAULT_MAX_DELIVERIES + 5;
+    const consumer = await sluice.consume(
+      'work',
+      (msg) => {
+        if (msg.deliveryCount < succeedsOn) throw new Error('not yet');
+      },
+      { retry: false },
+    );
+    await waitFor(() => consumer.stats.acked === 1, { timeoutMs: 20_000 });
+    await consumer.close();
+    expect(consumer.stats).toMatchObject({ handlerErrors: succeedsOn - 1, delivered: succeedsOn });
+    expect(consumer.stats.deadLettered.delivery_limit).toBe(0);
   });
 
   it('dead-letters expired messages with reason expired instead of delivering them', async () => {

@@ -301,6 +301,40 @@ describe('sluice dlq command line', () => {
     });
   });
 
+  it("shows why a message died: its handler's last error, message and stack", async () => {
+    const { sluice, namespace } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('work.dlq');
+    await sluice.bindQueue('work.dlq', 'dlx');
+    await sluice.declareQueue('work', { deadLetterExchange: 'dlx', maxDeliveries: 2 });
+    const { messageId } = await sluice.publish('', 'work', { orderId: 7 });
+    const consumer = await sluice.consume(
+      'work',
+      (msg) => {
+        throw new Error(`card declined\non attempt ${msg.deliveryCount}`);
+      },
+      { retry: false },
+    );
+    await waitFor(() => consumer.stats.deadLettered.delivery_limit === 1);
+    await consumer.close();
+    await waitFor(async () => (await sluice.inspectQueue('work.dlq')).messages === 1);
+
+    const shown = JSON.parse(await sluiceCli(namespace, 'dlq', 'show', 'work.dlq', messageId)) as {
+      deathHistory: { deaths: { reason: string; lastError: { message: string; stack: string } }[] };
+    };
+    const [death] = shown.deathHistory.deaths;
+    expect(death?.reason).toBe('delivery_limit');
+    expect(death?.lastError.message).toBe('card declined\non attempt 2');
+    expect(death?.lastError.stack).toMatch(/^Error: card declined\non attempt 2\n {4}at /u);
+    expect(shown).toEqual(JSON.parse(JSON.stringify(await sluice.dlq.show('work.dlq', messageId))));
+    const listing = await sluiceCli(namespace, 'dlq', 'list', 'work.dlq');
+    expect(listing.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /delivery_limit in work x1 {2}dlx work {2}last error: "card declined\\non attempt 2"$/u,
+      ),
+    ]);
+  });
+
   it('reports a typed error and exits with 1', async () => {
     const { namespace } = await useSluice();
     const failure = await sluiceCli(namespace, 'dlq', 'list', 'ghost').catch(

@@ -75,7 +75,7 @@ describe('examples', { timeout: 120_000 }, () => {
       /invoice\.created -> resolves with 0 targets/,
       /\[billing\] +order\.created #1002 \(redelivered: false, deliveryCount: 1\): payment provider/,
       /\[billing\] +order\.created #1002 \(redelivered: true, deliveryCount: 2\): charged/,
-      /billing: +3 acked, 1 requeued, 1 handler error/,
+      /billing: +3 acked, 1 retried later, 1 handler error/,
       /\[sms\] +to grace@example\.com: not a phone number, reject\(\) -> dead-lettered/,
       /reason rejected, from queue sms, count 1, published to 'notifications'; acked/,
       /every queue is empty/,

@@ -157,6 +157,28 @@ describe('idempotent consumer', () => {
     await consumer.close();
   });
 
+  it("keeps a failed handler's last error for the death record, as a plain consumer does", async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('charges.dlq');
+    await sluice.bindQueue('charges.dlq', 'dlx');
+    await sluice.declareQueue('charges', { deadLetterExchange: 'dlx', maxDeliveries: 2 });
+    const { messageId } = await sluice.publish('', 'charges', 'doomed', { dedupKey: 'job-1' });
+    const consumer = await sluice.consume(
+      'charges',
+      (msg) => {
+        throw new Error(`card declined on attempt ${msg.deliveryCount}`);
+      },
+      { idempotency: {}, retry: false },
+    );
+    await waitFor(() => consumer.stats.deadLettered.delivery_limit === 1);
+    await consumer.close();
+    await waitFor(async () => (await sluice.inspectQueue('charges.dlq')).messages === 1);
+    const dead = await sluice.dlq.show('charges.dlq', messageId);
+    const death = 'deathHistory' in dead ? dead.deathHistory?.deaths[0] : undefined;
+    expect(death?.lastError?.message).toBe('card declined on attempt 2');
+  });
+
   it('leaves no marker for a rejected message: a later copy runs the handler', async () => {
     const { sluice } = await useSluice();
     await sluice.declareQueue('charges');

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { InvalidArgumentError, PreconditionFailedError, type Delivery } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
-import { connectSluice, streamKey, useSluice } from '../support/sluice.js';
+import { PROMOTION_SLACK_MS, connectSluice, streamKey, useSluice } from '../support/sluice.js';
 
 const consumerProcess = fileURLToPath(new URL('../support/consumer-process.ts', import.meta.url));
 
@@ -286,6 +286,31 @@ describe('delayed retry', () => {
     await consumer.close();
   });
 
+  it('spaces the retries of a failing handler by the default backoff: 1 s, then 2 s, ± 20 %', async () => {
+    const { sluice } = await useSluice();
+    // Three deliveries: the third failure is the last one the queue allows.
+    await sluice.declareQueue('jobs', { maxDeliveries: 3 });
+    await sluice.publish('', 'jobs', 'always fails');
+    const seenAt: number[] = [];
+    const consumer = await sluice.consume('jobs', () => {
+      seenAt.push(Date.now());
+      throw new Error('downstream unavailable');
+    });
+    await waitFor(() => consumer.stats.deadLettered.delivery_limit === 1, { timeoutMs: 10_000 });
+    const deadLetteredAt = Date.now();
+    await consumer.close();
+    const [first = 0, second = 0, third = 0] = seenAt;
+    expect(seenAt).toHaveLength(3);
+    // No earlier than the jittered delay; no later than it plus a promotion round and slack.
+    expect(second - first).toBeGreaterThanOrEqual(800);
+    expect(second - first).toBeLessThanOrEqual(1200 + PROMOTION_SLACK_MS);
+    expect(third - second).toBeGreaterThanOrEqual(1600);
+    expect(third - second).toBeLessThanOrEqual(2400 + PROMOTION_SLACK_MS);
+    // After the last delivery the message is dead-lettered at once, not after another 4 s.
+    expect(deadLetteredAt - third).toBeLessThan(2000);
+    expect(consumer.stats).toMatchObject({ handlerErrors: 3, delayed: 2, requeued: 1 });
+  });
+
   it('promotes each delayed message exactly once with several consumers', async () => {
     const { sluice } = await useSluice();
     await sluice.declareQueue('jobs');
@@ -317,7 +342,9 @@ describe('reliability options', () => {
       { retry: { initialDelayMs: -1 } },
       { retry: { initialDelayMs: 10, jitter: 2 } },
       { retry: { initialDelayMs: 10, maxDelayMs: 1e15 } },
-      { retry: {} },
+      { retry: { initialDelay: 10 } },
+      { retry: true },
+      { retry: null },
     ];
     for (const options of bad) {
       await expect(

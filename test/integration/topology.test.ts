@@ -5,6 +5,7 @@ import {
   NotFoundError,
   PreconditionFailedError,
 } from '../../src/index.js';
+import { Keyspace } from '../../src/keys/index.js';
 import { useSluice } from '../support/sluice.js';
 
 describe('exchange declaration', () => {
@@ -106,6 +107,21 @@ describe('queue declaration', () => {
       sluice.declareQueue('work', { ...options, maxDeliveries: 6 }),
     ).rejects.toBeInstanceOf(PreconditionFailedError);
     await expect(sluice.declareQueue('work')).rejects.toBeInstanceOf(PreconditionFailedError);
+  });
+
+  it("stores maxDeliveries 'unlimited' as given, and nothing for a queue that leaves it out", async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('forever', { maxDeliveries: 'unlimited' });
+    await sluice.declareQueue('forever', { maxDeliveries: 'unlimited' });
+    await expect(sluice.declareQueue('forever')).rejects.toBeInstanceOf(PreconditionFailedError);
+    await sluice.declareQueue('limited');
+    // The default limit is applied when a message is delivered, not written into the record.
+    await expect(sluice.declareQueue('limited', { maxDeliveries: 21 })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
+    const records = await redis.hgetall(new Keyspace(namespace).topologyQueues);
+    expect(JSON.parse(records.forever ?? '{}')).toMatchObject({ maxDeliveries: 'unlimited' });
+    expect(JSON.parse(records.limited ?? '{}')).not.toHaveProperty('maxDeliveries');
   });
 
   it('is bound to the default exchange by its name', async () => {
@@ -271,9 +287,11 @@ describe('input validation', () => {
     await expect(sluice.declareExchange('x', 'round' as 'direct')).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );
-    await expect(sluice.declareQueue('q', { maxDeliveries: 0 })).rejects.toBeInstanceOf(
-      InvalidArgumentError,
-    );
+    for (const maxDeliveries of [0, 1.5, -1, Infinity, 'infinite', null]) {
+      await expect(
+        sluice.declareQueue('q', { maxDeliveries } as unknown as { maxDeliveries: number }),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
     await expect(sluice.declareQueue('q', { ackTimeoutMs: -1 })).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );

@@ -50,9 +50,17 @@ interface Handle {
   readonly release: () => void;
 }
 
-/** The sluice options of AMQP queue arguments. */
+/**
+ * The sluice options of AMQP queue arguments. Without x-delivery-limit the recorded broker
+ * (RabbitMQ 3.10) redelivers without limit, where sluice defaults to 21 deliveries (RabbitMQ
+ * 4.0's default for quorum queues, docs/reliability.md): a port that relies on it writes
+ * `maxDeliveries: 'unlimited'`.
+ */
 function queueOptions(args: Table = {}): QueueOptions {
-  const options: Record<string, unknown> = { ackTimeoutMs: ACK_TIMEOUT_MS };
+  const options: Record<string, unknown> = {
+    ackTimeoutMs: ACK_TIMEOUT_MS,
+    maxDeliveries: 'unlimited',
+  };
   for (const [key, value] of Object.entries(args)) {
     switch (key) {
       case 'x-queue-type':

@@ -7,6 +7,12 @@ import { redisUrl, useNamespace } from './index.js';
 
 type ExtraOptions = Omit<ConnectOptions, 'url' | 'redis' | 'namespace'>;
 
+/**
+ * How much later than its due time a delayed retry may be delivered in a test: the queue keeper
+ * promotes due retries every 250 ms, and the test machine may be busy.
+ */
+export const PROMOTION_SLACK_MS = 1000;
+
 /** A sluice client on a fresh namespace, plus a raw client to inspect keys; both closed after the test. */
 export async function useSluice(
   options: ExtraOptions = {},

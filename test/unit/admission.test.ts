@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { admit, type AdmissionRules } from '../../src/consumer/admission.js';
+import {
+  DEFAULT_MAX_DELIVERIES,
+  admit,
+  type AdmissionRules,
+} from '../../src/consumer/admission.js';
 import { defaultCodec, type Codec } from '../../src/message/codec.js';
 import { encodeEnvelope, type EnvelopeMeta } from '../../src/message/envelope.js';
 
@@ -89,6 +93,26 @@ describe('admission', () => {
         deliver: false,
         reason: 'delivery_limit',
         messageId: 'm-1',
+      });
+    });
+
+    it('gives a queue declared without maxDeliveries 21 deliveries, as RabbitMQ 4.0 does', () => {
+      expect(DEFAULT_MAX_DELIVERIES).toBe(21);
+      expect(decide(fields({ redeliveries: 20 }))).toMatchObject({
+        deliver: true,
+        deliveryCount: 21,
+      });
+      expect(decide(fields({ redeliveries: 21 }))).toMatchObject({
+        deliver: false,
+        reason: 'delivery_limit',
+      });
+    });
+
+    it("delivers without limit when maxDeliveries is 'unlimited'", () => {
+      const rules = { maxDeliveries: 'unlimited' } as const;
+      expect(decide(fields({ redeliveries: 1_000_000 }), { rules })).toMatchObject({
+        deliver: true,
+        deliveryCount: 1_000_001,
       });
     });
   });

@@ -57,6 +57,30 @@ describe('death history', () => {
     expect(history.deaths[0]?.originalExpirationMs).toBe(50);
   });
 
+  it('keeps the last handler error with the death it explains, and only with that one', () => {
+    const lastError = { message: 'card declined', stack: 'Error: card declined\n    at pay' };
+    let history = recordDeath(undefined, {
+      ...event,
+      queue: 'q',
+      reason: 'delivery_limit',
+      lastError,
+    });
+    expect(history.deaths[0]).toMatchObject({ reason: 'delivery_limit', count: 1, lastError });
+    const later = { message: 'gateway down' };
+    history = recordDeath(history, {
+      ...event,
+      queue: 'q',
+      reason: 'delivery_limit',
+      lastError: later,
+    });
+    expect(history.deaths[0]).toMatchObject({ count: 2, lastError: later });
+    // The same queue and reason again, with no handler failure before it: no error to show.
+    history = recordDeath(history, { ...event, queue: 'q', reason: 'delivery_limit' });
+    expect(history.deaths[0]?.count).toBe(3);
+    expect(history.deaths[0]).not.toHaveProperty('lastError');
+    expect(parseDeathHistory(JSON.parse(JSON.stringify(history)))).toEqual(history);
+  });
+
   it('round-trips through JSON and refuses other shapes', () => {
     const history = recordDeath(undefined, { ...event, queue: 'q', reason: 'maxlen' });
     expect(parseDeathHistory(JSON.parse(JSON.stringify(history)))).toEqual(history);
@@ -67,6 +91,17 @@ describe('death history', () => {
       parseDeathHistory({ ...history, last: { ...history.last, reason: 'bored' } }),
     ).toBeUndefined();
     expect(parseDeathHistory('x')).toBeUndefined();
+    const withError = recordDeath(undefined, {
+      ...event,
+      queue: 'q',
+      reason: 'rejected',
+      lastError: { message: 'boom' },
+    });
+    expect(parseDeathHistory(JSON.parse(JSON.stringify(withError)))).toEqual(withError);
+    const [death] = withError.deaths;
+    expect(
+      parseDeathHistory({ ...withError, deaths: [{ ...death, lastError: { message: 1 } }] }),
+    ).toBeUndefined();
   });
 });
 

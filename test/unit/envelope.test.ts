@@ -80,6 +80,19 @@ describe('envelope', () => {
     ];
     for (const fields of bad) expect(() => decodeEnvelope(fields)).toThrow(MalformedEntryError);
   });
+
+  it("reads the last handler error a requeue wrote (field 'le'), and ignores a garbled one", () => {
+    const fields = encodeEnvelope(meta, Buffer.from('x'));
+    const withError = (value: string): Buffer[] =>
+      asBuffers([...fields.slice(0, -2), 'le', value, ...fields.slice(-2)]);
+    const record = { message: 'boom', stack: 'Error: boom\n    at handler (jobs.ts:1:1)' };
+    expect(decodeEnvelope(withError(JSON.stringify(record))).lastError).toEqual(record);
+    for (const garbled of ['{nope', '"boom"', '{"message":1}', '{"message":"m","stack":2}']) {
+      const envelope = decodeEnvelope(withError(garbled));
+      expect(envelope.lastError).toBeUndefined();
+      expect(envelope.messageId).toBe('m-1');
+    }
+  });
 });
 
 describe('default codec', () => {

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { retryDelayMs, validateRetryPolicy } from '../../src/consumer/retry.js';
+import {
+  DEFAULT_RETRY_POLICY,
+  retryDelayMs,
+  validateRetryPolicy,
+} from '../../src/consumer/retry.js';
 import { MAX_DELAY_MS } from '../../src/consumer/delivery.js';
 import { InvalidArgumentError } from '../../src/errors/index.js';
 
@@ -23,18 +27,55 @@ describe('retry policy', () => {
     expect(retryDelayMs(policy, 3, () => 1)).toBe(MAX_DELAY_MS);
   });
 
-  it('refuses missing and out-of-range fields', () => {
-    for (const bad of [
-      {},
-      { initialDelayMs: 0 },
-      { initialDelayMs: 10, multiplier: 0.5 },
-      { initialDelayMs: 10, jitter: -1 },
-      5,
-    ]) {
-      expect(() => validateRetryPolicy(bad)).toThrow(InvalidArgumentError);
+  it('defaults to 1 s, doubling up to 5 minutes, spread by 20 %', () => {
+    expect(DEFAULT_RETRY_POLICY).toEqual({
+      initialDelayMs: 1000,
+      multiplier: 2,
+      maxDelayMs: 300_000,
+      jitter: 0.2,
+    });
+    const middle = (): number => 0.5;
+    expect([1, 2, 3, 9, 10, 20].map((n) => retryDelayMs(DEFAULT_RETRY_POLICY, n, middle))).toEqual([
+      1000, 2000, 4000, 256_000, 300_000, 300_000,
+    ]);
+    expect(retryDelayMs(DEFAULT_RETRY_POLICY, 1, () => 0)).toBe(800);
+    expect(retryDelayMs(DEFAULT_RETRY_POLICY, 1, () => 1)).toBe(1200);
+  });
+
+  it('takes the default value of every field a policy leaves out', () => {
+    for (const n of [1, 4, 12]) {
+      const at = (random: number): number => retryDelayMs({}, n, () => random);
+      expect([at(0), at(0.5), at(1)]).toEqual(
+        [0, 0.5, 1].map((random) => retryDelayMs(DEFAULT_RETRY_POLICY, n, () => random)),
+      );
     }
-    expect(() =>
-      validateRetryPolicy({ initialDelayMs: 10, multiplier: 1.5, maxDelayMs: 100, jitter: 0 }),
-    ).not.toThrow();
+    expect(retryDelayMs({ maxDelayMs: 3000, jitter: 0 }, 5)).toBe(3000);
+  });
+
+  it('refuses unknown names, wrong types and out-of-range fields', () => {
+    for (const bad of [
+      { initialDelayMs: 0 },
+      { initialDelayMs: 1.5 },
+      { initialDelayMs: 10, multiplier: 0.5 },
+      { initialDelayMs: 10, multiplier: Number.NaN },
+      { initialDelayMs: 10, jitter: -1 },
+      { maxDelayMs: '100' },
+      { initialDelay: 10 },
+      5,
+      true,
+      null,
+      [],
+      'exponential',
+    ]) {
+      expect(() => validateRetryPolicy(bad), JSON.stringify(bad)).toThrow(InvalidArgumentError);
+    }
+    for (const good of [
+      undefined,
+      false,
+      {},
+      { initialDelayMs: 10, multiplier: 1.5, maxDelayMs: 100, jitter: 0 },
+    ]) {
+      expect(() => validateRetryPolicy(good)).not.toThrow();
+    }
   });
 });
