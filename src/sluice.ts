@@ -59,6 +59,7 @@ import {
 import type { BindingArguments } from './routing/headers.js';
 import type { ExchangeType, QueueOptions } from './topology/types.js';
 import {
+  isPlainData,
   optionNames,
   validateIntegerOption,
   validateName,
@@ -168,8 +169,7 @@ function reportingProgress(
   options: ReplayOptions | undefined,
   progress: () => void,
 ): ReplayOptions | undefined {
-  const isObject = typeof options === 'object' && options !== null && !Array.isArray(options);
-  if (options !== undefined && !isObject) return options;
+  if (options !== undefined && !isPlainData(options)) return options;
   const onProgress = options?.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function') return options;
   return {

@@ -17,9 +17,14 @@ import { registerScripts } from './scripts.js';
 function looksLikeIoredis(value: unknown): value is Redis {
   if (typeof value !== 'object' || value === null) return false;
   const client = value as Record<string, unknown>;
-  return ['defineCommand', 'duplicate', 'callBuffer', 'info', 'multi'].every(
-    (method) => typeof client[method] === 'function',
-  );
+  try {
+    return ['defineCommand', 'duplicate', 'callBuffer', 'info', 'multi'].every(
+      (method) => typeof client[method] === 'function',
+    );
+  } catch {
+    // A getter or proxy that throws: not a client sluice can use.
+    return false;
+  }
 }
 
 /** What the connected server is and which optional commands it has. */
