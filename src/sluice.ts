@@ -61,6 +61,7 @@ import type { ExchangeType, QueueOptions } from './topology/types.js';
 import {
   isPlainData,
   optionNames,
+  validateCodec,
   validateIntegerOption,
   validateName,
   validateOptionsObject,
@@ -275,20 +276,26 @@ export class Sluice {
     return this;
   }
 
-  /** Connects to Redis (or adopts a client, which sluice will never close). */
+  /**
+   * Connects to Redis at `url` (or adopts the client `redis`, which sluice will never close: one
+   * of the two). Options are plain data; an option set to `undefined` is absent.
+   */
   static async connect(options: ConnectOptions): Promise<Sluice> {
     validateOptionsObject('connect options', options, CONNECT_OPTIONS);
     if (options === undefined) throw new InvalidArgumentError('connect options are required');
-    const namespace = options.namespace ?? 'sluice';
+    // Undefined is an option's absence; null is a value, refused like any other of a wrong type.
+    const namespace = options.namespace === undefined ? 'sluice' : options.namespace;
     validateName('namespace', namespace);
     validateIntegerOption('connectTimeoutMs', options.connectTimeoutMs, 1, 600_000);
     validateIntegerOption('operationTimeoutMs', options.operationTimeoutMs, 100, 3_600_000);
     const settings = producerSettings(options);
+    if (options.codec !== undefined) validateCodec(options.codec);
     const codec = options.codec ?? defaultCodec;
-    if (typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
-      throw new InvalidArgumentError('codec must have encode and decode functions');
+    const { url, redis } = options as { readonly url?: string; readonly redis?: Redis };
+    if (url !== undefined && redis !== undefined) {
+      throw new InvalidArgumentError('connect takes url or redis, not both');
     }
-    const source = 'redis' in options ? { redis: options.redis } : { url: options.url };
+    const source = redis === undefined ? { url: url as string } : { redis };
     const connection = await Connection.open(source, options.connectTimeoutMs ?? 10_000);
     try {
       assertDurabilitySupported(connection, settings.durability);

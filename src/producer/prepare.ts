@@ -106,8 +106,8 @@ export function prepare(
       throw new InvalidArgumentError(`${batchItem} of the batch is missing`);
     validateOptionsObject(`${batchItem} of the batch`, message, BATCH_MESSAGE);
   }
-  const { exchange, routingKey, body } = message;
-  const options = message.options ?? {};
+  // A default for undefined only: null is not "no options", validateOptionsObject refuses it.
+  const { exchange, routingKey, body, options = {} } = message;
   validateExchangeReference(exchange);
   validateRoutingKey(routingKey);
   validateOptionsObject('publish options', options, PUBLISH_OPTIONS);

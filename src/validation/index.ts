@@ -1,5 +1,6 @@
 import { types } from 'node:util';
 import { AccessRefusedError, InvalidArgumentError } from '../errors/index.js';
+import type { Codec } from '../message/codec.js';
 import type { Headers, HeaderValue } from '../message/headers.js';
 import type { BindingArguments } from '../routing/headers.js';
 
@@ -129,6 +130,26 @@ function validateDataProperties(name: string, value: object): void {
  */
 export function isPlainData(value: unknown): value is Readonly<Record<string, unknown>> {
   return isPlainObject(value) && accessorOf(value) === undefined;
+}
+
+/**
+ * Checks a codec: an object (a class instance too) whose `encode` and `decode` are functions.
+ * Reading them must not throw either: a getter that throws is no codec.
+ */
+export function validateCodec(codec: unknown): asserts codec is Codec {
+  const isObject = (typeof codec === 'object' && codec !== null) || typeof codec === 'function';
+  let valid = false;
+  if (isObject) {
+    try {
+      const { encode, decode } = codec as Partial<Record<keyof Codec, unknown>>;
+      valid = typeof encode === 'function' && typeof decode === 'function';
+    } catch {
+      // A getter that throws: no codec.
+    }
+  }
+  if (!valid) {
+    throw new InvalidArgumentError('codec must be an object with encode and decode functions');
+  }
 }
 
 /** Checks an array of items sluice will read one by one: not a Proxy, no element a getter. */
