@@ -25,7 +25,7 @@ import {
   TimeoutError,
   UnsupportedError,
 } from './errors/index.js';
-import { Events, type ClientEvents } from './events.js';
+import { CLIENT_EVENT_NAMES, Events, type ClientEvents } from './events.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './routing/compiled.js';
 import { DeadLetterRelay } from './dead-letter/relay.js';
@@ -201,7 +201,7 @@ export class Sluice {
   /** Dead-letter queue tools: list, show, replay, purge. */
   readonly dlq: DeadLetterTools;
   private closing: Promise<void> | undefined;
-  private readonly events = new Events<ClientEvents>();
+  private readonly events = new Events<ClientEvents>(CLIENT_EVENT_NAMES);
   /** Stops reporting the connection's losses (see {@link watchConnection}). */
   private readonly watchConnection: () => void;
 
@@ -263,7 +263,8 @@ export class Sluice {
   /**
    * Listens to an instrumentation event of this client: `publish.confirmed`, `publish.retried`,
    * `publish.failed`, `connection.lost`, `connection.restored` (see {@link ClientEvents}).
-   * Events nobody listens to cost nothing; a listener that throws does not affect sluice.
+   * Events nobody listens to cost nothing; a listener that throws does not affect sluice. Another
+   * name, or a listener that is not a function, fails with InvalidArgumentError.
    */
   on<K extends keyof ClientEvents>(name: K, listener: (event: ClientEvents[K]) => void): this {
     this.events.on(name, listener);

@@ -152,6 +152,21 @@ export function validateCodec(codec: unknown): asserts codec is Codec {
   }
 }
 
+/** Checks an event listener: `name` one of the emitter's `names`, `listener` a function. */
+export function validateListener(
+  name: unknown,
+  listener: unknown,
+  names: ReadonlySet<string>,
+): void {
+  if (typeof name !== 'string' || !names.has(name)) {
+    const given = typeof name === 'string' ? `'${name}'` : `a ${typeof name}`;
+    throw new InvalidArgumentError(`no event named ${given} (events: ${[...names].join(', ')})`);
+  }
+  if (typeof listener !== 'function') {
+    throw new InvalidArgumentError(`the listener of '${name}' must be a function`);
+  }
+}
+
 /** Checks an array of items sluice will read one by one: not a Proxy, no element a getter. */
 export function validateArray(name: string, value: unknown): asserts value is readonly unknown[] {
   if (!Array.isArray(value) || types.isProxy(value)) {
