@@ -130,19 +130,28 @@ export class Events<E extends object> {
     const current = this.listeners.get(name);
     if (current === undefined) return;
     // The array is replaced, never changed, on on/off: a listener removing itself is safe.
-    for (const listener of current) {
-      try {
-        const outcome = (listener as (event: E[K]) => unknown)(event);
-        if (typeof (outcome as PromiseLike<unknown> | undefined)?.then === 'function') {
-          (outcome as PromiseLike<unknown>).then(undefined, ignore);
-        }
-      } catch {
-        // See above: the listener's own failure.
-      }
+    for (const listener of current) callListener(listener as (event: E[K]) => unknown, event);
+  }
+}
+
+/**
+ * Calls a callback of the application (an event listener, a replay's `onProgress`) whose
+ * failure is its own: a throw, or a promise that rejects, is dropped, and stops nothing.
+ */
+export function callListener<A extends unknown[]>(
+  listener: (...args: A) => unknown,
+  ...args: A
+): void {
+  try {
+    const outcome = listener(...args);
+    if (typeof (outcome as PromiseLike<unknown> | undefined)?.then === 'function') {
+      (outcome as PromiseLike<unknown>).then(undefined, ignore);
     }
+  } catch {
+    // See above: the listener's own failure.
   }
 }
 
 function ignore(): void {
-  // A rejected listener promise, already accounted for (see Events.emit).
+  // A rejected listener promise, already accounted for (see callListener).
 }

@@ -25,7 +25,7 @@ import {
   TimeoutError,
   UnsupportedError,
 } from './errors/index.js';
-import { CLIENT_EVENT_NAMES, Events, type ClientEvents } from './events.js';
+import { callListener, CLIENT_EVENT_NAMES, Events, type ClientEvents } from './events.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './routing/compiled.js';
 import { DeadLetterRelay } from './dead-letter/relay.js';
@@ -164,7 +164,8 @@ const IDEMPOTENT = { idempotent: true } as const;
 
 /**
  * `options` of a replay with its `onProgress` also reporting progress to the operation runner;
- * options that replay refuses are handed on as they are, for replay to refuse them.
+ * options that replay refuses are handed on as they are, for replay to refuse them. A callback
+ * that throws (or rejects) does not stop the replay, as a throwing event listener stops nothing.
  */
 function reportingProgress(
   options: ReplayOptions | undefined,
@@ -177,7 +178,7 @@ function reportingProgress(
     ...options,
     onProgress: (done, total) => {
       progress();
-      onProgress?.(done, total);
+      callListener(() => onProgress?.(done, total));
     },
   };
 }
