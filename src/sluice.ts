@@ -491,12 +491,6 @@ export class Sluice {
     options?: ConsumeOptions & { readonly idempotency?: IdempotencyOptions<unknown> | undefined },
   ): MessageStream<T> {
     this.assertOpen();
-    const store: unknown = (options?.idempotency as { store?: unknown } | undefined)?.store;
-    if (store !== undefined) {
-      throw new UnsupportedError(
-        'an idempotency store of your own runs the handler in its transaction: use consume()',
-      );
-    }
     const consumer = this.createConsumer<T>(queue, undefined, options);
     // Iteration reports a failed start; this keeps it from being unhandled before then.
     this.startConsumer(consumer).catch(() => undefined);
@@ -517,6 +511,12 @@ export class Sluice {
     validateRetryPolicy(options.retry);
     const idempotency =
       options.idempotency === undefined ? undefined : idempotencySettings(options.idempotency);
+    // Read once the options are known to be plain data (a getter would run here otherwise).
+    if (handler === undefined && idempotency?.store !== undefined) {
+      throw new UnsupportedError(
+        'an idempotency store of your own runs the handler in its transaction: use consume()',
+      );
+    }
     const prefetch = options.prefetch ?? 100;
     const concurrency = Math.min(options.concurrency ?? 1, prefetch);
     const consumerName = `${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;
