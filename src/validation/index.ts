@@ -133,21 +133,23 @@ export function isPlainData(value: unknown): value is Readonly<Record<string, un
 }
 
 /**
- * Checks a codec: an object (a class instance too) whose `encode` and `decode` are functions.
- * Reading them must not throw either: a getter that throws is no codec.
+ * True when `value` is an object (a class instance too) whose `methods` are functions, read
+ * once each: a getter or proxy that throws makes it no such object, rather than an exception.
  */
-export function validateCodec(codec: unknown): asserts codec is Codec {
-  const isObject = (typeof codec === 'object' && codec !== null) || typeof codec === 'function';
-  let valid = false;
-  if (isObject) {
-    try {
-      const { encode, decode } = codec as Partial<Record<keyof Codec, unknown>>;
-      valid = typeof encode === 'function' && typeof decode === 'function';
-    } catch {
-      // A getter that throws: no codec.
-    }
+export function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  if ((typeof value !== 'object' || value === null) && typeof value !== 'function') return false;
+  try {
+    return methods.every(
+      (method) => typeof (value as Record<string, unknown>)[method] === 'function',
+    );
+  } catch {
+    return false;
   }
-  if (!valid) {
+}
+
+/** Checks a codec: an object (a class instance too) with `encode` and `decode` functions. */
+export function validateCodec(codec: unknown): asserts codec is Codec {
+  if (!hasMethods(codec, ['encode', 'decode'])) {
     throw new InvalidArgumentError('codec must be an object with encode and decode functions');
   }
 }
