@@ -25,7 +25,7 @@ import {
   TimeoutError,
   UnsupportedError,
 } from './errors/index.js';
-import { Events, type ClientEvents } from './events.js';
+import { callListener, CLIENT_EVENT_NAMES, Events, type ClientEvents } from './events.js';
 import { Keyspace } from './keys/index.js';
 import { TopologyCache } from './routing/compiled.js';
 import { DeadLetterRelay } from './dead-letter/relay.js';
@@ -59,7 +59,9 @@ import {
 import type { BindingArguments } from './routing/headers.js';
 import type { ExchangeType, QueueOptions } from './topology/types.js';
 import {
+  isPlainData,
   optionNames,
+  validateCodec,
   validateIntegerOption,
   validateName,
   validateOptionsObject,
@@ -162,21 +164,21 @@ const IDEMPOTENT = { idempotent: true } as const;
 
 /**
  * `options` of a replay with its `onProgress` also reporting progress to the operation runner;
- * options that replay refuses are handed on as they are, for replay to refuse them.
+ * options that replay refuses are handed on as they are, for replay to refuse them. A callback
+ * that throws (or rejects) does not stop the replay, as a throwing event listener stops nothing.
  */
 function reportingProgress(
   options: ReplayOptions | undefined,
   progress: () => void,
 ): ReplayOptions | undefined {
-  const isObject = typeof options === 'object' && options !== null && !Array.isArray(options);
-  if (options !== undefined && !isObject) return options;
+  if (options !== undefined && !isPlainData(options)) return options;
   const onProgress = options?.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function') return options;
   return {
     ...options,
     onProgress: (done, total) => {
       progress();
-      onProgress?.(done, total);
+      callListener(() => onProgress?.(done, total));
     },
   };
 }
@@ -200,7 +202,7 @@ export class Sluice {
   /** Dead-letter queue tools: list, show, replay, purge. */
   readonly dlq: DeadLetterTools;
   private closing: Promise<void> | undefined;
-  private readonly events = new Events<ClientEvents>();
+  private readonly events = new Events<ClientEvents>(CLIENT_EVENT_NAMES);
   /** Stops reporting the connection's losses (see {@link watchConnection}). */
   private readonly watchConnection: () => void;
 
@@ -262,7 +264,8 @@ export class Sluice {
   /**
    * Listens to an instrumentation event of this client: `publish.confirmed`, `publish.retried`,
    * `publish.failed`, `connection.lost`, `connection.restored` (see {@link ClientEvents}).
-   * Events nobody listens to cost nothing; a listener that throws does not affect sluice.
+   * Events nobody listens to cost nothing; a listener that throws does not affect sluice. Another
+   * name, or a listener that is not a function, fails with InvalidArgumentError.
    */
   on<K extends keyof ClientEvents>(name: K, listener: (event: ClientEvents[K]) => void): this {
     this.events.on(name, listener);
@@ -275,20 +278,26 @@ export class Sluice {
     return this;
   }
 
-  /** Connects to Redis (or adopts a client, which sluice will never close). */
+  /**
+   * Connects to Redis at `url` (or adopts the client `redis`, which sluice will never close: one
+   * of the two). Options are plain data; an option set to `undefined` is absent.
+   */
   static async connect(options: ConnectOptions): Promise<Sluice> {
     validateOptionsObject('connect options', options, CONNECT_OPTIONS);
     if (options === undefined) throw new InvalidArgumentError('connect options are required');
-    const namespace = options.namespace ?? 'sluice';
+    // Undefined is an option's absence; null is a value, refused like any other of a wrong type.
+    const namespace = options.namespace === undefined ? 'sluice' : options.namespace;
     validateName('namespace', namespace);
     validateIntegerOption('connectTimeoutMs', options.connectTimeoutMs, 1, 600_000);
     validateIntegerOption('operationTimeoutMs', options.operationTimeoutMs, 100, 3_600_000);
     const settings = producerSettings(options);
+    if (options.codec !== undefined) validateCodec(options.codec);
     const codec = options.codec ?? defaultCodec;
-    if (typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
-      throw new InvalidArgumentError('codec must have encode and decode functions');
+    const { url, redis } = options as { readonly url?: string; readonly redis?: Redis };
+    if (url !== undefined && redis !== undefined) {
+      throw new InvalidArgumentError('connect takes url or redis, not both');
     }
-    const source = 'redis' in options ? { redis: options.redis } : { url: options.url };
+    const source = redis === undefined ? { url: url as string } : { redis };
     const connection = await Connection.open(source, options.connectTimeoutMs ?? 10_000);
     try {
       assertDurabilitySupported(connection, settings.durability);
@@ -483,12 +492,6 @@ export class Sluice {
     options?: ConsumeOptions & { readonly idempotency?: IdempotencyOptions<unknown> | undefined },
   ): MessageStream<T> {
     this.assertOpen();
-    const store: unknown = (options?.idempotency as { store?: unknown } | undefined)?.store;
-    if (store !== undefined) {
-      throw new UnsupportedError(
-        'an idempotency store of your own runs the handler in its transaction: use consume()',
-      );
-    }
     const consumer = this.createConsumer<T>(queue, undefined, options);
     // Iteration reports a failed start; this keeps it from being unhandled before then.
     this.startConsumer(consumer).catch(() => undefined);
@@ -509,6 +512,12 @@ export class Sluice {
     validateRetryPolicy(options.retry);
     const idempotency =
       options.idempotency === undefined ? undefined : idempotencySettings(options.idempotency);
+    // Read once the options are known to be plain data (a getter would run here otherwise).
+    if (handler === undefined && idempotency?.store !== undefined) {
+      throw new UnsupportedError(
+        'an idempotency store of your own runs the handler in its transaction: use consume()',
+      );
+    }
     const prefetch = options.prefetch ?? 100;
     const concurrency = Math.min(options.concurrency ?? 1, prefetch);
     const consumerName = `${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;

@@ -8,6 +8,7 @@ import {
   TimeoutError,
   UnsupportedError,
 } from '../errors/index.js';
+import { hasMethods } from '../validation/index.js';
 import { registerScripts } from './scripts.js';
 
 /**
@@ -15,10 +16,9 @@ import { registerScripts } from './scripts.js';
  * may each have their own copy of ioredis.
  */
 function looksLikeIoredis(value: unknown): value is Redis {
-  if (typeof value !== 'object' || value === null) return false;
-  const client = value as Record<string, unknown>;
-  return ['defineCommand', 'duplicate', 'callBuffer', 'info', 'multi'].every(
-    (method) => typeof client[method] === 'function',
+  return (
+    typeof value === 'object' &&
+    hasMethods(value, ['defineCommand', 'duplicate', 'callBuffer', 'info', 'multi'])
   );
 }
 

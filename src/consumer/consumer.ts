@@ -20,7 +20,7 @@ import { admit, deliveryLimit, type AdmissionRules } from './admission.js';
 import { ReplyBudget } from './deadline.js';
 import { DeliveryImpl } from './delivery.js';
 import { Dispatcher } from './dispatcher.js';
-import { Events } from '../events.js';
+import { CONSUMER_EVENT_NAMES, Events } from '../events.js';
 import type { Detach, QueueKeeper } from './keeper.js';
 import { Leases } from './leases.js';
 import { Reader } from './reader.js';
@@ -99,7 +99,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     handlerErrors: 0,
     duplicates: 0,
   };
-  private readonly events = new Events<ConsumerEvents<T>>();
+  private readonly events = new Events<ConsumerEvents<T>>(CONSUMER_EVENT_NAMES);
   private readonly redis: Redis;
   private readonly queueKeys: QueueKeys;
   private readonly leases: Leases<T>;

@@ -10,7 +10,12 @@ import type { Redis } from 'ioredis';
 import { toSluiceError } from '../connection/connection.js';
 import { InvalidArgumentError, ServerError, StaleDeliveryError } from '../errors/index.js';
 import type { Keyspace } from '../keys/index.js';
-import { optionNames, validateIntegerOption, validateOptionsObject } from '../validation/index.js';
+import {
+  hasMethods,
+  optionNames,
+  validateIntegerOption,
+  validateOptionsObject,
+} from '../validation/index.js';
 import type { DeliveryImpl } from './delivery.js';
 import { Periodic } from './periodic.js';
 import { WriteRecorder, type RedisWrites } from './redis-writes.js';
@@ -99,10 +104,7 @@ export function idempotencySettings(options: unknown): IdempotencySettings {
   }
   validateIntegerOption('idempotency.ttlMs', ttlMs, 1000, 365 * 86_400_000);
   validateIntegerOption('idempotency.leaseMs', leaseMs, 1000, 3_600_000);
-  if (
-    store !== undefined &&
-    (typeof store !== 'object' || store === null || typeof store.execute !== 'function')
-  ) {
+  if (store !== undefined && (typeof store !== 'object' || !hasMethods(store, ['execute']))) {
     throw new InvalidArgumentError('idempotency.store must have an execute method');
   }
   return {

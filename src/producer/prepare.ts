@@ -1,7 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Connection } from '../connection/connection.js';
-import { InvalidArgumentError, MessageTooLargeError } from '../errors/index.js';
-import type { Codec } from '../message/codec.js';
+import { CodecError, InvalidArgumentError, MessageTooLargeError } from '../errors/index.js';
+import type { Codec, EncodedBody } from '../message/codec.js';
 import { encodeEnvelope } from '../message/envelope.js';
 import type { Headers } from '../message/headers.js';
 import {
@@ -91,6 +91,24 @@ export interface Message {
 }
 
 /**
+ * Encodes a body with the client's codec: whatever a codec throws or returns instead of an
+ * encoded body is a CodecError, as the default codec's own failures are.
+ */
+function encode(codec: Codec, body: unknown): EncodedBody {
+  let encoded: Partial<EncodedBody> | undefined;
+  try {
+    encoded = codec.encode(body);
+  } catch (cause) {
+    if (cause instanceof CodecError) throw cause;
+    throw new CodecError('the codec failed to encode the body', cause);
+  }
+  if (!Buffer.isBuffer(encoded?.data) || typeof encoded.contentType !== 'string') {
+    throw new CodecError('the codec returned no { data: Buffer, contentType: string }');
+  }
+  return encoded as EncodedBody;
+}
+
+/**
  * Validates and encodes a message; nothing is sent until it is enqueued. `batchItem` names an
  * element of a batch (`message 3`), which must be a plain object of `BatchMessage` fields.
  */
@@ -106,8 +124,8 @@ export function prepare(
       throw new InvalidArgumentError(`${batchItem} of the batch is missing`);
     validateOptionsObject(`${batchItem} of the batch`, message, BATCH_MESSAGE);
   }
-  const { exchange, routingKey, body } = message;
-  const options = message.options ?? {};
+  // A default for undefined only: null is not "no options", validateOptionsObject refuses it.
+  const { exchange, routingKey, body, options = {} } = message;
   validateExchangeReference(exchange);
   validateRoutingKey(routingKey);
   validateOptionsObject('publish options', options, PUBLISH_OPTIONS);
@@ -122,7 +140,7 @@ export function prepare(
   validateEnumOption('durability', options.durability, DURABILITIES);
   const durability = options.durability ?? settings.durability;
   assertDurabilitySupported(connection, durability);
-  const encoded = codec.encode(body);
+  const encoded = encode(codec, body);
   if (encoded.data.length > settings.maxBodyBytes) {
     throw new MessageTooLargeError(encoded.data.length, settings.maxBodyBytes);
   }

@@ -12,7 +12,12 @@ import type { Keyspace } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
 import type { CompiledTopology, TopologyCache } from '../routing/compiled.js';
 import type { OverflowPolicy, TopologySnapshot } from '../topology/types.js';
-import { optionNames, validateBooleanOption, validateOptionsObject } from '../validation/index.js';
+import {
+  optionNames,
+  validateArray,
+  validateBooleanOption,
+  validateOptionsObject,
+} from '../validation/index.js';
 import { append, type AppendResult, type ItemResult } from './append.js';
 import { groupCommits, type GroupCommit } from './group-commit.js';
 import { prepare, type BatchMessage, type Message, type PublishOptions } from './prepare.js';
@@ -133,7 +138,7 @@ export class Producer {
     messages: readonly BatchMessage[],
     options: PublishBatchOptions = {},
   ): Promise<PublishConfirm[]> {
-    if (!Array.isArray(messages)) throw new InvalidArgumentError('publishBatch takes an array');
+    validateArray('publishBatch messages', messages);
     validateOptionsObject('batch options', options, BATCH_OPTIONS);
     validateBooleanOption('atomic', options.atomic);
     const atomic = options.atomic ?? false;

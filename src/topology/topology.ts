@@ -152,6 +152,43 @@ function parseBindingField(field: string): BindingRecord {
 }
 
 /**
+ * The binding of `destination` to exchange `source` of type `type`, checked against that type:
+ * a binding key for direct and topic (a valid pattern), none for fanout, header arguments (or
+ * none) for headers.
+ */
+function bindingOf(
+  type: ExchangeType,
+  source: string,
+  destinationType: DestinationType,
+  destination: string,
+  keyOrArguments: string | BindingArguments,
+): BindingRecord {
+  if (type === 'headers') {
+    // A key given to a headers exchange binds with no arguments: an empty `all`, which
+    // matches every message (RabbitMQ ignores the key of a headers binding).
+    const args = typeof keyOrArguments === 'string' ? {} : keyOrArguments;
+    return { source, destinationType, destination, bindingKey: '', arguments: args };
+  }
+  if (typeof keyOrArguments !== 'string') {
+    throw new InvalidArgumentError(
+      `${type} exchange '${source}' is bound with a key, not header arguments`,
+    );
+  }
+  if (type === 'topic') validateTopicPattern(keyOrArguments);
+  return {
+    source,
+    destinationType,
+    destination,
+    bindingKey: type === 'fanout' ? '' : keyOrArguments,
+    arguments: {},
+  };
+}
+
+function missingDestination(binding: BindingRecord): NotFoundError {
+  return new NotFoundError(`${binding.destinationType} '${binding.destination}' does not exist`);
+}
+
+/**
  * Declares and deletes exchanges, queues and bindings. Every change is one script that
  * also increments the topology version, which producers check before appending.
  */
@@ -449,38 +486,31 @@ export class Topology {
     if (typeof keyOrArguments !== 'string') validateBindingArguments(keyOrArguments);
     else validateRoutingKey(keyOrArguments);
     const raw = await this.redis.hget(this.keys.topologyExchanges, source);
-    let record = raw === null ? undefined : (JSON.parse(raw) as ExchangeRecord);
-    const predeclared = PREDECLARED.get(source);
-    if (record === undefined && predeclared !== undefined && purpose === 'bind') {
-      const json = canonicalJson({ ...predeclared });
-      await this.created(await this.declare(this.keys.topologyExchanges, 'exchange', source, json));
-      record = predeclared;
-    }
-    record ??= predeclared;
+    const record = raw === null ? PREDECLARED.get(source) : (JSON.parse(raw) as ExchangeRecord);
     if (record === undefined) {
       if (purpose === 'unbind') return undefined;
       throw new NotFoundError(`exchange '${source}' does not exist`);
     }
-    const { type } = record;
-    if (type === 'headers') {
-      // A key given to a headers exchange binds with no arguments: an empty `all`, which
-      // matches every message (RabbitMQ ignores the key of a headers binding).
-      const args = typeof keyOrArguments === 'string' ? {} : keyOrArguments;
-      return { source, destinationType, destination, bindingKey: '', arguments: args };
+    const binding = bindingOf(record.type, source, destinationType, destination, keyOrArguments);
+    if (raw === null && purpose === 'bind') await this.storePredeclared(binding);
+    return binding;
+  }
+
+  /**
+   * Stores the record of the predeclared exchange a binding starts from (the bind script finds
+   * its source in the exchanges hash), once the binding is valid and its destination exists:
+   * a bind that is refused writes nothing.
+   */
+  private async storePredeclared(binding: BindingRecord): Promise<void> {
+    const destinations =
+      binding.destinationType === 'queue' ? this.keys.topologyQueues : this.keys.topologyExchanges;
+    if ((await this.redis.hexists(destinations, binding.destination)) === 0) {
+      throw missingDestination(binding);
     }
-    if (typeof keyOrArguments !== 'string') {
-      throw new InvalidArgumentError(
-        `${type} exchange '${source}' is bound with a key, not header arguments`,
-      );
-    }
-    if (type === 'topic') validateTopicPattern(keyOrArguments);
-    return {
-      source,
-      destinationType,
-      destination,
-      bindingKey: type === 'fanout' ? '' : keyOrArguments,
-      arguments: {},
-    };
+    const json = canonicalJson({ ...(PREDECLARED.get(binding.source) as ExchangeRecord) });
+    await this.created(
+      await this.declare(this.keys.topologyExchanges, 'exchange', binding.source, json),
+    );
   }
 
   private async bind(binding: BindingRecord): Promise<void> {
@@ -499,9 +529,7 @@ export class Topology {
     );
     if (status === 'no_source')
       throw new NotFoundError(`exchange '${binding.source}' does not exist`);
-    if (status === 'no_destination') {
-      throw new NotFoundError(`${binding.destinationType} '${binding.destination}' does not exist`);
-    }
+    if (status === 'no_destination') throw missingDestination(binding);
     await this.changed(Number(version));
   }
 

@@ -1,4 +1,6 @@
+import { types } from 'node:util';
 import { AccessRefusedError, InvalidArgumentError } from '../errors/index.js';
+import type { Codec } from '../message/codec.js';
 import type { Headers, HeaderValue } from '../message/headers.js';
 import type { BindingArguments } from '../routing/headers.js';
 
@@ -95,11 +97,84 @@ function validateHeaderValue(
   }
 }
 
-/** A plain object (`{}` or `Object.create(null)`): not a Map, an array, a Buffer or a class instance. */
+/**
+ * A plain object (`{}` or `Object.create(null)`): not a Map, an array, a Buffer, a class
+ * instance or a Proxy (whose every read runs code of its own).
+ */
 function isPlainObject(value: unknown): value is Readonly<Record<string, unknown>> {
-  if (typeof value !== 'object' || value === null) return false;
+  if (typeof value !== 'object' || value === null || types.isProxy(value)) return false;
   const prototype = Object.getPrototypeOf(value) as unknown;
   return prototype === Object.prototype || prototype === null;
+}
+
+/** The own property of `value` that is a getter or a setter, if any. */
+function accessorOf(value: object): string | undefined {
+  const descriptors = Object.entries(Object.getOwnPropertyDescriptors(value));
+  return descriptors.find(([, d]) => d.get !== undefined || d.set !== undefined)?.[0];
+}
+
+/**
+ * Refuses a getter or setter among `value`'s own properties. sluice reads an option more than
+ * once (to check it, then to use it): a getter could throw there, or answer differently.
+ */
+function validateDataProperties(name: string, value: object): void {
+  const accessor = accessorOf(value);
+  if (accessor !== undefined) {
+    throw new InvalidArgumentError(`${name}: '${accessor}' is a getter or setter, not a value`);
+  }
+}
+
+/**
+ * True for data sluice can read as options: a plain object (see {@link isPlainObject}) whose
+ * own properties are values, not getters or setters.
+ */
+export function isPlainData(value: unknown): value is Readonly<Record<string, unknown>> {
+  return isPlainObject(value) && accessorOf(value) === undefined;
+}
+
+/**
+ * True when `value` is an object (a class instance too) whose `methods` are functions, read
+ * once each: a getter or proxy that throws makes it no such object, rather than an exception.
+ */
+export function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  if ((typeof value !== 'object' || value === null) && typeof value !== 'function') return false;
+  try {
+    return methods.every(
+      (method) => typeof (value as Record<string, unknown>)[method] === 'function',
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Checks a codec: an object (a class instance too) with `encode` and `decode` functions. */
+export function validateCodec(codec: unknown): asserts codec is Codec {
+  if (!hasMethods(codec, ['encode', 'decode'])) {
+    throw new InvalidArgumentError('codec must be an object with encode and decode functions');
+  }
+}
+
+/** Checks an event listener: `name` one of the emitter's `names`, `listener` a function. */
+export function validateListener(
+  name: unknown,
+  listener: unknown,
+  names: ReadonlySet<string>,
+): void {
+  if (typeof name !== 'string' || !names.has(name)) {
+    const given = typeof name === 'string' ? `'${name}'` : `a ${typeof name}`;
+    throw new InvalidArgumentError(`no event named ${given} (events: ${[...names].join(', ')})`);
+  }
+  if (typeof listener !== 'function') {
+    throw new InvalidArgumentError(`the listener of '${name}' must be a function`);
+  }
+}
+
+/** Checks an array of items sluice will read one by one: not a Proxy, no element a getter. */
+export function validateArray(name: string, value: unknown): asserts value is readonly unknown[] {
+  if (!Array.isArray(value) || types.isProxy(value)) {
+    throw new InvalidArgumentError(`${name} must be an array`);
+  }
+  validateDataProperties(name, value);
 }
 
 function validateHeaderMap(
@@ -108,6 +183,7 @@ function validateHeaderMap(
   nullAllowed: boolean,
 ): asserts value is Headers {
   if (!isPlainObject(value)) throw new InvalidArgumentError(`${where}s must be a plain object`);
+  validateDataProperties(`${where}s`, value);
   for (const [key, item] of Object.entries(value)) {
     if (key.length === 0 || byteLength(key) > MAX_NAME_BYTES) {
       throw new InvalidArgumentError(`${where} names must be 1 to ${MAX_NAME_BYTES} bytes`);
@@ -196,8 +272,9 @@ export function optionNames<T>(
 }
 
 /**
- * Checks that options is undefined or a plain object, so that property reads are safe, whose
- * names are all among `allowed`: a misspelt option (`maxDelivery`) is refused, not ignored.
+ * Checks that options is undefined or plain data (a plain object of values: no Proxy, getter or
+ * setter), so that property reads are safe, whose names are all among `allowed`: a misspelt
+ * option (`maxDelivery`) is refused, not ignored.
  */
 export function validateOptionsObject(
   name: string,
@@ -206,6 +283,7 @@ export function validateOptionsObject(
 ): asserts value is object | undefined {
   if (value === undefined) return;
   if (!isPlainObject(value)) throw new InvalidArgumentError(`${name} must be a plain object`);
+  validateDataProperties(name, value);
   for (const key of Object.keys(value)) {
     if (!allowed.has(key)) {
       throw new InvalidArgumentError(
