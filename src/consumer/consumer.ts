@@ -436,10 +436,13 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     if (this.leases.size === 0 && this.dispatcher.active === 0) this.wakeIdle?.();
   }
 
-  /** The queue was deleted: say so, and close (what handlers still run finish first). */
+  /**
+   * The queue was deleted: say so, and close at once. Handlers still running are not waited
+   * for: what they hold can no longer be settled.
+   */
   private cancelled(): void {
     this.events.emit('cancelled', { queue: this.queue });
-    this.close().catch((error: unknown) => this.report(error));
+    this.close({ timeoutMs: 0 }).catch((error: unknown) => this.report(error));
   }
 
   /** Emits `readError` with a SluiceError, until the consumer has closed. */
