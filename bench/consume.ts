@@ -13,7 +13,11 @@
  * start-up, a few round trips, is included) and stops once every message has been handled and
  * acked (completed, for BullMQ).
  */
+import { randomBytes } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
+import pg from 'pg';
+import { findPostgres } from '../scripts/local-postgres.js';
+import { migrate, PostgresInbox } from '../src/postgres/index.js';
 import { Redis } from 'ioredis';
 import { waitFor } from '../scripts/local-redis.js';
 import { Sluice, type Consumer } from '../src/index.js';
@@ -52,11 +56,47 @@ function indexes(first: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => first + i);
 }
 
-/** sluice's consumer, plain or idempotent (Redis store: a lease, then marker + ack per message). */
-const sluiceConsume = (idempotent: boolean): Contender => ({
-  name: 'sluice',
+/**
+ * How sluice's consumer runs: plain; idempotent with the Redis store (a lease, then marker +
+ * ack per message); or idempotent with the PostgreSQL inbox (a transaction per message).
+ */
+type ConsumeMode = 'plain' | 'redis' | 'postgres';
+
+/** The PostgreSQL of the inbox row: found (or started) once, for the whole bench. */
+let postgres: Promise<{ pool: pg.Pool; stop: () => Promise<void> }> | undefined;
+function inboxPool(): Promise<{ pool: pg.Pool; stop: () => Promise<void> }> {
+  postgres ??= findPostgres().then((found) => {
+    const pool = new pg.Pool({ connectionString: found.url, max: 20 });
+    return {
+      pool,
+      stop: async () => {
+        await pool.end();
+        await found.stop();
+      },
+    };
+  });
+  return postgres;
+}
+
+/** Ends the PostgreSQL of the inbox row, if one was found. */
+export async function stopInboxPostgres(): Promise<void> {
+  await (await postgres)?.stop();
+}
+
+const sluiceConsume = (mode: ConsumeMode): Contender => ({
+  name: mode === 'plain' ? 'sluice' : `sluice-${mode}`,
   async run({ url, prefix, messages }: RunContext): Promise<number> {
     const sluice = await Sluice.connect({ url, namespace: prefix });
+    let store: PostgresInbox | undefined;
+    let dropTable = (): Promise<unknown> => Promise.resolve();
+    if (mode === 'postgres') {
+      const { pool } = await inboxPool();
+      // A table of this run's only: markers of another run must not make duplicates.
+      const table = `bench_inbox_${randomBytes(6).toString('hex')}`;
+      await migrate(pool, { table });
+      store = new PostgresInbox({ pool, table });
+      dropTable = () => pool.query(`DROP TABLE ${table}`);
+    }
     let consumer: Consumer<BenchBody> | undefined;
     try {
       await declareTopology(sluice);
@@ -73,7 +113,8 @@ const sluiceConsume = (idempotent: boolean): Contender => ({
         const options = {
           prefetch: PREFETCH,
           concurrency: PREFETCH,
-          ...(idempotent ? { idempotency: {} } : {}),
+          ...(mode === 'redis' ? { idempotency: {} } : {}),
+          ...(store === undefined ? {} : { idempotency: { store } }),
         };
         // The handler says when the last message is handled (as the raw loop knows when it
         // is done); only the last acks' round trip is then polled for, so that polling every
@@ -105,6 +146,7 @@ const sluiceConsume = (idempotent: boolean): Contender => ({
     } finally {
       await consumer?.close();
       await sluice.close();
+      await dropTable();
     }
   },
 });
@@ -234,10 +276,14 @@ const bullmqConsume: Contender = {
 export const consumeScenario: Scenario = {
   id: 'consume',
   rows: [
-    { label: `consume + ack, prefetch ${PREFETCH}`, sluice: sluiceConsume(false) },
+    { label: `consume + ack, prefetch ${PREFETCH}`, sluice: sluiceConsume('plain') },
     {
       label: `consume + ack, prefetch ${PREFETCH}, idempotent (Redis store)`,
-      sluice: sluiceConsume(true),
+      sluice: sluiceConsume('redis'),
+    },
+    {
+      label: `consume + ack, prefetch ${PREFETCH}, idempotent (PostgreSQL inbox)`,
+      sluice: sluiceConsume('postgres'),
     },
   ],
   baselines: { raw: rawConsume, bullmq: bullmqConsume },

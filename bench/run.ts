@@ -20,7 +20,7 @@ import {
   type RedisServerHandle,
 } from '../scripts/local-redis.js';
 import { Sluice, type ServerInfo } from '../src/index.js';
-import { consumeScenario } from './consume.js';
+import { consumeScenario, stopInboxPostgres } from './consume.js';
 import { publishScenario } from './publish.js';
 import { formatTable, integer, type RowResult } from './report.js';
 import {
@@ -249,6 +249,7 @@ async function main(): Promise<void> {
   } finally {
     await admin.quit();
     await redis.stop();
+    await stopInboxPostgres();
   }
 }
 
