@@ -56,7 +56,7 @@ export const DELETE_EXCHANGE = defineScript({
 export const PURGE = defineScript({
   file: 'purge',
   keys: ['stream'],
-  args: ['group', 'count'],
+  args: ['group', 'count', 'holder'],
   decode: (reply) => Number(reply),
 });
 
@@ -118,7 +118,7 @@ export const DEREGISTER = defineScript({
 export const RELEASE = defineScript({
   file: 'release',
   keys: ['stream', 'outbox'],
-  args: ['group', 'consumer', 'idleMs', 'counted', 'timeMs', 'ids...'],
+  args: ['group', 'consumer', 'holder', 'idleMs', 'counted', 'timeMs', 'ids...'],
   decode: (reply) => reply as number,
 });
 
@@ -222,11 +222,13 @@ export const PUBLISH = defineScript({
 export interface PublishPlan {
   /** The consumer group, whose pending count bounded queues subtract from their length. */
   readonly group: string;
+  /** The group's holder of deliveries given back in place: its pending ones count as ready. */
+  readonly released: string;
   /** All or nothing. */
   readonly atomic: boolean;
   /** Make a write even when only duplicates are found (so a WAIT after the call covers them). */
   readonly touch: boolean;
-  /** Per target queue: max length (0: unbounded) and overflow policy. */
+  /** Per target queue: max length (-1: unbounded) and overflow policy. */
   readonly queues: readonly (readonly [maxLength: number, overflow: string])[];
   /** Per dedup group: the 1-based queue index and the window. */
   readonly groups: readonly (readonly [queue: number, windowMs: number])[];

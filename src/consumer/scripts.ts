@@ -32,7 +32,7 @@ import {
   type ScriptKeys,
 } from '../connection/scripts.js';
 import type { DeathReason } from '../message/death-history.js';
-import { CONSUMER_GROUP, type QueueKeys } from '../keys/index.js';
+import { CONSUMER_GROUP, RELEASED_HOLDER, type QueueKeys } from '../keys/index.js';
 import { DeadlineQueue, SETTLEMENT_TIMEOUT_MS, deadlineError } from './deadline.js';
 
 /** The settlement deadlines of each client's script calls: one timer per client for them all. */
@@ -198,6 +198,7 @@ export async function releaseOwned(
     {
       group: CONSUMER_GROUP,
       consumer: args.consumer,
+      holder: RELEASED_HOLDER,
       idleMs: RELEASED_IDLE_MS,
       counted: args.counted ? '1' : '0',
       timeMs: Date.now(),

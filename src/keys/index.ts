@@ -103,3 +103,10 @@ export function escapeGlob(text: string): string {
 
 /** The consumer group every queue stream carries. */
 export const CONSUMER_GROUP = 'sluice';
+
+/**
+ * The consumer of the group that holds deliveries given back in place (src/lua/release.lua)
+ * until a consumer takes them over: they count as ready, not as unacked. No consumer of sluice
+ * is named so (their names are host-pid-random).
+ */
+export const RELEASED_HOLDER = '~released';

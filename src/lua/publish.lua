@@ -6,7 +6,7 @@
 -- KEYS: per target queue, in plan order, its stream, fence and dead-letter outbox; then per
 -- dedup group (a queue and a window), slot 0 and slot 1. On a cluster-mode server every key of
 -- one call is in one queue's slot; on a standalone server one call may cover several queues.
--- ARGV: the version; the plan, JSON: {group, atomic, touch, queues: [[maxLength (-1 for none),
+-- ARGV: the version; the plan, JSON: {group, released, atomic, touch, queues: [[maxLength (-1 for none),
 -- overflow]], groups: [[queue index, window ms]], messages: [[dedup key, kept message id, queue
 -- index, group index (0: no dedup), ...]]}; then per message its XADD items packed as msgpack
 -- raws.
@@ -63,13 +63,19 @@ for g, spec in ipairs(groups_in) do
 end
 
 -- Ready messages of a bounded queue: entries minus deliveries not yet acked (acked entries are
--- deleted), plus the copies this call has planned so far.
+-- deleted; those given back in place, pending for plan.released, are ready), plus the copies
+-- this call has planned so far.
 local ready = {}
 local function ready_count(q)
   if ready[q] == nil then
     local pending = redis.pcall('XPENDING', stream(q), consumer_group)
     local unacked = 0
-    if type(pending) == 'table' and type(pending[1]) == 'number' then unacked = pending[1] end
+    if type(pending) == 'table' and type(pending[1]) == 'number' then
+      unacked = pending[1]
+      for _, holder in ipairs(pending[4] or {}) do
+        if holder[1] == plan.released then unacked = unacked - tonumber(holder[2]) end
+      end
+    end
     ready[q] = redis.call('XLEN', stream(q)) - unacked
   end
   return ready[q]

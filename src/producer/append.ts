@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { callScript } from '../connection/scripts.js';
 import { PUBLISH, type PublishPlan, type PublishReply } from '../connection/script-catalog.js';
 import { ServerError, UnsupportedError } from '../errors/index.js';
-import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
+import { CONSUMER_GROUP, RELEASED_HOLDER, type Keyspace } from '../keys/index.js';
 
 /** One message to append to its target queues. */
 export interface AppendItem {
@@ -194,6 +194,7 @@ async function appendCall(
   }
   const plan: PublishPlan = {
     group: CONSUMER_GROUP,
+    released: RELEASED_HOLDER,
     atomic: options.atomic,
     touch: options.touch,
     queues,

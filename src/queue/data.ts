@@ -3,7 +3,7 @@ import { unlinkMatching } from '../connection/connection.js';
 import { PURGE } from '../connection/script-catalog.js';
 import { callScript } from '../connection/scripts.js';
 import { NotFoundError } from '../errors/index.js';
-import { CONSUMER_GROUP, type Keyspace } from '../keys/index.js';
+import { CONSUMER_GROUP, RELEASED_HOLDER, type Keyspace } from '../keys/index.js';
 import { validateName } from '../validation/index.js';
 import { ensureConsumerGroup } from './group.js';
 
@@ -70,7 +70,10 @@ export class QueueData {
     const value = (index: number): unknown =>
       replies?.[index]?.[0] ? undefined : replies?.[index]?.[1];
     const length = Number(value(0) ?? 0);
-    const unacked = Number((value(1) as [number] | undefined)?.[0] ?? 0);
+    // Deliveries given back in place (pending for RELEASED_HOLDER) are ready, not unacked.
+    const pending = value(1) as [number, unknown, unknown, [string, string][] | null] | undefined;
+    const released = Number(pending?.[3]?.find(([holder]) => holder === RELEASED_HOLDER)?.[1] ?? 0);
+    const unacked = Number(pending?.[0] ?? 0) - released;
     // Registrations by when their lease ends, against the server's clock.
     const [seconds, micros] = (value(4) as [string, string] | undefined) ?? ['0', '0'];
     const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
@@ -97,7 +100,7 @@ export class QueueData {
         this.redis,
         PURGE,
         { stream: this.keys.queue(queue).stream },
-        { group: CONSUMER_GROUP, count: PURGE_BATCH },
+        { group: CONSUMER_GROUP, count: PURGE_BATCH, holder: RELEASED_HOLDER },
       );
       if (deleted === 0) return purged;
       purged += deleted;
