@@ -3,9 +3,8 @@
  * recorded writes commit with the done marker and the ack, a deposed consumer commits nothing,
  * and crashes never double an effect.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 import {
   InvalidArgumentError,
   ServerError,
@@ -15,40 +14,28 @@ import {
   type SluiceError,
 } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
+import { drainWithRestarts, publishEachTwice, startProcess } from '../support/processes.js';
 import { useSluice } from '../support/sluice.js';
-
-const idempotentProcess = fileURLToPath(
-  new URL('../support/idempotent-process.ts', import.meta.url),
-);
 
 /** The hash the handlers of these tests write their effects to, in the queue's slot. */
 const effectsKey = (namespace: string, queue: string): string =>
   `{${namespace}:q:${queue}:0}:effects`;
 
+/** An idempotent consumer process (test/support/idempotent-process.ts) on `queue`. */
 function startConsumer(
   namespace: string,
   queue: string,
   leaseMs: number,
   hold = false,
 ): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      idempotentProcess,
-      redisUrl(),
-      namespace,
-      queue,
-      String(leaseMs),
-      ...(hold ? ['hold'] : []),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+  return startProcess(
+    'idempotent-process.ts',
+    redisUrl(),
+    namespace,
+    queue,
+    String(leaseMs),
+    ...(hold ? ['hold'] : []),
   );
-  onTestFinished(() => {
-    child.kill('SIGKILL');
-  });
-  return child;
 }
 
 describe('idempotent consumer', () => {
@@ -457,32 +444,14 @@ describe('idempotent consumers across processes', () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareQueue('charges', { ackTimeoutMs: 1000 });
     const jobs = 10_000;
-    for (let start = 0; start < jobs; start += 1000) {
-      const batch = Array.from({ length: 1000 }, (_, i) => start + i).flatMap((job) =>
-        [0, 1].map(() => ({
-          exchange: '',
-          routingKey: 'charges',
-          body: { job },
-          options: { dedupKey: `job-${job}`, dedupWindowMs: 0 },
-        })),
-      );
-      await sluice.publishBatch(batch);
-    }
-    const consumers = [0, 1, 2].map(() => startConsumer(namespace, 'charges', 1000));
-    // The first one is killed three times at once-handled milestones, and restarted.
-    for (const milestone of [2000, 5000, 8000]) {
-      await waitFor(async () => Number(await redis.get(`${namespace}:runs`)) >= milestone, {
-        timeoutMs: 60_000,
-      });
-      consumers[0]?.kill('SIGKILL');
-      consumers[0] = startConsumer(namespace, 'charges', 1000);
-    }
-    await waitFor(
-      async () => {
-        const info = await sluice.inspectQueue('charges');
-        return info.messages === 0 && info.unacked === 0 && info.delayed === 0;
-      },
-      { timeoutMs: 90_000 },
+    await publishEachTwice(sluice, 'charges', jobs);
+    await drainWithRestarts(
+      sluice,
+      redis,
+      namespace,
+      'charges',
+      () => startConsumer(namespace, 'charges', 1000),
+      { milestoneMs: 60_000, drainMs: 90_000 },
     );
     const effects = await redis.hgetall(effectsKey(namespace, 'charges'));
     expect(Object.keys(effects)).toHaveLength(jobs);

@@ -3,9 +3,8 @@
  * once per key, its rows commit with the key's marker or not at all, a crash between the commit
  * and the ack never runs it again, and failures of PostgreSQL are typed and lose no message.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
@@ -24,11 +23,11 @@ import {
 } from '../../src/postgres/index.js';
 import { startEmbeddedPostgres } from '../../scripts/local-postgres.js';
 import { redisUrl, waitFor } from '../support/index.js';
+import { drainWithRestarts, publishEachTwice, startProcess } from '../support/processes.js';
 import { createSchema, postgresSuite, withSearchPath } from '../support/postgres.js';
 import { useSluice } from '../support/sluice.js';
 
 const postgres = postgresSuite();
-const inboxProcess = fileURLToPath(new URL('../support/inbox-process.ts', import.meta.url));
 
 const CHARGES = 'CREATE TABLE charges (id bigserial PRIMARY KEY, job text NOT NULL)';
 
@@ -71,31 +70,22 @@ function holdKey(
   return { inside, release: () => release(), outcome };
 }
 
+/** An inbox consumer process (test/support/inbox-process.ts) on `queue`, lease 5 s. */
 function startConsumer(
   namespace: string,
   queue: string,
   postgresUrl: string,
   crashAfterCommit = false,
 ): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      inboxProcess,
-      redisUrl(),
-      namespace,
-      queue,
-      postgresUrl,
-      '5000',
-      ...(crashAfterCommit ? ['crash-after-commit'] : []),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+  return startProcess(
+    'inbox-process.ts',
+    redisUrl(),
+    namespace,
+    queue,
+    postgresUrl,
+    '5000',
+    ...(crashAfterCommit ? ['crash-after-commit'] : []),
   );
-  onTestFinished(() => {
-    child.kill('SIGKILL');
-  });
-  return child;
 }
 
 describe('PostgreSQL inbox', () => {
@@ -189,32 +179,14 @@ describe('PostgreSQL inbox', () => {
     const { pool, url } = await useInbox();
     await sluice.declareQueue('charges', { ackTimeoutMs: 1000 });
     const jobs = 10_000;
-    for (let start = 0; start < jobs; start += 1000) {
-      const batch = Array.from({ length: 1000 }, (_, i) => start + i).flatMap((job) =>
-        [0, 1].map(() => ({
-          exchange: '',
-          routingKey: 'charges',
-          body: { job },
-          options: { dedupKey: `job-${job}`, dedupWindowMs: 0 },
-        })),
-      );
-      await sluice.publishBatch(batch);
-    }
-    const consumers = [0, 1, 2].map(() => startConsumer(namespace, 'charges', url));
-    // The first one is killed three times at handler-run milestones, and restarted.
-    for (const milestone of [2000, 5000, 8000]) {
-      await waitFor(async () => Number(await redis.get(`${namespace}:runs`)) >= milestone, {
-        timeoutMs: 90_000,
-      });
-      consumers[0]?.kill('SIGKILL');
-      consumers[0] = startConsumer(namespace, 'charges', url);
-    }
-    await waitFor(
-      async () => {
-        const info = await sluice.inspectQueue('charges');
-        return info.messages === 0 && info.unacked === 0 && info.delayed === 0;
-      },
-      { timeoutMs: 120_000 },
+    await publishEachTwice(sluice, 'charges', jobs);
+    await drainWithRestarts(
+      sluice,
+      redis,
+      namespace,
+      'charges',
+      () => startConsumer(namespace, 'charges', url),
+      { milestoneMs: 90_000, drainMs: 120_000 },
     );
     const { rows } = await pool.query<{ jobs: string; rows: string }>(
       'SELECT count(DISTINCT job) AS jobs, count(*) AS rows FROM charges',

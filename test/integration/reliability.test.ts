@@ -1,24 +1,14 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, PreconditionFailedError, type Delivery } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
+import { startProcess } from '../support/processes.js';
 import { PROMOTION_SLACK_MS, connectSluice, streamKey, useSluice } from '../support/sluice.js';
-
-const consumerProcess = fileURLToPath(new URL('../support/consumer-process.ts', import.meta.url));
 
 describe('crash recovery', () => {
   it('stops counting a SIGKILLed consumer once its registration lease ends', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareQueue('jobs');
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', consumerProcess, redisUrl(), namespace, 'jobs'],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    onTestFinished(() => {
-      child.kill('SIGKILL');
-    });
+    const child = startProcess('consumer-process.ts', redisUrl(), namespace, 'jobs');
     await waitFor(async () => (await sluice.inspectQueue('jobs')).consumers === 1, {
       timeoutMs: 20_000,
     });
@@ -59,16 +49,7 @@ describe('crash recovery', () => {
       );
       for (const confirm of confirms) ids.add(confirm.messageId);
     }
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', consumerProcess, redisUrl(), namespace, 'jobs'],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    onTestFinished(() => {
-      child.kill('SIGKILL');
-    });
+    const child = startProcess('consumer-process.ts', redisUrl(), namespace, 'jobs');
     await waitFor(async () => Number(await redis.get(`${namespace}:runs`)) >= 2000, {
       timeoutMs: 30_000,
     });
