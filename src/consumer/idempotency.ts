@@ -9,7 +9,7 @@
 import type { Redis } from 'ioredis';
 import { toSluiceError } from '../connection/connection.js';
 import { InvalidArgumentError, ServerError, StaleDeliveryError } from '../errors/index.js';
-import type { Keyspace } from '../keys/index.js';
+import type { Keyspace, QueueKeys } from '../keys/index.js';
 import {
   hasMethods,
   optionNames,
@@ -179,12 +179,17 @@ export class IdempotentSettlement implements Settlement {
   private readonly committing = new Set<Promise<void>>();
   private readonly renewal: Periodic;
   private serial = 0;
+  /** The queue's keys and hash tag, worked out once rather than per delivery. */
+  private readonly queueKeys: QueueKeys;
+  private readonly hashTag: string;
 
   constructor(
     private readonly plain: Settlement,
     private readonly settings: IdempotencySettings,
     private readonly context: IdempotencyContextOf,
   ) {
+    this.queueKeys = context.keys.queue(context.queue);
+    this.hashTag = context.keys.queueHashTag(context.queue);
     const everyMs = settings.leaseMs / 3;
     this.renewal = new Periodic(() => this.renew(), everyMs, context.report, everyMs);
   }
@@ -227,7 +232,7 @@ export class IdempotentSettlement implements Settlement {
         consumer,
         token,
         leaseMs: this.settings.leaseMs,
-        stream: this.context.keys.queue(this.context.queue).stream,
+        stream: this.queueKeys.stream,
       });
       if (begun.kind === 'acquired') break;
       if (begun.kind === 'duplicate' || begun.kind === 'stale') {
@@ -250,10 +255,7 @@ export class IdempotentSettlement implements Settlement {
       const waitMs = Math.min(Math.max(begun.leftMs, 10), BUSY_POLL_MS);
       await new Promise((resolve) => setTimeout(resolve, waitMs));
     }
-    const writes = new WriteRecorder(
-      this.context.keys.queueHashTag(this.context.queue),
-      this.context.cluster,
-    );
+    const writes = new WriteRecorder(this.hashTag, this.context.cluster);
     this.held.set(delivery, { marker, token, writes });
     delivery.tx = writes;
     return writes;
@@ -284,7 +286,7 @@ export class IdempotentSettlement implements Settlement {
     const { redis, consumerName: consumer } = this.context;
     const writes = held.declared ?? (await this.declared(held.writes));
     const committed = await commitIdempotent(redis, held.marker, delivery.streamId, {
-      keys: this.context.keys.queue(this.context.queue),
+      keys: this.queueKeys,
       consumer,
       token: held.token,
       ttlMs: this.settings.ttlMs,

@@ -7,11 +7,10 @@
  * once without doubling a message.
  */
 import type { Redis } from 'ioredis';
-import { toSluiceError } from '../connection/connection.js';
+import { toSluiceError, withDeadline } from '../connection/connection.js';
 import type { DeadLetterRelay } from '../dead-letter/relay.js';
 import type { SluiceError } from '../errors/index.js';
 import type { Keyspace } from '../keys/index.js';
-import { withDeadline } from '../connection/connection.js';
 import { ReplyBudget, SETTLEMENT_TIMEOUT_MS, deadlineError } from './deadline.js';
 import { Periodic } from './periodic.js';
 import { expireHead, promoteDue } from './scripts.js';
@@ -130,12 +129,12 @@ export class QueueKeeper {
     const keys = this.keys.queue(queue);
     for (;;) {
       const nowMs = Date.now();
-      const what = `expiring the head of queue '${queue}'`;
-      const { expired, nextDueAtMs } = await withDeadline(
-        expireHead(this.redis, keys, { nowMs, ttlMs, limit: EXPIRE_BATCH }),
-        SETTLEMENT_TIMEOUT_MS,
-        () => deadlineError(this.redis, what, SETTLEMENT_TIMEOUT_MS),
-      );
+      // Bounded by the settlement deadline, as every consumer script call is.
+      const { expired, nextDueAtMs } = await expireHead(this.redis, keys, {
+        nowMs,
+        ttlMs,
+        limit: EXPIRE_BATCH,
+      });
       if (expired > 0) await this.drain(queue);
       if (nextDueAtMs === undefined || nextDueAtMs > nowMs) return nextDueAtMs;
     }
