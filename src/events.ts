@@ -78,6 +78,9 @@ export const CONSUMER_EVENT_NAMES: Readonly<Record<keyof ConsumerEvents, true>> 
   readError: true,
   groupRecreated: true,
   cancelled: true,
+  'partition.assigned': true,
+  'partition.revoked': true,
+  'key.halted': true,
 };
 
 /**

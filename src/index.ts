@@ -59,7 +59,7 @@ export type {
   ReplayResult,
 } from './dead-letter/tools.js';
 export type { BatchMessage, PublishOptions } from './producer/prepare.js';
-export type { QueueInfo } from './queue/data.js';
+export type { PartitionInfo, QueueInfo } from './queue/data.js';
 export type { PublishBatchOptions } from './producer/producer.js';
 export type { ConfirmTarget, PublishConfirm } from './producer/publication.js';
 export type { Durability, ProducerConnectOptions } from './producer/settings.js';

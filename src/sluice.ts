@@ -61,7 +61,9 @@ import type { ExchangeType, QueueOptions } from './topology/types.js';
 import {
   isPlainData,
   optionNames,
+  validateBooleanOption,
   validateCodec,
+  validateEnumOption,
   validateIntegerOption,
   validateName,
   validateOptionsObject,
@@ -135,7 +137,10 @@ const CONSUME_OPTIONS = optionNames<IdempotentConsumeOptions<unknown>>({
   concurrency: true,
   retry: true,
   idempotency: true,
+  ordered: true,
+  onPoison: true,
 });
+const POISON_POLICIES: readonly ('dead-letter' | 'halt')[] = ['dead-letter', 'halt'];
 
 /**
  * The dead-letter queue tools of a client (`sluice.dlq`): list, show, replay, purge. Each is
@@ -214,7 +219,7 @@ export class Sluice {
     private readonly operationTimeoutMs: number,
   ) {
     this.queues = new QueueData(connection.redis, keys, (queue) =>
-      this.topology.queueExists(queue),
+      this.topology.queueRecord(queue),
     );
     this.topology = new Topology(connection.redis, keys, this.queues, () =>
       this.cache.invalidate(),
@@ -225,7 +230,10 @@ export class Sluice {
       keys,
       this.cache,
       // The keeper comes next: it routes its sweeps through this relay.
-      { expireAt: (queue, dueAtMs, ttlMs) => this.keeper.expireAt(queue, dueAtMs, ttlMs) },
+      {
+        expireAt: (queue, partition, dueAtMs, ttlMs) =>
+          this.keeper.expireAt(queue, partition, dueAtMs, ttlMs),
+      },
     );
     this.keeper = new QueueKeeper(connection.redis, keys, this.relay, (queue, error) => {
       if (this.events.has('expiry.failed')) this.events.emit('expiry.failed', { queue, error });
@@ -510,6 +518,14 @@ export class Sluice {
     validateIntegerOption('prefetch', options.prefetch, 1, 10_000);
     validateIntegerOption('concurrency', options.concurrency, 1, 10_000);
     validateRetryPolicy(options.retry);
+    validateBooleanOption('ordered', options.ordered);
+    validateEnumOption('onPoison', options.onPoison, POISON_POLICIES);
+    if (options.onPoison !== undefined && options.ordered !== true) {
+      throw new InvalidArgumentError('onPoison is an option of ordered consumers (ordered: true)');
+    }
+    if (handler === undefined && options.ordered === true) {
+      throw new UnsupportedError('an ordered consumer runs a handler per key: use consume()');
+    }
     const idempotency =
       options.idempotency === undefined ? undefined : idempotencySettings(options.idempotency);
     // Read once the options are known to be plain data (a getter would run here otherwise).
@@ -533,7 +549,14 @@ export class Sluice {
       },
       queue,
       handler,
-      { prefetch, concurrency, retry: options.retry ?? DEFAULT_RETRY_POLICY, idempotency },
+      {
+        prefetch,
+        concurrency,
+        retry: options.retry ?? DEFAULT_RETRY_POLICY,
+        idempotency,
+        ordered: options.ordered === true,
+        onPoison: options.onPoison ?? 'dead-letter',
+      },
     );
     // Registered from the start, so that closing the client also stops one still starting.
     this.consumers.add(consumer);

@@ -101,9 +101,70 @@ export const REQUEUE = defineScript({
 /** Registers or renews a consumer, forgetting expired ones; false when the queue is gone. */
 export const REGISTER = defineScript({
   file: 'register',
-  keys: ['stream', 'fence', 'consumers'],
-  args: ['group', 'consumer', 'leaseMs'],
-  decode: (reply) => reply === 1,
+  keys: ['stream', 'fence', 'consumers', 'members'],
+  args: ['group', 'consumer', 'leaseMs', 'mode'],
+  decode: (reply) => (reply === 1 ? 'ok' : reply === 0 ? 'gone' : 'refused'),
+});
+
+/** An ordered consumer's membership: the live members in join order, or why not. */
+export const MEMBERS = defineScript({
+  file: 'members',
+  keys: ['fence', 'consumers', 'members', 'joined'],
+  args: ['consumer', 'leaseMs'],
+  decode: (reply) => {
+    const [status, ...names] = reply as string[];
+    return status === 'ok'
+      ? { kind: 'ok' as const, members: names }
+      : status === 'conflict'
+        ? { kind: 'conflict' as const, consumer: names[0] as string }
+        : { kind: 'gone' as const };
+  },
+});
+
+/** A partition's ownership: acquire, renew or release; the token, 0 refused, -1 queue gone. */
+export const OWN = defineScript({
+  file: 'own',
+  keys: ['fence', 'owner'],
+  args: ['consumer', 'op', 'leaseMs', 'token'],
+  decode: (reply) => Number(reply),
+});
+
+/** A raw stream entry as Redis returns it with buffers. */
+type RawEntry = [id: Buffer, fields: Buffer[] | null];
+
+/** An ordered consumer's read of its partition: entries, nothing new (and the last id), lost. */
+export const READ_ORDERED = defineScript({
+  file: 'read_ordered',
+  keys: ['stream', 'owner'],
+  args: ['group', 'consumer', 'token', 'count'],
+  buffers: true,
+  decode: (reply) => {
+    const [status, value] = reply as [Buffer, RawEntry[] | Buffer | undefined];
+    const kind = status.toString();
+    if (kind === 'ok') return { kind: 'ok' as const, entries: value as RawEntry[] };
+    if (kind === 'empty') return { kind: 'empty' as const, lastId: (value as Buffer).toString() };
+    return { kind: 'lost' as const };
+  },
+});
+
+/** Delivers an entry an ordered consumer holds again, in place, its delivery count raised. */
+export const REDELIVER = defineScript({
+  file: 'redeliver',
+  keys: ['stream', 'owner'],
+  args: ['group', 'consumer', 'token', 'id'],
+  buffers: true,
+  decode: (reply) => {
+    const [status, fields, timesDelivered] = reply as [Buffer, Buffer[]?, number?];
+    const kind = status.toString();
+    if (kind === 'ok') {
+      return {
+        kind: 'ok' as const,
+        fields: fields as Buffer[],
+        timesDelivered: Number(timesDelivered),
+      };
+    }
+    return { kind: kind as 'lost' | 'stale' | 'gone' };
+  },
 });
 
 /** Deregisters a consumer; true when it also left the group (it held nothing). */
@@ -155,11 +216,12 @@ export const EXPIRE = defineScript({
 /** Takes over idle entries; bodies as Buffers. */
 export const RECLAIM = defineScript({
   file: 'reclaim',
-  keys: ['stream', 'outbox'],
-  args: ['group', 'consumer', 'minIdleMs', 'startId', 'count', 'timeMs'],
+  keys: ['stream', 'outbox', 'owner'],
+  args: ['group', 'consumer', 'minIdleMs', 'startId', 'count', 'timeMs', 'token'],
   buffers: true,
   decode: (reply) => {
-    const [cursor, entries] = reply as [Buffer, [Buffer, Buffer[], number][]];
+    const [cursor, entries] = reply as [Buffer, [Buffer, Buffer[], number][] | undefined];
+    if (entries === undefined) return 'lost' as const;
     return {
       cursor: cursor.toString(),
       entries: entries.map(([id, fields, timesDelivered]) => ({

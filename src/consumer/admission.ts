@@ -26,7 +26,20 @@ export type Admission =
       readonly reason: Refusal;
       /** Undefined when the entry was not a readable message. */
       readonly messageId: string | undefined;
+      /**
+       * Past the delivery limit: the message as it would have been delivered (an ordered
+       * consumer that halts on poison keeps it).
+       */
+      readonly message?: Delivered;
     };
+
+/** A readable message: its envelope, decoded body and delivery count. */
+export interface Delivered {
+  readonly envelope: Envelope;
+  readonly body: unknown;
+  /** Deliveries of the message across requeues, this one included. */
+  readonly deliveryCount: number;
+}
 
 /**
  * How many deliveries a message gets in a queue declared without `maxDeliveries`: the default
@@ -80,7 +93,12 @@ export function admit(
   const deliveryCount = envelope.redeliveries + timesDelivered;
   const { messageId, expirationMs, publishedAt } = envelope;
   if (deliveryCount > deliveryLimit(rules)) {
-    return { deliver: false, reason: 'delivery_limit', messageId };
+    return {
+      deliver: false,
+      reason: 'delivery_limit',
+      messageId,
+      message: { envelope, body, deliveryCount },
+    };
   }
   const ttl = rules.messageTtlMs;
   if (

@@ -37,8 +37,14 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
   readonly publishedAt: number;
   readonly redelivered: boolean;
   readonly deathHistory: DeathHistory | undefined;
+  readonly partitionKey: string;
   /** Not handed to the handler after all (an idempotent consumer's duplicate). */
   skipped = false;
+  /**
+   * Ordered consumers with `onPoison: 'halt'`: past the delivery limit, kept at its key's head
+   * without running the handler.
+   */
+  halted = false;
   /** An idempotent consumer's recorded writes for this delivery, once it holds its key. */
   tx: RedisWrites | undefined;
   private settledAs: SettledAs | undefined;
@@ -46,16 +52,20 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
 
   constructor(
     readonly queue: string,
+    readonly partition: number,
+    readonly fencingToken: number | undefined,
     readonly streamId: string,
     envelope: Envelope,
     readonly body: T,
     readonly deliveryCount: number,
-    private readonly settler: Settlement,
+    /** How it is settled: its partition's settlement. */
+    readonly settler: Settlement,
   ) {
     this.messageId = envelope.messageId;
     this.dedupKey = envelope.dedupKey ?? envelope.messageId;
     this.exchange = envelope.exchange;
     this.routingKey = envelope.routingKey;
+    this.partitionKey = envelope.partitionKey ?? envelope.routingKey;
     this.headers = envelope.headers;
     this.contentType = envelope.contentType;
     this.correlationId = envelope.correlationId;
@@ -82,6 +92,11 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
 
   get settled(): boolean {
     return this.settledAs !== undefined;
+  }
+
+  /** How it was settled, if it was. */
+  get outcome(): SettledAs | undefined {
+    return this.settledAs;
   }
 
   ack(): Promise<void> {

@@ -152,6 +152,8 @@ export interface IdempotencyContextOf {
   readonly redis: Redis;
   readonly keys: Keyspace;
   readonly queue: string;
+  /** The queue partition whose deliveries it settles (markers live in its slot). */
+  readonly partition: number;
   readonly consumerName: string;
   readonly cluster: boolean;
   /** The delivery no longer counts against the prefetch. */
@@ -188,8 +190,8 @@ export class IdempotentSettlement implements Settlement {
     private readonly settings: IdempotencySettings,
     private readonly context: IdempotencyContextOf,
   ) {
-    this.queueKeys = context.keys.queue(context.queue);
-    this.hashTag = context.keys.queueHashTag(context.queue);
+    this.queueKeys = context.keys.queue(context.queue, context.partition);
+    this.hashTag = context.keys.queueHashTag(context.queue, context.partition);
     const everyMs = settings.leaseMs / 3;
     this.renewal = new Periodic(() => this.renew(), everyMs, context.report, everyMs);
   }
@@ -223,7 +225,8 @@ export class IdempotentSettlement implements Settlement {
    */
   async acquire(delivery: DeliveryImpl): Promise<WriteRecorder | undefined> {
     const key = keyOf(this.settings, delivery);
-    const marker = this.context.keys.idempotencyMarker(this.context.queue, key);
+    const { queue, partition } = this.context;
+    const marker = this.context.keys.idempotencyMarker(queue, key, partition);
     const token = `${this.context.consumerName}:${++this.serial}`;
     const { redis, consumerName: consumer } = this.context;
     const waitUntil = Date.now() + this.settings.leaseMs;

@@ -36,6 +36,8 @@ interface KeptQueue {
 
 /** A queue whose head may expire: when to look next, and the sweep in progress. */
 interface ExpiryWatch {
+  readonly queue: string;
+  readonly partition: number;
   ttlMs: number | undefined;
   dueAtMs: number;
   /** The last sweep failed: what it moved to the outbox may not have been routed. */
@@ -69,31 +71,41 @@ export class QueueKeeper {
    * until nothing ready there can expire. Without a consumer this is what dead-letters expired
    * messages; with one it keeps them from waiting for a consumer with room to read them.
    */
-  expireAt(queue: string, dueAtMs: number, ttlMs: number | undefined): void {
+  expireAt(queue: string, partition: number, dueAtMs: number, ttlMs: number | undefined): void {
     if (this.closed) return;
-    let watch = this.expiring.get(queue);
+    const name = `${partition} ${queue}`;
+    let watch = this.expiring.get(name);
     if (watch === undefined) {
-      watch = { ttlMs, dueAtMs: Infinity, failed: false, timer: undefined, sweeping: undefined };
-      this.expiring.set(queue, watch);
+      watch = {
+        queue,
+        partition,
+        ttlMs,
+        dueAtMs: Infinity,
+        failed: false,
+        timer: undefined,
+        sweeping: undefined,
+      };
+      this.expiring.set(name, watch);
     }
     watch.ttlMs = ttlMs;
     if (dueAtMs >= watch.dueAtMs) return;
     watch.dueAtMs = dueAtMs;
-    if (watch.sweeping === undefined) this.arm(queue, watch);
+    if (watch.sweeping === undefined) this.arm(watch);
   }
 
-  private arm(queue: string, watch: ExpiryWatch): void {
+  private arm(watch: ExpiryWatch): void {
     clearTimeout(watch.timer);
     // Node runs a longer timer at once: a far due time is looked at again when the timer ends.
     const delayMs = Math.min(Math.max(0, watch.dueAtMs - Date.now()), MAX_TIMER_MS);
-    watch.timer = setTimeout(() => this.sweep(queue, watch), delayMs).unref();
+    watch.timer = setTimeout(() => this.sweep(watch), delayMs).unref();
   }
 
   /** Sweeps `queue`'s head until nothing there has expired, then waits for the next due time. */
-  private sweep(queue: string, watch: ExpiryWatch): void {
+  private sweep(watch: ExpiryWatch): void {
+    const { queue, partition } = watch;
     watch.timer = undefined;
     watch.dueAtMs = Infinity;
-    const sweeping = this.sweepOnce(queue, watch.ttlMs, watch.failed).then(
+    const sweeping = this.sweepOnce(queue, partition, watch.ttlMs, watch.failed).then(
       (nextDueAtMs) => {
         watch.failed = false;
         return nextDueAtMs;
@@ -109,8 +121,8 @@ export class QueueKeeper {
       // A message noted during the sweep may be due earlier than the new head.
       if (nextDueAtMs !== undefined && nextDueAtMs < watch.dueAtMs) watch.dueAtMs = nextDueAtMs;
       if (this.closed) return;
-      if (watch.dueAtMs === Infinity) this.expiring.delete(queue);
-      else this.arm(queue, watch);
+      if (watch.dueAtMs === Infinity) this.expiring.delete(`${partition} ${queue}`);
+      else this.arm(watch);
     });
   }
 
@@ -120,13 +132,14 @@ export class QueueKeeper {
    */
   private async sweepOnce(
     queue: string,
+    partition: number,
     ttlMs: number | undefined,
     afterFailure: boolean,
   ): Promise<number | undefined> {
     // Offline, the call would only queue up behind the reconnect.
     if (this.redis.status !== 'ready') return Date.now() + EXPIRE_RETRY_MS;
     if (afterFailure) await this.drain(queue);
-    const keys = this.keys.queue(queue);
+    const keys = this.keys.queue(queue, partition);
     for (;;) {
       const nowMs = Date.now();
       // Bounded by the settlement deadline, as every consumer script call is.
@@ -180,13 +193,16 @@ export class QueueKeeper {
   private async round(queue: string): Promise<void> {
     // Offline, the calls would only queue up behind the reconnect; the next round comes soon.
     if (this.redis.status !== 'ready') return;
-    const keys = this.keys.queue(queue);
-    for (;;) {
-      const { moved } = await promoteDue(this.redis, keys, {
-        nowMs: Date.now(),
-        limit: PROMOTE_BATCH,
-      });
-      if (moved < PROMOTE_BATCH) break;
+    const partitions = await this.relay.partitions(queue);
+    for (let partition = 0; partition < partitions; partition++) {
+      const keys = this.keys.queue(queue, partition);
+      for (;;) {
+        const { moved } = await promoteDue(this.redis, keys, {
+          nowMs: Date.now(),
+          limit: PROMOTE_BATCH,
+        });
+        if (moved < PROMOTE_BATCH) break;
+      }
     }
     await this.drain(queue);
   }

@@ -12,14 +12,15 @@ import type { Delivery } from './types.js';
 /** What leases need to renew themselves. */
 export interface LeaseContext {
   readonly redis: Redis;
-  readonly keys: QueueKeys;
+  /** The keys of each partition of the queue. */
+  readonly keys: (partition: number) => QueueKeys;
   readonly consumerName: string;
   readonly report: (error: unknown) => void;
 }
 
-/** The unsettled deliveries of one consumer, by stream id. */
+/** The unsettled deliveries of one consumer. */
 export class Leases<T> {
-  private readonly held = new Map<string, Delivery<T>>();
+  private readonly held = new Set<Delivery<T>>();
   private renewal: Periodic | undefined;
 
   constructor(private readonly context: LeaseContext) {}
@@ -29,17 +30,18 @@ export class Leases<T> {
   }
 
   add(delivery: Delivery<T>): void {
-    this.held.set(delivery.streamId, delivery);
+    this.held.add(delivery);
   }
 
-  /** The deliveries held now. */
-  all(): Delivery<T>[] {
-    return [...this.held.values()];
+  /** The deliveries held now (of one partition, if given). */
+  all(partition?: number): Delivery<T>[] {
+    const all = [...this.held];
+    return partition === undefined ? all : all.filter((d) => d.partition === partition);
   }
 
   /** Drops a delivery's lease; false when it held none (settled before). */
-  delete(delivery: Delivery): boolean {
-    return this.held.delete(delivery.streamId);
+  delete(delivery: Delivery<T>): boolean {
+    return this.held.delete(delivery);
   }
 
   /**
@@ -54,7 +56,17 @@ export class Leases<T> {
     const { redis, keys, consumerName: consumer } = this.context;
     // Offline, the call would only queue up behind the reconnect; the next round comes soon.
     if (this.held.size === 0 || redis.status !== 'ready') return;
-    await extendOwned(redis, keys, { consumer, ids: [...this.held.keys()] });
+    const byPartition = new Map<number, string[]>();
+    for (const { partition, streamId } of this.held) {
+      const ids = byPartition.get(partition);
+      if (ids === undefined) byPartition.set(partition, [streamId]);
+      else ids.push(streamId);
+    }
+    await Promise.all(
+      [...byPartition].map(([partition, ids]) =>
+        extendOwned(redis, keys(partition), { consumer, ids }),
+      ),
+    );
   }
 
   /** Stops renewing; resolves once a renewal in progress is answered. */

@@ -1,15 +1,18 @@
 /**
- * The reader: one consumer's blocking XREADGROUP loop on a connection of its own, taking what
- * the prefetch credit allows, ending when its queue is deleted, recreating a consumer group
- * that disappeared while the queue stayed (NOGROUP), and telling when that connection is lost
- * and restored.
+ * The reader: one consumer's blocking read loop of one queue partition on a connection of its
+ * own, taking what the prefetch credit allows, ending when its queue is deleted, recreating a
+ * consumer group that disappeared while the queue stayed (NOGROUP), and telling when that
+ * connection is lost and restored. An unordered consumer reads with XREADGROUP; the owner of a
+ * partition under ordered consumption reads with a script that checks its fencing token, and
+ * waits for new entries with a blocking XREAD.
  */
 import type { Redis } from 'ioredis';
 import { isReplyError, toSluiceError, type Connection } from '../connection/connection.js';
-import { ConnectionError, TimeoutError, type SluiceError } from '../errors/index.js';
+import { ConnectionError, SluiceError, TimeoutError } from '../errors/index.js';
 import { CONSUMER_GROUP } from '../keys/index.js';
 import { ensureConsumerGroup } from '../queue/group.js';
 import type { ReplyBudget } from './deadline.js';
+import { readOrdered } from './scripts.js';
 
 /** How long one XREADGROUP blocks; the loop then reads again (and sees a close). */
 const BLOCK_MS = 2000;
@@ -27,9 +30,18 @@ const STALL_CHECK_MS = 1000;
 export interface ReaderContext {
   readonly connection: Connection;
   readonly stream: string;
-  /** The queue's fence: it exists exactly as long as the queue is declared. */
+  /** The partition's fence: it exists exactly as long as the queue is declared. */
   readonly fence: string;
   readonly queue: string;
+  /**
+   * Set for the owner of a partition under ordered consumption: the partition's owner key,
+   * the fencing token, and what to do once the script finds the ownership gone (the loop ends).
+   */
+  readonly ordered?: {
+    readonly owner: string;
+    readonly token: number;
+    readonly lost: () => void;
+  };
   readonly consumerName: string;
   /** Deliveries the consumer may still take, not counting the entries the reader is handing on. */
   readonly credit: () => number;
@@ -175,21 +187,27 @@ export class Reader {
       }
       let reply: ReadReply | typeof INTERRUPTED;
       try {
-        const read = client.callBuffer(
-          'XREADGROUP',
-          'GROUP',
-          CONSUMER_GROUP,
-          this.context.consumerName,
-          'COUNT',
-          credit,
-          'BLOCK',
-          BLOCK_MS,
-          'STREAMS',
-          this.context.stream,
-          '>',
-        ) as Promise<ReadReply>;
-        this.readSentAt = Date.now();
-        reply = await this.interruptible(read);
+        const ordered = this.context.ordered;
+        if (ordered === undefined) {
+          const read = client.callBuffer(
+            'XREADGROUP',
+            'GROUP',
+            CONSUMER_GROUP,
+            this.context.consumerName,
+            'COUNT',
+            credit,
+            'BLOCK',
+            BLOCK_MS,
+            'STREAMS',
+            this.context.stream,
+            '>',
+          ) as Promise<ReadReply>;
+          this.readSentAt = Date.now();
+          reply = await this.interruptible(read);
+        } else {
+          reply = await this.readOwned(client, ordered, credit);
+          if (this.stopping) break;
+        }
       } catch (error) {
         if (this.stopping) break;
         this.answered();
@@ -204,6 +222,41 @@ export class Reader {
       }
     }
     await this.processing;
+  }
+
+  /**
+   * An owner's read: new entries if the fencing token still holds, else the end of the loop;
+   * with nothing new, a blocking XREAD after the stream's last entry, on the reading connection.
+   */
+  private async readOwned(
+    client: Redis,
+    ordered: NonNullable<ReaderContext['ordered']>,
+    credit: number,
+  ): Promise<ReadReply | typeof INTERRUPTED> {
+    const read = await readOrdered(
+      this.context.connection.redis,
+      { stream: this.context.stream, owner: ordered.owner },
+      { consumer: this.context.consumerName, token: ordered.token, count: credit },
+    );
+    if (read.kind === 'lost') {
+      this.stopping = true;
+      ordered.lost();
+      return null;
+    }
+    if (read.kind === 'ok') return [[Buffer.from(this.context.stream), read.entries]];
+    const wait = client.callBuffer(
+      'XREAD',
+      'COUNT',
+      1,
+      'BLOCK',
+      BLOCK_MS,
+      'STREAMS',
+      this.context.stream,
+      read.lastId,
+    );
+    this.readSentAt = Date.now();
+    await this.interruptible(wait);
+    return null;
   }
 
   /** The read was answered: a stalled connection works again. */
@@ -234,9 +287,11 @@ export class Reader {
   private async recover(error: unknown): Promise<void> {
     const client = this.client as Redis;
     const { redis } = this.context.connection;
+    // A script's failure comes as a SluiceError with Redis's reply as its cause.
+    const reply = error instanceof SluiceError ? error.cause : error;
     const gone =
-      isReplyError(error) &&
-      (error.message.startsWith('NOGROUP') || error.message.startsWith('UNBLOCKED'));
+      isReplyError(reply) &&
+      (reply.message.startsWith('NOGROUP') || reply.message.startsWith('UNBLOCKED'));
     // Whether the queue is still declared; undefined when that could not be told (then the
     // next read, after the back-off, asks again: a stream is never made for a deleted queue).
     let declared: boolean | undefined;
@@ -253,7 +308,9 @@ export class Reader {
       }
     }
     this.context.report(
-      toSluiceError(error, client, `XREADGROUP on queue '${this.context.queue}'`),
+      error instanceof SluiceError
+        ? error
+        : toSluiceError(error, client, `XREADGROUP on queue '${this.context.queue}'`),
     );
     if (declared === true) {
       try {

@@ -54,13 +54,16 @@ export class Reclaimer {
     const count = Math.min(credit(), RECLAIM_BATCH);
     // Offline, the call would only queue up behind the reconnect; the next round comes soon.
     if (count <= 0 || redis.status !== 'ready') return;
-    const { cursor, entries } = await reclaimIdle(redis, keys, {
+    const reclaimed = await reclaimIdle(redis, keys, {
       consumer,
       minIdleMs,
       startId: this.cursor,
       count,
       timeMs: Date.now(),
     });
+    // Only an owner's takeover (with a token) is ever refused.
+    if (reclaimed === 'lost') return;
+    const { cursor, entries } = reclaimed;
     this.cursor = cursor;
     for (const entry of entries) await this.context.receive(entry);
   }

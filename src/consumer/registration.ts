@@ -21,14 +21,17 @@ export class Registration {
     private readonly redis: Redis,
     private readonly keys: QueueKeys,
     private readonly consumerName: string,
+    /** Whether the consumer is ordered: an unordered one is refused while ordered ones live. */
+    private readonly ordered: () => boolean,
     private readonly report: (error: unknown) => void,
   ) {}
 
-  /** Registers; false when the queue is gone. */
-  register(): Promise<boolean> {
+  /** Registers: 'gone' when the queue is, 'refused' when ordered consumers of it live. */
+  register(): Promise<'ok' | 'gone' | 'refused'> {
     return registerConsumer(this.redis, this.keys, {
       consumer: this.consumerName,
       leaseMs: REGISTRATION_LEASE_MS,
+      ordered: this.ordered(),
     });
   }
 

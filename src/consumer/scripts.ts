@@ -16,6 +16,10 @@ import {
   IDEM_COMMIT,
   IDEM_EXTEND,
   IDEM_RELEASE,
+  MEMBERS,
+  OWN,
+  READ_ORDERED,
+  REDELIVER,
   type IdempotencyBegin,
   type IdempotencyCommit,
   PROMOTE,
@@ -153,15 +157,91 @@ export async function requeueOwned(
  */
 export async function registerConsumer(
   redis: Redis,
-  keys: Pick<QueueKeys, 'stream' | 'fence' | 'consumers'>,
-  args: { readonly consumer: string; readonly leaseMs: number },
-): Promise<boolean> {
-  const { stream, fence, consumers } = keys;
+  keys: Pick<QueueKeys, 'stream' | 'fence' | 'consumers' | 'members'>,
+  args: { readonly consumer: string; readonly leaseMs: number; readonly ordered: boolean },
+): Promise<'ok' | 'gone' | 'refused'> {
+  const { stream, fence, consumers, members } = keys;
   return run(
     redis,
     REGISTER,
-    { stream, fence, consumers },
-    { group: CONSUMER_GROUP, consumer: args.consumer, leaseMs: args.leaseMs },
+    { stream, fence, consumers, members },
+    {
+      group: CONSUMER_GROUP,
+      consumer: args.consumer,
+      leaseMs: args.leaseMs,
+      mode: args.ordered ? 'ordered' : 'plain',
+    },
+  );
+}
+
+/**
+ * members.lua: an ordered consumer joins its queue's membership for `leaseMs` (or renews it);
+ * the live members in join order, a conflict with an unordered consumer, or the queue gone.
+ */
+export function joinMembers(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'fence' | 'consumers' | 'members' | 'joined'>,
+  args: { readonly consumer: string; readonly leaseMs: number },
+): Promise<
+  | { readonly kind: 'ok'; readonly members: readonly string[] }
+  | { readonly kind: 'conflict'; readonly consumer: string }
+  | { readonly kind: 'gone' }
+> {
+  const { fence, consumers, members, joined } = keys;
+  return run(redis, MEMBERS, { fence, consumers, members, joined }, args);
+}
+
+/**
+ * own.lua: acquires, renews or releases a partition's ownership; the fencing token (acquire,
+ * renew), 1 (release), 0 when refused, -1 when the queue is gone.
+ */
+export function ownPartition(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'fence' | 'owner'>,
+  args: {
+    readonly consumer: string;
+    readonly op: 'acquire' | 'renew' | 'release';
+    readonly leaseMs: number;
+    readonly token: number;
+  },
+): Promise<number> {
+  return run(redis, OWN, { fence: keys.fence, owner: keys.owner }, args);
+}
+
+/** What {@link readOrdered} read. */
+export type OrderedRead =
+  | { readonly kind: 'ok'; readonly entries: [Buffer, Buffer[] | null][] }
+  | { readonly kind: 'empty'; readonly lastId: string }
+  | { readonly kind: 'lost' };
+
+/** read_ordered.lua: new entries of a partition this consumer owns under `token`. */
+export function readOrdered(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream' | 'owner'>,
+  args: { readonly consumer: string; readonly token: number; readonly count: number },
+): Promise<OrderedRead> {
+  return run(
+    redis,
+    READ_ORDERED,
+    { stream: keys.stream, owner: keys.owner },
+    { group: CONSUMER_GROUP, ...args },
+  );
+}
+
+/** redeliver.lua: delivers an entry this owner holds again, in place; its fields and count. */
+export function redeliverOwned(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream' | 'owner'>,
+  args: { readonly consumer: string; readonly token: number; readonly id: string },
+): Promise<
+  | { readonly kind: 'ok'; readonly fields: Buffer[]; readonly timesDelivered: number }
+  | { readonly kind: 'lost' | 'stale' | 'gone' }
+> {
+  return run(
+    redis,
+    REDELIVER,
+    { stream: keys.stream, owner: keys.owner },
+    { group: CONSUMER_GROUP, ...args },
   );
 }
 
@@ -363,23 +443,26 @@ export interface ReclaimResult {
 
 /**
  * reclaim.lua: takes over up to `count` entries idle for `minIdleMs`, scanning the PEL from
- * `startId`; pending entries whose data is gone go to the outbox as `poison`.
+ * `startId`; pending entries whose data is gone go to the outbox as `poison`. With `token`,
+ * only while this consumer owns the partition under it ('lost' otherwise).
  */
 export async function reclaimIdle(
   redis: Redis,
-  keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters' | 'owner'>,
   args: {
     readonly consumer: string;
     readonly minIdleMs: number;
     readonly startId: string;
     readonly count: number;
     readonly timeMs: number;
+    readonly token?: number | undefined;
   },
-): Promise<ReclaimResult> {
+): Promise<ReclaimResult | 'lost'> {
+  const { token, ...rest } = args;
   return run(
     redis,
     RECLAIM,
-    { stream: keys.stream, outbox: keys.deadLetters },
-    { group: CONSUMER_GROUP, ...args },
+    { stream: keys.stream, outbox: keys.deadLetters, owner: keys.owner },
+    { group: CONSUMER_GROUP, ...rest, token: token === undefined ? '' : String(token) },
   );
 }

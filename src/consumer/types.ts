@@ -28,6 +28,16 @@ export interface NackOptions {
 export interface Delivery<T = unknown> extends MessageProperties {
   /** The queue it was read from. */
   readonly queue: string;
+  /** The queue's partition it was read from (0 for a queue of one partition). */
+  readonly partition: number;
+  /** The key that picked its partition: the publish's `partitionKey`, else its routing key. */
+  readonly partitionKey: string;
+  /**
+   * An ordered consumer's fencing token for the partition: it grows with every change of
+   * owner, so a target that remembers the highest token it saw can refuse a write from a
+   * deposed owner. Undefined for a consumer that is not ordered.
+   */
+  readonly fencingToken: number | undefined;
   readonly correlationId: string | undefined;
   readonly expirationMs: number | undefined;
   /** The body, decoded by the client's codec. */
@@ -73,6 +83,20 @@ export interface ConsumeOptions {
    * requeues it at once, at the tail of the queue.
    */
   readonly retry?: RetryPolicy | false;
+  /**
+   * Per-key ordering (handler form; see docs/ordering.md): each partition of the queue has one
+   * owner among the queue's ordered consumers at a time, and within it messages of one
+   * partition key are handled one at a time, in publish order, while different keys run in
+   * parallel up to `concurrency`. A failing message is retried in place, holding back only its
+   * key. Default false; a queue declared with `singleActiveConsumer` is always consumed so.
+   */
+  readonly ordered?: boolean;
+  /**
+   * Ordered consumers: what a message past the queue's `maxDeliveries` does to its key.
+   * `'dead-letter'` (default) dead-letters it (`delivery_limit`) and the key moves on;
+   * `'halt'` keeps it, the key stays blocked, and the consumer emits `key.halted`.
+   */
+  readonly onPoison?: 'dead-letter' | 'halt';
 }
 
 /** Options of an idempotent consumer: {@link ConsumeOptions} and `idempotency`. */
@@ -173,6 +197,36 @@ export interface ConsumerEvents<T = unknown> {
    * by itself, and a `messages()` loop ends. Deliveries it held can no longer be settled.
    */
   cancelled: { readonly queue: string };
+  /**
+   * An ordered consumer became the owner of a partition, under fencing token `token`: it
+   * handles what the previous owner left pending first.
+   */
+  'partition.assigned': {
+    readonly queue: string;
+    readonly partition: number;
+    readonly token: number;
+  };
+  /**
+   * An ordered consumer stopped owning a partition: `rebalanced` (handed over to another
+   * consumer after its handlers finished), `lost` (its lease ended before it could renew it:
+   * what it held is another's now, and its settlements fail with StaleDeliveryError) or
+   * `closed`.
+   */
+  'partition.revoked': {
+    readonly queue: string;
+    readonly partition: number;
+    readonly reason: 'rebalanced' | 'lost' | 'closed';
+  };
+  /**
+   * With `onPoison: 'halt'`: a message reached the queue's delivery limit and stays; its key
+   * is held back until the consumer closes or the partition moves (the next owner tries it
+   * again). Other keys go on.
+   */
+  'key.halted': EntryEvent & {
+    readonly partition: number;
+    readonly key: string;
+    readonly deliveryCount: number;
+  };
 }
 
 /** The name of a consumer event. */

@@ -8,6 +8,8 @@ import { SluiceError } from '../errors/index.js';
 /** Where an outbox entry goes and what its copy holds; no queues means it is dropped. */
 export interface MovePlan {
   readonly queues: readonly string[];
+  /** The partition of each queue that the copy goes to. */
+  readonly partitions: readonly number[];
   readonly fields: readonly (string | Buffer)[];
 }
 
@@ -48,7 +50,7 @@ export async function moveOutboxEntry(
   topology: TopologyCache,
   { outbox, entryId, restoreTo }: OutboxEntryRef,
   plan: (compiled: CompiledTopology) => MovePlan | undefined,
-  copied: (compiled: CompiledTopology, queues: readonly string[]) => void,
+  copied: (compiled: CompiledTopology, plan: MovePlan) => void,
 ): Promise<MoveOutcome> {
   for (let attempt = 0; ; attempt++) {
     const compiled = await topology.get();
@@ -59,6 +61,7 @@ export async function moveOutboxEntry(
         [
           {
             queues: planned.queues,
+            partitions: planned.partitions,
             fields: packFields(planned.fields),
             dedupKey: `${outbox} ${entryId}`,
             keptId: '',
@@ -74,7 +77,7 @@ export async function moveOutboxEntry(
         },
       );
       if (result.kind === 'ok') {
-        copied(compiled, planned.queues);
+        copied(compiled, planned);
         return (await target.redis.xdel(outbox, entryId)) > 0 ? 'routed' : 'gone';
       }
     } else if ((await topology.currentVersion()) === compiled.router.version) {

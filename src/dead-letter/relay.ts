@@ -7,6 +7,7 @@ import { moveOutboxEntry, type MovePlan } from './move.js';
 import type { ExpiryPort } from '../producer/producer.js';
 import { isDeadLetterCycle, recordDeath } from './death.js';
 import { type DeathReason } from '../message/death-history.js';
+import { partitionCount, targetPartitions } from '../queue/partitions.js';
 
 /** Content type of the copy made of an entry that was not a readable sluice message. */
 export const POISON_CONTENT_TYPE = 'application/vnd.sluice.poison+json';
@@ -148,8 +149,24 @@ export class DeadLetterRelay {
     return run;
   }
 
+  /** How many partitions `queue` has, as this client's topology knows. */
+  async partitions(queue: string): Promise<number> {
+    return partitionCount((await this.topology.get()).snapshot.queues.get(queue));
+  }
+
   private async drainOnce(queue: string, result: RelayResult): Promise<void> {
-    const outbox = this.keys.queue(queue).deadLetters;
+    const partitions = await this.partitions(queue);
+    for (let partition = 0; partition < partitions; partition++) {
+      await this.drainPartition(queue, partition, result);
+    }
+  }
+
+  private async drainPartition(
+    queue: string,
+    partition: number,
+    result: RelayResult,
+  ): Promise<void> {
+    const outbox = this.keys.queue(queue, partition).deadLetters;
     let start = '-';
     for (;;) {
       const entries = (await this.target.redis.xrangeBuffer(
@@ -160,7 +177,8 @@ export class DeadLetterRelay {
         DRAIN_BATCH,
       )) as [Buffer, Buffer[]][];
       for (const [id, fields] of entries) {
-        const routed = await this.relay(queue, parseOutboxEntry(id.toString(), fields));
+        const entry = parseOutboxEntry(id.toString(), fields);
+        const routed = await this.relay(queue, partition, entry);
         if (routed === undefined) continue;
         const key = routed ? 'routed' : 'dropped';
         result[key]++;
@@ -172,9 +190,13 @@ export class DeadLetterRelay {
   }
 
   /** Routes one outbox entry; true if routed, false if dropped, undefined if someone else did. */
-  private async relay(queue: string, entry: OutboxEntry): Promise<boolean | undefined> {
+  private async relay(
+    queue: string,
+    partition: number,
+    entry: OutboxEntry,
+  ): Promise<boolean | undefined> {
     const envelope = readEnvelope(entry);
-    const keys = this.keys.queue(queue);
+    const keys = this.keys.queue(queue, partition);
     const outcome = await moveOutboxEntry(
       this.target,
       this.topology,
@@ -187,12 +209,13 @@ export class DeadLetterRelay {
         entry.route === undefined
           ? this.targets(compiled, queue, entry, envelope)
           : replayTargets(compiled, entry.route, envelope),
-      (compiled, queues) => {
+      (compiled, { queues, partitions }) => {
         const now = Date.now();
-        for (const target of queues) {
+        queues.forEach((target, t) => {
           const ttlMs = compiled.snapshot.queues.get(target)?.messageTtlMs;
-          if (ttlMs !== undefined) this.expiry.expireAt(target, now + ttlMs, ttlMs);
-        }
+          const p = partitions[t] as number;
+          if (ttlMs !== undefined) this.expiry.expireAt(target, p, now + ttlMs, ttlMs);
+        });
       },
     );
     if (outcome === 'gone' || outcome === 'restored') return undefined;
@@ -228,7 +251,8 @@ export class DeadLetterRelay {
       .filter((target) => !isDeadLetterCycle(deathHistory, target));
     // The copy does not expire again (RabbitMQ removes the expiration when dead-lettering).
     const fields = encodeCopy(envelope, { exchange, routingKey, deathHistory });
-    return { queues, fields };
+    const key = envelope.partitionKey ?? routingKey;
+    return { queues, partitions: targetPartitions(compiled.snapshot.queues, queues, key), fields };
   }
 }
 
@@ -248,8 +272,13 @@ export function replayTargets(
     routingKey,
     deathHistory: envelope.deathHistory,
   });
-  if (queue !== undefined)
-    return { queues: compiled.snapshot.queues.has(queue) ? [queue] : [], fields };
+  const key = envelope.partitionKey ?? routingKey;
+  const plan = (queues: readonly string[]): MovePlan => ({
+    queues,
+    partitions: targetPartitions(compiled.snapshot.queues, queues, key),
+    fields,
+  });
+  if (queue !== undefined) return plan(compiled.snapshot.queues.has(queue) ? [queue] : []);
   if (exchange !== '' && compiled.router.exchange(exchange) === undefined) return undefined;
-  return { queues: compiled.router.route(exchange, routingKey, envelope.headers), fields };
+  return plan(compiled.router.route(exchange, routingKey, envelope.headers));
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { InvalidArgumentError, NotFoundError } from '../errors/index.js';
+import { InvalidArgumentError, NotFoundError, UnsupportedError } from '../errors/index.js';
+import { partitionCount } from '../queue/partitions.js';
 import { CONSUMER_GROUP, type Keyspace, type QueueKeys } from '../keys/index.js';
 import type { Codec } from '../message/codec.js';
 import { callScript } from '../connection/scripts.js';
@@ -154,6 +155,18 @@ export class DeadLetterTools {
     private readonly codec: Codec,
   ) {}
 
+  /**
+   * The queue's record, which must be of one partition: the tools page through one stream by
+   * its ids. A dead-letter queue that needs no order needs no partitions either.
+   */
+  private async requireDeadLetterQueue(queue: string): Promise<void> {
+    if (partitionCount(await this.queues.require(queue)) > 1) {
+      throw new UnsupportedError(
+        `queue '${queue}' has partitions: the dead-letter tools work on queues of one partition`,
+      );
+    }
+  }
+
   /** A page of the queue's messages, oldest first. */
   async list(queue: string, options: ListOptions = {}): Promise<DeadLetterPage> {
     validateName('queue', queue);
@@ -164,7 +177,7 @@ export class DeadLetterTools {
       throw new InvalidArgumentError('after must be a stream id such as 1700000000000-0');
     }
     const afterLast = after !== undefined && validateStreamId('after', after).last;
-    await this.queues.require(queue);
+    await this.requireDeadLetterQueue(queue);
     // Nothing comes after the largest id, and Redis refuses a range that starts past it.
     if (afterLast) return { messages: [], next: undefined };
     const count = options.count ?? 20;
@@ -184,7 +197,7 @@ export class DeadLetterTools {
       throw new InvalidArgumentError('id must be a non-empty string');
     const isStreamId = STREAM_ID.test(id);
     if (isStreamId) validateStreamId('id', id);
-    await this.queues.require(queue);
+    await this.requireDeadLetterQueue(queue);
     if (isStreamId) {
       const [entry] = await this.range(queue, id, 1, id);
       if (entry !== undefined) return this.describe(...entry);
@@ -225,7 +238,7 @@ export class DeadLetterTools {
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
       throw new InvalidArgumentError('onProgress must be a function');
     }
-    await this.queues.require(queue);
+    await this.requireDeadLetterQueue(queue);
     if (options.toQueue !== undefined) await this.queues.require(options.toQueue);
     const keys = this.keys.queue(queue);
     const counts = { replayed: 0, skipped: 0, failed: 0 };

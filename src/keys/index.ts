@@ -25,6 +25,18 @@ export interface QueueKeys {
   readonly fence: string;
   /** Registered consumers: a sorted set of consumer names by when their lease ends (ms). */
   readonly consumers: string;
+  /**
+   * The partition's owner under ordered consumption: a hash of the owning consumer, its
+   * fencing token and when its lease ends (see src/lua/own.lua). The token counter stays when
+   * the owner goes, so tokens only grow.
+   */
+  readonly owner: string;
+  /**
+   * Partition 0 only: the ordered consumers of the queue, a sorted set of names by when their
+   * membership lease ends (ms); `joined`, a hash of name to when it joined, orders them.
+   */
+  readonly members: string;
+  readonly joined: string;
 }
 
 /** Key names of one namespace. */
@@ -42,7 +54,7 @@ export class Keyspace {
     this.topologyVersion = `${topology}:version`;
   }
 
-  /** Keys of one queue partition (partition 0 until partitioned queues exist). */
+  /** Keys of one queue partition; the queue-wide ones (consumers, members) are partition 0's. */
   queue(queue: string, partition = 0): QueueKeys {
     const prefix = this.queuePrefix(queue, partition);
     return {
@@ -52,6 +64,9 @@ export class Keyspace {
       delayedEntries: `${prefix}:delayed-entries`,
       fence: `${prefix}:fence`,
       consumers: `${prefix}:consumers`,
+      owner: `${prefix}:owner`,
+      members: `${prefix}:members`,
+      joined: `${prefix}:joined`,
     };
   }
 

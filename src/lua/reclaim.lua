@@ -1,10 +1,14 @@
 -- reclaim: take over entries that other consumers left unacked for longer than the
--- ack timeout (crashed or stuck), with their delivery counts.
--- KEYS: stream outbox
--- ARGV: group consumer minIdleMs startId count timeMs
+-- ack timeout (crashed or stuck), with their delivery counts; or, for the new owner of a
+-- partition under ordered consumption (`token` given, `minIdleMs` 0), everything pending.
+-- KEYS: stream outbox owner
+-- ARGV: group consumer minIdleMs startId count timeMs token
+-- token '': no ownership to check; else the consumer must own the partition under it.
 -- Pending entries whose data was trimmed away are dropped from the PEL by XAUTOCLAIM;
 -- they go to the outbox as 'poison' so that they are counted or dead-lettered.
--- Returns {next start id, {{id, fields, times delivered}, ...}}.
+-- Returns {next start id, {{id, fields, times delivered}, ...}}, or {'lost'} for an owner
+-- that is deposed.
+if ARGV[7] ~= '' and not owns(KEYS[3], ARGV[2], ARGV[7], server_ms()) then return {'lost'} end
 local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
 local out = {}
 for _, entry in ipairs(claimed[2]) do

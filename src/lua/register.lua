@@ -2,13 +2,18 @@
 -- the consumers whose registration expired (crashed without deregistering): they stop counting
 -- as the queue's consumers, and a consumer of the group that is registered no more leaves it
 -- once it holds no delivery (what it held is reclaimed first).
--- KEYS: stream fence consumers
--- ARGV: group consumer leaseMs
--- consumers: the sorted set of registered consumer names by the server time their lease ends.
--- Returns 1, or 0 when the queue is gone (its fence with it): nothing is written.
+-- KEYS: stream fence consumers members
+-- ARGV: group consumer leaseMs mode
+-- consumers: the sorted set of registered consumer names by the server time their lease ends;
+-- members: the queue's ordered consumers (src/lua/members.lua). mode 'plain' is refused while
+-- an ordered consumer lives: it would read every partition past their owners.
+-- Returns 1, 0 when the queue is gone (its fence with it): nothing is written, or -1 when
+-- refused.
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local now_ms = server_ms()
+if ARGV[4] == 'plain' and #redis.call('ZRANGEBYSCORE', KEYS[4], now_ms, '+inf', 'LIMIT', 0, 1) > 0 then
+  return -1
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. now_ms)
 for _, info in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
   local name, pending

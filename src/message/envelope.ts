@@ -17,9 +17,9 @@ const L = 0x6c; // 'l'
 
 /**
  * Positions in the `m` array: version, message id, exchange, routing key, publish time,
- * content type, then the optional headers, expiration, correlation id, death history and
- * dedup key (null when absent, the dedup key also when it is the message id; trailing absent
- * ones left out).
+ * content type, then the optional headers, expiration, correlation id, death history, dedup
+ * key and partition key (null when absent, the dedup key also when it is the message id;
+ * trailing absent ones left out).
  */
 const enum Meta {
   Version,
@@ -33,6 +33,7 @@ const enum Meta {
   CorrelationId,
   DeathHistory,
   DedupKey,
+  PartitionKey,
 }
 
 /** Everything a message carries besides its body. */
@@ -51,6 +52,8 @@ export interface EnvelopeMeta {
   readonly deathHistory?: DeathHistory;
   /** The key the producer deduplicated on, when it is not the message id. */
   readonly dedupKey?: string;
+  /** The partition key the producer gave, when it gave one (else the routing key is it). */
+  readonly partitionKey?: string;
 }
 
 /** A decoded stream entry. */
@@ -82,6 +85,7 @@ export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer): (string | Buff
     meta.correlationId ?? null,
     meta.deathHistory ?? null,
     meta.dedupKey === undefined || meta.dedupKey === meta.messageId ? null : meta.dedupKey,
+    meta.partitionKey ?? null,
   ];
   while (packed[packed.length - 1] === null) packed.pop();
   const fields: (string | Buffer)[] = [Field.meta, JSON.stringify(packed)];
@@ -111,6 +115,7 @@ export function encodeCopy(
       ...(route.deathHistory === undefined ? {} : { deathHistory: route.deathHistory }),
       ...(envelope.correlationId === undefined ? {} : { correlationId: envelope.correlationId }),
       ...(envelope.dedupKey === undefined ? {} : { dedupKey: envelope.dedupKey }),
+      ...(envelope.partitionKey === undefined ? {} : { partitionKey: envelope.partitionKey }),
     },
     envelope.body,
   );
@@ -185,6 +190,12 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
     if (typeof dedupKey !== 'string')
       throw new MalformedEntryError('metadata dedup key is not a string');
     envelope.dedupKey = dedupKey;
+  }
+  const partitionKey: unknown = packed[Meta.PartitionKey] ?? undefined;
+  if (partitionKey !== undefined) {
+    if (typeof partitionKey !== 'string')
+      throw new MalformedEntryError('metadata partition key is not a string');
+    envelope.partitionKey = partitionKey;
   }
   return envelope;
 }

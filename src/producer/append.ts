@@ -7,6 +7,8 @@ import { CONSUMER_GROUP, RELEASED_HOLDER, type Keyspace } from '../keys/index.js
 /** One message to append to its target queues. */
 export interface AppendItem {
   readonly queues: readonly string[];
+  /** The partition of each queue that the message goes to. */
+  readonly partitions: readonly number[];
   /** The envelope's XADD items, packed (see packFields). */
   readonly fields: Buffer;
   readonly dedupKey: string;
@@ -130,13 +132,14 @@ function allParts(items: readonly AppendItem[]): Part[] {
   return items.map((item, i) => ({ item: i, targets: item.queues.map((_, t) => t) }));
 }
 
-/** One call per queue: every key of a call is in that queue partition's slot. */
+/** One call per queue partition: every key of a call is in that partition's slot. */
 function partsBySlot(items: readonly AppendItem[]): Part[][] {
   const byQueue = new Map<string, Part[]>();
   items.forEach((item, i) => {
     item.queues.forEach((queue, t) => {
-      let parts = byQueue.get(queue);
-      if (parts === undefined) byQueue.set(queue, (parts = []));
+      const name = `${item.partitions[t] as number} ${queue}`;
+      let parts = byQueue.get(name);
+      if (parts === undefined) byQueue.set(name, (parts = []));
       parts.push({ item: i, targets: [t] });
     });
   });
@@ -157,25 +160,30 @@ async function appendCall(
   const groups: [number, number][] = [];
   const messages: (string | number)[][] = [];
   const fields: Buffer[] = [];
+  /** By `<partition> <queue>`: its position in the call, and the queue's name. */
   const queueIndex = new Map<string, number>();
+  const queueNames: string[] = [];
   const groupIndex = new Map<string, number>();
-  const indexOfQueue = (queue: string): number => {
-    let index = queueIndex.get(queue);
+  const indexOfQueue = (queue: string, partition: number): number => {
+    const name = `${partition} ${queue}`;
+    let index = queueIndex.get(name);
     if (index === undefined) {
-      const k = keys.queue(queue);
+      const k = keys.queue(queue, partition);
       queueKeys.push(k.stream, k.fence, k.deadLetters);
       const limit = options.limits(queue);
       index = queues.push([limit.maxLength, limit.overflow]);
-      queueIndex.set(queue, index);
+      queueIndex.set(name, index);
+      queueNames.push(queue);
     }
     return index;
   };
-  // A dedup group is a queue and a window: its two marker slots (see src/lua/publish.lua).
-  const indexOfGroup = (queue: string, q: number, windowMs: number): number => {
-    const group = `${windowMs} ${queue}`;
+  // A dedup group is a queue partition and a window: its two marker slots (see
+  // src/lua/publish.lua).
+  const indexOfGroup = (queue: string, partition: number, q: number, windowMs: number): number => {
+    const group = `${windowMs} ${partition} ${queue}`;
     let index = groupIndex.get(group);
     if (index === undefined) {
-      dedupSlots.push(...keys.dedupSlots(queue, windowMs));
+      dedupSlots.push(...keys.dedupSlots(queue, windowMs, partition));
       index = groups.push([q, windowMs]);
       groupIndex.set(group, index);
     }
@@ -186,8 +194,10 @@ async function appendCall(
     const message: (string | number)[] = [item.dedupKey, item.keptId];
     for (const t of part.targets) {
       const queue = item.queues[t] as string;
-      const q = indexOfQueue(queue);
-      message.push(q, item.dedupWindowMs > 0 ? indexOfGroup(queue, q, item.dedupWindowMs) : 0);
+      const partition = item.partitions[t] as number;
+      const q = indexOfQueue(queue, partition);
+      const window = item.dedupWindowMs;
+      message.push(q, window > 0 ? indexOfGroup(queue, partition, q, window) : 0);
     }
     messages.push(message);
     fields.push(item.fields);
@@ -207,5 +217,5 @@ async function appendCall(
     { queues: queueKeys, dedupSlots },
     { version: options.version, plan: JSON.stringify(plan), fields },
   );
-  return { reply, queues: [...queueIndex.keys()] };
+  return { reply, queues: queueNames };
 }

@@ -34,6 +34,7 @@ const PUBLISH_OPTIONS = optionNames<PublishOptions>({
   dedupKey: true,
   dedupWindowMs: true,
   durability: true,
+  partitionKey: true,
 });
 const BATCH_MESSAGE = optionNames<BatchMessage>({
   exchange: true,
@@ -64,6 +65,12 @@ export interface PublishOptions {
   readonly dedupWindowMs?: number | undefined;
   /** Confirm level of this publish. Default: the connect option `durability`. */
   readonly durability?: Durability | undefined;
+  /**
+   * What picks the partition of a partitioned queue (a stable hash of it): messages with one
+   * key go to one partition, in publish order, and an ordered consumer handles them one at a
+   * time. Default: the routing key. Carried with the message (`Delivery.partitionKey`).
+   */
+  readonly partitionKey?: string | undefined;
 }
 
 /** One message of `publishBatch`. */
@@ -84,6 +91,8 @@ export interface Message {
   readonly dedupKey: string;
   readonly dedupWindowMs: number;
   readonly durability: Durability;
+  /** The partition key, or the routing key when none was given. */
+  readonly partitionKey: string;
   /** When its own expiration passes (ms since the epoch), if it has one. */
   readonly expiresAt: number | undefined;
   /** The envelope's XADD field/value items, packed (see {@link packFields}). */
@@ -138,6 +147,7 @@ export function prepare(
   validateStringOption('dedupKey', options.dedupKey);
   validateDedupWindow(options.dedupWindowMs, settings.confirmTimeoutMs);
   validateEnumOption('durability', options.durability, DURABILITIES);
+  validateStringOption('partitionKey', options.partitionKey);
   const durability = options.durability ?? settings.durability;
   assertDurabilitySupported(connection, durability);
   const encoded = encode(codec, body);
@@ -161,6 +171,7 @@ export function prepare(
         ...(options.expirationMs === undefined ? {} : { expirationMs: options.expirationMs }),
         ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
         dedupKey,
+        ...(options.partitionKey === undefined ? {} : { partitionKey: options.partitionKey }),
       },
       encoded.data,
     ),
@@ -174,6 +185,7 @@ export function prepare(
     dedupKey,
     dedupWindowMs: options.dedupWindowMs ?? settings.dedupWindowMs,
     durability,
+    partitionKey: options.partitionKey ?? routingKey,
     expiresAt: options.expirationMs === undefined ? undefined : publishedAt + options.expirationMs,
     fields,
   };

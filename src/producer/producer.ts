@@ -22,6 +22,7 @@ import { append, type AppendResult, type ItemResult } from './append.js';
 import { groupCommits, type GroupCommit } from './group-commit.js';
 import { prepare, type BatchMessage, type Message, type PublishOptions } from './prepare.js';
 import { confirmTimeout, publishFailure } from './failures.js';
+import { targetPartitions } from '../queue/partitions.js';
 import { Publication, toConfirm, type PublishConfirm } from './publication.js';
 import { CallState, Retrier, untilAborted, type RetryPolicy } from './retry.js';
 import type { Durability, ProducerSettings } from './settings.js';
@@ -40,6 +41,8 @@ export interface PublishBatchOptions {
 interface Routed {
   readonly publication: Publication;
   readonly queues: readonly string[];
+  /** The partition of each queue that the message goes to. */
+  readonly partitions: readonly number[];
 }
 
 interface Routing {
@@ -76,7 +79,7 @@ export interface DeadLetterPort {
 
 /** What the producer needs of the queue keeper: to be told of messages that may expire. */
 export interface ExpiryPort {
-  expireAt(queue: string, dueAtMs: number, ttlMs: number | undefined): void;
+  expireAt(queue: string, partition: number, dueAtMs: number, ttlMs: number | undefined): void;
 }
 
 /**
@@ -344,8 +347,14 @@ export class Producer {
       if (publication.settled) continue;
       const queues = targets(compiled, publication.message);
       if (queues instanceof SluiceError) routing.failed.push({ publication, error: queues });
-      else if (queues.length > 0) routing.routed.push({ publication, queues });
-      else routing.unroutable.push(publication);
+      else if (queues.length > 0) {
+        const partitions = targetPartitions(
+          compiled.snapshot.queues,
+          queues,
+          publication.message.partitionKey,
+        );
+        routing.routed.push({ publication, queues, partitions });
+      } else routing.unroutable.push(publication);
     }
     return routing;
   }
@@ -360,10 +369,11 @@ export class Producer {
     const { snapshot } = compiled;
     const result = await append(
       { redis: connection.redis, keys, cluster: connection.server.cluster },
-      routed.map(({ publication, queues }) => {
+      routed.map(({ publication, queues, partitions }) => {
         const { dedupWindowMs, dedupKey, messageId, fields } = publication.message;
         return {
           queues,
+          partitions,
           fields,
           dedupKey,
           keptId: messageId === dedupKey ? '' : messageId,
@@ -395,14 +405,14 @@ export class Producer {
    */
   private watchExpiry(snapshot: TopologySnapshot, routed: readonly Routed[]): void {
     const now = Date.now();
-    for (const { publication, queues } of routed) {
+    for (const { publication, queues, partitions } of routed) {
       const { expiresAt } = publication.message;
-      for (const queue of queues) {
+      queues.forEach((queue, t) => {
         const ttlMs = snapshot.queues.get(queue)?.messageTtlMs;
-        if (ttlMs === undefined && expiresAt === undefined) continue;
+        if (ttlMs === undefined && expiresAt === undefined) return;
         const dueAt = Math.min(ttlMs === undefined ? Infinity : now + ttlMs, expiresAt ?? Infinity);
-        this.options.expiry.expireAt(queue, dueAt, ttlMs);
-      }
+        this.options.expiry.expireAt(queue, partitions[t] as number, dueAt, ttlMs);
+      });
     }
   }
 
@@ -430,7 +440,7 @@ export class Producer {
     results: readonly ItemResult[],
   ): Written[] {
     const durable: Written[] = [];
-    routed.forEach(({ publication, queues }, i) => {
+    routed.forEach(({ publication, queues, partitions }, i) => {
       const result = results[i] as ItemResult;
       if (result.status === 'full') {
         publication.reject(this.queueFull(snapshot, queues[result.target] as string));
@@ -440,6 +450,7 @@ export class Producer {
       const confirm = toConfirm(
         publication.message,
         queues,
+        partitions,
         result.status === 'dup',
         result.values,
       );

@@ -4,6 +4,8 @@ import type { Message } from './prepare.js';
 /** Where one copy of a message was stored. */
 export interface ConfirmTarget {
   readonly queue: string;
+  /** The queue's partition that holds the copy (0 for a queue of one partition). */
+  readonly partition: number;
   readonly streamId: string;
 }
 
@@ -68,16 +70,18 @@ export class Publication {
 export function toConfirm(
   message: Message,
   queues: readonly string[],
+  partitions: readonly number[],
   duplicate: boolean,
   values: readonly string[],
 ): PublishConfirm {
   let messageId = duplicate ? message.dedupKey : message.messageId;
   const targets = queues.map((queue, t) => {
     const value = values[t] as string;
+    const partition = partitions[t] as number;
     const space = value.indexOf(' ');
-    if (space < 0) return { queue, streamId: value };
+    if (space < 0) return { queue, partition, streamId: value };
     messageId = value.slice(space + 1);
-    return { queue, streamId: value.slice(0, space) };
+    return { queue, partition, streamId: value.slice(0, space) };
   });
   return { messageId, targets, duplicate };
 }

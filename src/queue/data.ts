@@ -4,8 +4,24 @@ import { PURGE } from '../connection/script-catalog.js';
 import { callScript } from '../connection/scripts.js';
 import { NotFoundError } from '../errors/index.js';
 import { CONSUMER_GROUP, RELEASED_HOLDER, type Keyspace } from '../keys/index.js';
+import type { QueueRecord } from '../topology/types.js';
 import { validateName } from '../validation/index.js';
 import { ensureConsumerGroup } from './group.js';
+import { partitionCount, partitionNumbers } from './partitions.js';
+
+/** One partition's share of {@link QueueInfo}. */
+export interface PartitionInfo {
+  readonly partition: number;
+  /** Ready messages of the partition. */
+  readonly messages: number;
+  /** Delivered and not yet acked. */
+  readonly unacked: number;
+  /**
+   * The ordered consumer that owns the partition now (its lease has not ended), with the
+   * fencing token of its ownership; undefined when no one does.
+   */
+  readonly owner: { readonly consumer: string; readonly token: number } | undefined;
+}
 
 /** What {@link Sluice.inspectQueue} reports. */
 export interface QueueInfo {
@@ -23,40 +39,78 @@ export interface QueueInfo {
    * consumer stops counting within 15 s).
    */
   readonly consumers: number;
+  /** Each partition's counts and owner (one element for a queue of one partition). */
+  readonly partitions: readonly PartitionInfo[];
 }
 
 const PURGE_BATCH = 1000;
 
+/** The counts of one partition, as read in one transaction. */
+interface PartitionCounts extends PartitionInfo {
+  readonly delayed: number;
+  readonly deadLetterBacklog: number;
+  /** Live registrations (partition 0 holds them). */
+  readonly consumers: number;
+}
+
 /**
- * The data of queues, in each queue's own slot: its stream and consumer group, counts, purge,
- * and removing every key of a deleted queue. The queue records themselves are the topology's.
+ * The data of queues, in each queue partition's own slot: its stream and consumer group,
+ * counts, purge, and removing every key of a deleted queue. The queue records themselves are
+ * the topology's.
  */
 export class QueueData {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keyspace,
-    /** Whether a queue is declared (the topology's records). */
-    private readonly exists: (queue: string) => Promise<boolean>,
+    /** The record of a declared queue (the topology's). */
+    private readonly record: (queue: string) => Promise<QueueRecord | undefined>,
   ) {}
 
-  /** Creates the queue's stream and consumer group when they are missing. */
-  async create(queue: string): Promise<void> {
-    await ensureConsumerGroup(this.redis, this.keys.queue(queue).stream);
+  /** Creates each partition's stream and consumer group when they are missing. */
+  async create(queue: string, partitions: number): Promise<void> {
+    await Promise.all(
+      partitionNumbers(partitions).map((p) =>
+        ensureConsumerGroup(this.redis, this.keys.queue(queue, p).stream),
+      ),
+    );
   }
 
   /**
    * Counts of a queue, like RabbitMQ's `queue.declare` passive reply and more: ready and
-   * unacked messages, delayed retries, dead letters not yet routed, registered consumers.
+   * unacked messages, delayed retries, dead letters not yet routed, registered consumers, and
+   * each partition's counts and owner.
    */
   async inspect(queue: string): Promise<QueueInfo> {
     validateName('queue', queue);
-    await this.require(queue);
-    return this.counts(queue);
+    return this.counts(queue, partitionCount(await this.require(queue)));
   }
 
-  /** The counts of {@link inspect}, read in one transaction; all 0 for a missing stream. */
-  async counts(queue: string): Promise<QueueInfo> {
-    const keys = this.keys.queue(queue);
+  /** The counts of {@link inspect}; all 0 for missing streams. */
+  async counts(queue: string, partitions: number): Promise<QueueInfo> {
+    const parts = await Promise.all(
+      partitionNumbers(partitions).map((p) => this.partitionCounts(queue, p)),
+    );
+    const sum = (field: 'messages' | 'unacked' | 'delayed' | 'deadLetterBacklog'): number =>
+      parts.reduce((total, part) => total + part[field], 0);
+    return {
+      name: queue,
+      messages: sum('messages'),
+      unacked: sum('unacked'),
+      delayed: sum('delayed'),
+      deadLetterBacklog: sum('deadLetterBacklog'),
+      consumers: (parts[0] as PartitionCounts).consumers,
+      partitions: parts.map(({ partition, messages, unacked, owner }) => ({
+        partition,
+        messages,
+        unacked,
+        owner,
+      })),
+    };
+  }
+
+  /** One partition's counts, read in one transaction in its slot. */
+  private async partitionCounts(queue: string, partition: number): Promise<PartitionCounts> {
+    const keys = this.keys.queue(queue, partition);
     const replies = await this.redis
       .multi()
       .xlen(keys.stream)
@@ -65,6 +119,7 @@ export class QueueData {
       .xlen(keys.deadLetters)
       .time()
       .zrange(keys.consumers, 0, -1, 'WITHSCORES')
+      .hmget(keys.owner, 'consumer', 'token', 'until')
       .exec();
     // A missing group (XPENDING / XINFO errors) means nothing is pending and no one consumes.
     const value = (index: number): unknown =>
@@ -74,61 +129,80 @@ export class QueueData {
     const pending = value(1) as [number, unknown, unknown, [string, string][] | null] | undefined;
     const released = Number(pending?.[3]?.find(([holder]) => holder === RELEASED_HOLDER)?.[1] ?? 0);
     const unacked = Number(pending?.[0] ?? 0) - released;
-    // Registrations by when their lease ends, against the server's clock.
+    // Leases by when they end, against the server's clock.
     const [seconds, micros] = (value(4) as [string, string] | undefined) ?? ['0', '0'];
     const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     const leases = (value(5) as string[] | undefined) ?? [];
     let consumers = 0;
     for (let i = 1; i < leases.length; i += 2) if (Number(leases[i]) >= nowMs) consumers++;
+    const [owner, token, until] = (value(6) as (string | null)[] | undefined) ?? [];
     return {
-      name: queue,
+      partition,
       messages: length - unacked,
       unacked,
       delayed: Number(value(2) ?? 0),
       deadLetterBacklog: Number(value(3) ?? 0),
       consumers,
+      owner:
+        typeof owner === 'string' && Number(until) >= nowMs
+          ? { consumer: owner, token: Number(token) }
+          : undefined,
     };
   }
 
   /** Removes every message that no consumer holds; unacked deliveries stay. Returns how many. */
   async purge(queue: string): Promise<number> {
     validateName('queue', queue);
-    await this.require(queue);
-    let purged = 0;
-    for (;;) {
-      const deleted = await callScript(
-        this.redis,
-        PURGE,
-        { stream: this.keys.queue(queue).stream },
-        { group: CONSUMER_GROUP, count: PURGE_BATCH, holder: RELEASED_HOLDER },
-      );
-      if (deleted === 0) return purged;
-      purged += deleted;
-    }
+    const partitions = partitionCount(await this.require(queue));
+    const purged = await Promise.all(
+      partitionNumbers(partitions).map(async (p) => {
+        let count = 0;
+        for (;;) {
+          const deleted = await callScript(
+            this.redis,
+            PURGE,
+            { stream: this.keys.queue(queue, p).stream },
+            { group: CONSUMER_GROUP, count: PURGE_BATCH, holder: RELEASED_HOLDER },
+          );
+          if (deleted === 0) return count;
+          count += deleted;
+        }
+      }),
+    );
+    return purged.reduce((total, count) => total + count, 0);
   }
 
   /** Deletes every key of a queue whose record is gone. */
-  async remove(queue: string): Promise<void> {
-    const keys = this.keys.queue(queue);
-    // The fence goes with the stream: a producer still routing to the queue finds it missing
-    // and writes nothing (a missing fence refuses, as a raised one does).
-    await this.redis.unlink(
-      keys.fence,
-      keys.stream,
-      keys.deadLetters,
-      keys.delayed,
-      keys.delayedEntries,
-      keys.consumers,
+  async remove(queue: string, partitions: number): Promise<void> {
+    await Promise.all(
+      partitionNumbers(partitions).map(async (p) => {
+        const keys = this.keys.queue(queue, p);
+        // The fence goes with the stream: a producer still routing to the queue finds it
+        // missing and writes nothing (a missing fence refuses, as a raised one does).
+        await this.redis.unlink(
+          keys.fence,
+          keys.stream,
+          keys.deadLetters,
+          keys.delayed,
+          keys.delayedEntries,
+          keys.consumers,
+          keys.owner,
+          keys.members,
+          keys.joined,
+        );
+        // Dedup slots are named by window, so they are found by pattern; left alone they
+        // would make a new queue of the same name report duplicates until they expire.
+        await unlinkMatching(this.redis, this.keys.dedupSlotPattern(queue, p));
+        // Idempotency markers too: a new queue of the same name starts with no key done.
+        await unlinkMatching(this.redis, this.keys.idempotencyPattern(queue, p));
+      }),
     );
-    // Dedup slots are named by window, so they are found by pattern; left alone they would
-    // make a new queue of the same name report duplicates until they expire.
-    await unlinkMatching(this.redis, this.keys.dedupSlotPattern(queue));
-    // Idempotency markers too: a new queue of the same name starts with no key done.
-    await unlinkMatching(this.redis, this.keys.idempotencyPattern(queue));
   }
 
-  /** Fails with NotFoundError unless `queue` is declared. */
-  async require(queue: string): Promise<void> {
-    if (!(await this.exists(queue))) throw new NotFoundError(`queue '${queue}' does not exist`);
+  /** The queue's record; fails with NotFoundError unless `queue` is declared. */
+  async require(queue: string): Promise<QueueRecord> {
+    const record = await this.record(queue);
+    if (record === undefined) throw new NotFoundError(`queue '${queue}' does not exist`);
+    return record;
   }
 }

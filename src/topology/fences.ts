@@ -2,6 +2,8 @@ import type { Redis } from 'ioredis';
 import { callScript } from '../connection/scripts.js';
 import { FENCE } from '../connection/script-catalog.js';
 import type { Keyspace } from '../keys/index.js';
+import { partitionCount, partitionNumbers } from '../queue/partitions.js';
+import type { QueueRecord } from './types.js';
 
 /**
  * Fences: each queue partition's copy of the topology version, in the queue's own slot, so that
@@ -24,8 +26,12 @@ export class Fences {
 
   /** Raises the fence of every declared queue to `version` (fences never go down). */
   async raiseAll(version: number): Promise<void> {
-    const queues = await this.redis.hkeys(this.keys.topologyQueues);
-    await Promise.all(queues.map((queue) => this.raise(queue, version, false)));
+    const records = await this.redis.hgetall(this.keys.topologyQueues);
+    await Promise.all(
+      Object.entries(records).map(([queue, json]) =>
+        this.raise(queue, version, false, partitionCount(JSON.parse(json) as QueueRecord)),
+      ),
+    );
   }
 
   /**
@@ -34,9 +40,9 @@ export class Fences {
    * the version current after that: a change that raised every fence while this one was still
    * missing is caught up with.
    */
-  async ensure(queue: string, version: number): Promise<void> {
-    await this.raise(queue, version, true);
-    await this.raise(queue, await this.currentVersion(), false);
+  async ensure(queue: string, version: number, partitions: number): Promise<void> {
+    await this.raise(queue, version, true, partitions);
+    await this.raise(queue, await this.currentVersion(), false, partitions);
   }
 
   /** The topology version stored now. */
@@ -44,13 +50,20 @@ export class Fences {
     return Number((await this.redis.get(this.keys.topologyVersion)) ?? 0);
   }
 
-  /** Raises one queue's fence to `version`; `create` makes it when it is missing. */
-  async raise(queue: string, version: number, create = false): Promise<void> {
-    await callScript(
-      this.redis,
-      FENCE,
-      { fence: this.keys.queue(queue).fence },
-      { version, create: create ? '1' : '0' },
+  /**
+   * Raises the fence of each of a queue's partitions to `version`; `create` makes one that is
+   * missing.
+   */
+  async raise(queue: string, version: number, create: boolean, partitions: number): Promise<void> {
+    await Promise.all(
+      partitionNumbers(partitions).map((partition) =>
+        callScript(
+          this.redis,
+          FENCE,
+          { fence: this.keys.queue(queue, partition).fence },
+          { version, create: create ? '1' : '0' },
+        ),
+      ),
     );
   }
 }

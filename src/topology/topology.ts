@@ -28,6 +28,7 @@ import {
   validateRoutingKey,
   validateTopicPattern,
 } from '../validation/index.js';
+import { MAX_PARTITIONS, partitionCount } from '../queue/partitions.js';
 import type { BindingArguments } from '../routing/headers.js';
 import type {
   BindingRecord,
@@ -78,6 +79,8 @@ const QUEUE_OPTIONS = optionNames<QueueOptions>({
   messageTtlMs: true,
   maxLength: true,
   overflow: true,
+  partitions: true,
+  singleActiveConsumer: true,
 });
 const DELETE_EXCHANGE_OPTIONS = optionNames<DeleteExchangeOptions>({ ifUnused: true });
 const DELETE_QUEUE_OPTIONS = optionNames<DeleteQueueOptions>({ ifEmpty: true, ifUnused: true });
@@ -117,6 +120,22 @@ function validateMaxDeliveries(value: unknown): void {
       `maxDeliveries must be an integer from 1 to ${MAX_DELIVERIES}, or 'unlimited'`,
     );
   }
+}
+
+/**
+ * A queue declared again with other arguments. Another partition count gets a word of its own:
+ * growing a queue's partitions would move keys between them (docs/ordering.md says how).
+ */
+function queueConflict(name: string, stored: string, wanted: string): PreconditionFailedError {
+  const before = partitionCount(JSON.parse(stored) as QueueRecord);
+  const after = partitionCount(JSON.parse(wanted) as QueueRecord);
+  const detail =
+    before === after
+      ? ''
+      : ` (it has ${before} partitions, not ${after}: see docs/ordering.md to grow a queue)`;
+  return new PreconditionFailedError(
+    `queue '${name}' exists with different arguments${detail}: ${stored}, not ${wanted}`,
+  );
 }
 
 /** Sorted-key JSON, so that equal records and binding arguments compare equal as strings. */
@@ -269,6 +288,9 @@ export class Topology {
     if (options.overflow !== undefined && options.maxLength === undefined) {
       throw new InvalidArgumentError('overflow requires maxLength');
     }
+    validateIntegerOption('partitions', options.partitions, 1, MAX_PARTITIONS);
+    validateBooleanOption('singleActiveConsumer', options.singleActiveConsumer);
+    const partitions = options.partitions ?? 1;
     const record = {
       name,
       durable: options.durable ?? true,
@@ -279,6 +301,10 @@ export class Topology {
       messageTtlMs: options.messageTtlMs,
       maxLength: options.maxLength,
       overflow: options.overflow,
+      // Stored only when not the default, so that a queue declared before partitions existed
+      // and one declared with `partitions: 1` have the same record.
+      partitions: partitions === 1 ? undefined : partitions,
+      singleActiveConsumer: options.singleActiveConsumer === true ? true : undefined,
     };
     const dlx = options.deadLetterExchange;
     if (
@@ -288,17 +314,16 @@ export class Topology {
     ) {
       throw new NotFoundError(`dead-letter exchange '${dlx}' does not exist; declare it first`);
     }
+    const json = canonicalJson({ ...record });
+    // Another partition count is refused before any fence of it is made.
+    const existing = await this.redis.hget(this.keys.topologyQueues, name);
+    if (existing !== null && existing !== json) throw queueConflict(name, existing, json);
     // The fence first, at a version from before the record: a producer that routes to the
     // queue once the record is there always finds a fence (see ./fences.ts). Declaring an
     // existing queue again makes a fence that was lost, too.
-    await this.fences.ensure(name, await this.fences.currentVersion());
-    const version = await this.declare(
-      this.keys.topologyQueues,
-      'queue',
-      name,
-      canonicalJson({ ...record }),
-    );
-    await this.data.create(name);
+    await this.fences.ensure(name, await this.fences.currentVersion(), partitions);
+    const version = await this.declare(this.keys.topologyQueues, 'queue', name, json);
+    await this.data.create(name, partitions);
     await this.created(version);
   }
 
@@ -311,6 +336,7 @@ export class Topology {
       { name, record },
     );
     if (status === 'precondition') {
+      if (kind === 'queue') throw queueConflict(name, String(value), record);
       throw new PreconditionFailedError(
         `${kind} '${name}' exists with different arguments: ${String(value)}, not ${record}`,
       );
@@ -369,8 +395,9 @@ export class Topology {
     validateOptionsObject('delete options', options, DELETE_QUEUE_OPTIONS);
     validateBooleanOption('ifEmpty', options.ifEmpty);
     validateBooleanOption('ifUnused', options.ifUnused);
+    const partitions = partitionCount(await this.queueRecord(name));
     if (options.ifEmpty === true || options.ifUnused === true) {
-      const counts = await this.data.counts(name);
+      const counts = await this.data.counts(name, partitions);
       // Ready messages only, as RabbitMQ's if-empty: unacked deliveries do not count.
       if (options.ifEmpty === true && counts.messages > 0) {
         throw new PreconditionFailedError(
@@ -395,8 +422,8 @@ export class Topology {
     );
     // The deleted queue's own fence is no longer among the declared ones: it is raised too,
     // so that until its keys are gone no producer routing with an older topology writes there.
-    await this.fences.raise(name, await this.changed(Number(version)));
-    await this.data.remove(name);
+    await this.fences.raise(name, await this.changed(Number(version)), false, partitions);
+    await this.data.remove(name, partitions);
   }
 
   /** The topology version stored in Redis now. */
@@ -404,9 +431,10 @@ export class Topology {
     return this.fences.currentVersion();
   }
 
-  /** Whether queue `name` is declared. */
-  async queueExists(name: string): Promise<boolean> {
-    return (await this.redis.hexists(this.keys.topologyQueues, name)) === 1;
+  /** The record of queue `name`, as stored now; undefined when it is not declared. */
+  async queueRecord(name: string): Promise<QueueRecord | undefined> {
+    const json = await this.redis.hget(this.keys.topologyQueues, name);
+    return json === null ? undefined : (JSON.parse(json) as QueueRecord);
   }
 
   /**

@@ -37,6 +37,19 @@ export interface QueueOptions {
   readonly maxLength?: number | undefined;
   /** What a publish to a full queue does. */
   readonly overflow?: OverflowPolicy | undefined;
+  /**
+   * How many partitions the queue has (1 to 1024, default 1): each its own stream in a hash
+   * slot of its own. A publish goes to the partition of its `partitionKey` (default: its
+   * routing key), so that one key's messages stay in one partition, in publish order. On a
+   * partitioned queue `maxLength` applies to each partition.
+   */
+  readonly partitions?: number | undefined;
+  /**
+   * Single active consumer, as RabbitMQ's `x-single-active-consumer`: one consumer of the queue
+   * receives at a time, the others stand by and the first of them takes over, in order, when it
+   * goes. Its consumers are ordered consumers (see `ConsumeOptions.ordered`).
+   */
+  readonly singleActiveConsumer?: boolean | undefined;
 }
 
 /** A declared queue and its arguments, as stored in the topology. */
