@@ -32,9 +32,8 @@ describe('partitioned queues', () => {
     );
     for (const [i, confirm] of confirms.entries()) {
       const row = ['a', 'b', 'c', 'd', 'e', 'f'][i] as string;
-      expect(confirm.targets).toEqual([
-        { queue: 'rows', partition: partitionOf(row, 4), streamId: expect.any(String) },
-      ]);
+      expect(confirm.targets).toHaveLength(1);
+      expect(confirm.targets[0]).toMatchObject({ queue: 'rows', partition: partitionOf(row, 4) });
     }
     const info = await sluice.inspectQueue('rows');
     expect(info.messages).toBe(6);
