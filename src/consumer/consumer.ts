@@ -43,7 +43,7 @@ import {
   type IdempotentHandler,
 } from './idempotency.js';
 import { retryDelayMs, type RetryPolicy } from './retry.js';
-import { deadLetterOwned, reclaimIdle, redeliverOwned } from './scripts.js';
+import { deadLetterOwned, deregisterConsumer, reclaimIdle, redeliverOwned } from './scripts.js';
 import { PlainSettlement, type Settlement } from './settlement.js';
 import type {
   CloseOptions,
@@ -975,6 +975,17 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     }
     if (this.ownership !== undefined && leaving.open) await leaving.wait(this.ownership.leave());
     if (this.registered && leaving.open) await leaving.wait(this.registration.deregister());
+    // The groups of the other partitions read forget this consumer too (it holds nothing now).
+    const others = parts.filter((part) => part.partition !== 0);
+    if (others.length > 0 && leaving.open) {
+      await leaving.wait(
+        Promise.all(
+          others.map((part) =>
+            deregisterConsumer(this.redis, part.keys, this.context.consumerName),
+          ),
+        ),
+      );
+    }
     if (this.detachKeeper !== undefined) await leaving.wait(this.detachKeeper());
     for (const part of parts) part.reader.release();
     this.shutDown = true;

@@ -409,6 +409,8 @@ const QUEUE_OPTIONS: OptionsSpec = {
     valid: fc.constantFrom('reject-publish', 'drop-head', 'reject-publish-dlx'),
     type: isString,
   },
+  partitions: { valid: integer(1, 1024), type: isInteger },
+  singleActiveConsumer: boolean,
 };
 const PUBLISH_OPTIONS: OptionsSpec = {
   mandatory: boolean,
@@ -423,6 +425,7 @@ const PUBLISH_OPTIONS: OptionsSpec = {
   dedupKey: { valid: fc.string({ minLength: 1, maxLength: 10 }), type: isString },
   dedupWindowMs: { valid: fc.constantFrom(0, CONFIRM_TIMEOUT_MS, 60_000), type: isInteger },
   durability: { valid: fc.constantFrom('written', 'replicated', 'fsynced'), type: isString },
+  partitionKey: { valid: fc.string({ minLength: 1, maxLength: 10 }), type: isString },
 };
 const RETRY_POLICY: OptionsSpec = {
   initialDelayMs: { valid: integer(1, 30 * 86_400_000), type: isInteger },
@@ -457,6 +460,8 @@ const CONSUME_OPTIONS: OptionsSpec = {
     valid: fc.oneof(optionsOf(IDEMPOTENCY_OPTIONS), optionsOf(IDEMPOTENCY_OPTIONS, ['store'])),
     type: (value) => !invalidOptions(value, IDEMPOTENCY_OPTIONS),
   },
+  ordered: boolean,
+  onPoison: { valid: fc.constantFrom('dead-letter', 'halt'), type: isString },
 };
 /** Consume options, idempotent ones (the most to check) half the time. */
 const consumeOptions = fc.oneof(
