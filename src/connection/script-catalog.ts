@@ -86,7 +86,7 @@ export const ACK = defineScript({
 export const DEAD_LETTER = defineScript({
   file: 'dead_letter',
   keys: ['stream', 'outbox'],
-  args: ['group', 'consumer', 'reason', 'timeMs', 'ids...'],
+  args: ['group', 'consumer', 'reason', 'timeMs', 'lastError', 'ids...'],
   decode: (reply) => (reply as number[]).map((moved) => moved === 1),
 });
 

@@ -85,6 +85,8 @@ export interface ConsumerSettings {
 /** Default visibility timeout when the queue sets no `ackTimeoutMs`. */
 const DEFAULT_ACK_TIMEOUT_MS = 30_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
+/** After a retry in place failed to reach Redis, how long until it is tried again. */
+const RETRY_AGAIN_MS = 1000;
 /** Most pending entries one step of a new owner's takeover claims. */
 const TAKEOVER_BATCH = 100;
 /** The longest timer Node runs as asked (setTimeout's limit). */
@@ -107,9 +109,13 @@ interface PartitionPart {
   readonly token: number | undefined;
 }
 
-/** A retry in place that an ordered consumer's settlement noted, to run after `delayMs`. */
+/**
+ * A retry in place that an ordered consumer's settlement noted, to run after `delayMs`, with
+ * the handler's error that caused it (for the death record, should the limit be reached).
+ */
 interface InPlaceRetry {
   readonly delayMs: number;
+  readonly lastError: string | undefined;
 }
 
 /**
@@ -128,8 +134,8 @@ class InPlaceRequeue implements Settlement {
   autoAck(delivery: Delivery): Promise<void> {
     return this.plain.autoAck(delivery);
   }
-  requeue(delivery: Delivery, delayMs: number): Promise<void> {
-    this.retries.set(delivery, { delayMs });
+  requeue(delivery: Delivery, delayMs: number, lastError?: string): Promise<void> {
+    this.retries.set(delivery, { delayMs, lastError });
     return Promise.resolve();
   }
   giveBack(deliveries: readonly Delivery[], counted: boolean): Promise<void> {
@@ -598,13 +604,17 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     return undefined;
   }
 
-  /** Admission of an entry: its delivery (held from now on), or its way to the outbox. */
+  /**
+   * Admission of an entry: its delivery (held from now on), or its way to the outbox, with
+   * `lastError` when a retry in place brought it there.
+   */
   private admitted(
     part: PartitionPart,
     streamId: string,
     fields: Buffer[] | null,
     timesDelivered: number,
     reclaimed: boolean,
+    lastError?: string,
   ): DeliveryImpl<T> | Promise<boolean> {
     const admission = admit(
       streamId,
@@ -627,7 +637,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     if (admission.deliver) message = admission;
     else if (admission.message !== undefined && this.settings.onPoison === 'halt') {
       message = admission.message;
-    } else return this.deadLetter(part.keys, streamId, admission.messageId, admission.reason);
+    } else {
+      return this.deadLetter(part.keys, streamId, admission.messageId, admission.reason, lastError);
+    }
     const delivery = new DeliveryImpl<T>(
       this.queue,
       part.partition,
@@ -651,11 +663,13 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     streamId: string,
     messageId: string | undefined,
     reason: DeathReason,
+    lastError?: string,
   ): Promise<boolean> {
     const [moved] = await deadLetterOwned(this.redis, keys, {
       consumer: this.context.consumerName,
       reason,
       timeMs: Date.now(),
+      lastError,
       ids: [streamId],
     });
     if (moved !== true) return false;
@@ -722,20 +736,26 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
    * and its key moves on. It stays held meanwhile.
    */
   private retryInPlace(delivery: DeliveryImpl<T>): void {
-    const delayMs = this.retries.get(delivery)?.delayMs ?? 0;
+    const { delayMs, lastError } = this.retries.get(delivery) ?? {
+      delayMs: 0,
+      lastError: undefined,
+    };
     this.retries.delete(delivery);
     const timer = setTimeout(() => {
       this.retryTimers.delete(delivery);
-      this.redeliver(delivery).catch((error: unknown) => {
+      this.redeliver(delivery, lastError).catch((error: unknown) => {
         this.report(error);
         // Tried again later: the key keeps its place.
-        if (this.lanes?.isHead(delivery) === true && !this.closing) this.retryInPlace(delivery);
+        if (this.lanes?.isHead(delivery) === true && !this.closing) {
+          this.retries.set(delivery, { delayMs: RETRY_AGAIN_MS, lastError });
+          this.retryInPlace(delivery);
+        }
       });
     }, delayMs);
     this.retryTimers.set(delivery, timer);
   }
 
-  private async redeliver(old: DeliveryImpl<T>): Promise<void> {
+  private async redeliver(old: DeliveryImpl<T>, lastError: string | undefined): Promise<void> {
     const lanes = this.lanes as KeyLanes<T>;
     const part = this.parts.get(old.partition);
     if (
@@ -760,7 +780,14 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       lanes.advance(old);
       return;
     }
-    const fresh = this.admitted(part, old.streamId, again.fields, again.timesDelivered, false);
+    const fresh = this.admitted(
+      part,
+      old.streamId,
+      again.fields,
+      again.timesDelivered,
+      false,
+      lastError,
+    );
     if (fresh instanceof DeliveryImpl) {
       lanes.replace(old, fresh);
       return;

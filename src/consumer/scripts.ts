@@ -97,7 +97,10 @@ export function ackOwned(
   );
 }
 
-/** dead_letter.lua: moves owned entries to the queue's outbox; per id, whether it was moved. */
+/**
+ * dead_letter.lua: moves owned entries to the queue's outbox, with `lastError` (an error
+ * record's stored form) added to their fields when given; per id, whether it was moved.
+ */
 export async function deadLetterOwned(
   redis: Redis,
   keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
@@ -105,15 +108,16 @@ export async function deadLetterOwned(
     readonly consumer: string;
     readonly reason: DeathReason;
     readonly timeMs: number;
+    readonly lastError?: string | undefined;
     readonly ids: readonly string[];
   },
 ): Promise<boolean[]> {
-  const { consumer, reason, timeMs, ids } = args;
+  const { consumer, reason, timeMs, lastError, ids } = args;
   return run(
     redis,
     DEAD_LETTER,
     { stream: keys.stream, outbox: keys.deadLetters },
-    { group: CONSUMER_GROUP, consumer, reason, timeMs, ids },
+    { group: CONSUMER_GROUP, consumer, reason, timeMs, lastError: lastError ?? '', ids },
   );
 }
 

@@ -178,14 +178,14 @@ describe('ordered consumers', () => {
     await sluice.declareQueue('dead');
     await sluice.bindQueue('dead', 'dlx');
     await sluice.declareQueue('jobs', { maxDeliveries: 2, deadLetterExchange: 'dlx' });
-    await sluice.publish('', 'jobs', 'bad', { partitionKey: 'k' });
+    const { messageId } = await sluice.publish('', 'jobs', 'bad', { partitionKey: 'k' });
     await sluice.publish('', 'jobs', 'good', { partitionKey: 'k' });
     const handled: string[] = [];
     const consumer = await sluice.consume<string>(
       'jobs',
       (msg) => {
         handled.push(msg.body);
-        if (msg.body === 'bad') throw new Error('poison');
+        if (msg.body === 'bad') throw new Error(`poison, attempt ${msg.deliveryCount}`);
       },
       { ordered: true, retry: false },
     );
@@ -195,6 +195,11 @@ describe('ordered consumers', () => {
     await waitFor(async () => (await sluice.inspectQueue('dead')).messages === 1, {
       description: 'dead-lettered',
     });
+    // Retried in place, the message's death record still has the handler's last error.
+    const dead = await sluice.dlq.show('dead', messageId);
+    const death = 'deathHistory' in dead ? dead.deathHistory?.deaths[0] : undefined;
+    expect(death).toMatchObject({ queue: 'jobs', reason: 'delivery_limit' });
+    expect(death?.lastError?.message).toBe('poison, attempt 2');
 
     await sluice.publish('', 'jobs', 'bad', { partitionKey: 'h' });
     await sluice.publish('', 'jobs', 'after', { partitionKey: 'h' });
