@@ -8,6 +8,9 @@
  *   own connection, the batch's handlers run concurrently, then one XACK and one XDEL with all
  *   of the batch's ids, pipelined on a second connection, before the next read.
  * - bullmq: a Worker with `concurrency: prefetch` on jobs added with `removeOnComplete`.
+ * - sluice on a queue of 16 partitions, 4 consumers ordered and 4 unordered (partitioned.ts):
+ *   their consumers start, and settle ownership, before the messages are published, and the
+ *   clock covers the consuming alone; the ratio of the two is printed under the table.
  *
  * The pre-fill is not timed. The clock starts before the consumer or worker is created (so its
  * start-up, a few round trips, is included) and stops once every message has been handled and
@@ -21,6 +24,12 @@ import { migrate, PostgresInbox } from '../src/postgres/index.js';
 import { Redis } from 'ioredis';
 import { waitFor } from '../scripts/local-redis.js';
 import { Sluice, type Consumer } from '../src/index.js';
+import {
+  PARTITIONED_CONCURRENCY,
+  PARTITIONED_CONSUMERS,
+  PARTITIONS,
+  sluicePartitioned,
+} from './partitioned.js';
 import {
   EXCHANGE,
   PREFETCH,
@@ -272,7 +281,16 @@ const bullmqConsume: Contender = {
   },
 };
 
-/** The consume scenario: sluice with its defaults, and as an idempotent consumer. */
+const ordered = sluicePartitioned(true);
+const unordered = sluicePartitioned(false);
+const partitioned =
+  `${PARTITIONS} partitions, ${PARTITIONED_CONSUMERS} consumers, ` +
+  `concurrency ${PARTITIONED_CONCURRENCY}`;
+
+/**
+ * The consume scenario: sluice with its defaults, as an idempotent consumer, and on a
+ * partitioned queue in order and not.
+ */
 export const consumeScenario: Scenario = {
   id: 'consume',
   rows: [
@@ -285,6 +303,11 @@ export const consumeScenario: Scenario = {
       label: `consume + ack, prefetch ${PREFETCH}, idempotent (PostgreSQL inbox)`,
       sluice: sluiceConsume('postgres'),
     },
+    { label: `consume + ack, prefetch ${PREFETCH}, ordered, ${partitioned}`, sluice: ordered },
+    { label: `consume + ack, prefetch ${PREFETCH}, unordered, ${partitioned}`, sluice: unordered },
   ],
   baselines: { raw: rawConsume, bullmq: bullmqConsume },
+  comparisons: [
+    { label: 'ordered / unordered', numerator: ordered, denominator: unordered, target: 0.7 },
+  ],
 };

@@ -197,6 +197,25 @@ function formatRounds(scenarios: readonly Scenario[], rounds: readonly RoundRate
   return lines.join('\n');
 }
 
+/** One line per comparison of two rows: the ratio of their medians, and of each round. */
+function formatComparisons(scenarios: readonly Scenario[], rounds: readonly RoundRates[]): string {
+  const lines: string[] = [];
+  for (const scenario of scenarios) {
+    for (const comparison of scenario.comparisons ?? []) {
+      const numerator = ratesOf(rounds, scenario, comparison.numerator);
+      const denominator = ratesOf(rounds, scenario, comparison.denominator);
+      const ratio = median(numerator) / median(denominator);
+      const perRound = numerator.map((rate, i) => (rate / (denominator[i] ?? NaN)).toFixed(2));
+      const target = comparison.target === undefined ? '' : ` (target ≥ ${comparison.target}x)`;
+      lines.push(
+        `  ${scenario.id} ${comparison.label}: ${ratio.toFixed(2)}x${target}; ` +
+          `per round: ${perRound.map((r) => `${r}x`).join(', ')}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
 async function main(): Promise<void> {
   const messages = messagesFromEnv();
   const rounds = roundsFromEnv();
@@ -243,6 +262,12 @@ async function main(): Promise<void> {
     console.log(formatTable(summarize(scenarios, results)));
     const baselineNote = redis.noReplicaReason === undefined ? '; neither waits for a replica' : '';
     console.log(`(the publish rows share one raw and one BullMQ measurement${baselineNote})`);
+    const comparisons = formatComparisons(scenarios, results);
+    if (comparisons !== '') {
+      console.log('');
+      console.log('rows compared (ratio of the medians):');
+      console.log(comparisons);
+    }
     console.log('');
     console.log('msg/s of each round:');
     console.log(formatRounds(scenarios, results));

@@ -58,6 +58,18 @@ export interface ScenarioRow {
 }
 
 /**
+ * Two rows of one scenario compared with each other (rather than with the baselines): the
+ * median rate of `numerator` over that of `denominator`, and the same ratio per round.
+ */
+export interface RowComparison {
+  readonly label: string;
+  readonly numerator: Contender;
+  readonly denominator: Contender;
+  /** The ratio aimed at, printed next to the measured one. */
+  readonly target?: number;
+}
+
+/**
  * One thing the bench measures. Every row's sluice contender and every baseline runs once per
  * round; the baselines run once for all rows, so that every row is compared with the same
  * measurement.
@@ -67,6 +79,8 @@ export interface Scenario {
   readonly id: string;
   readonly rows: readonly ScenarioRow[];
   readonly baselines: Readonly<Record<BaselineName, Contender>>;
+  /** Rows compared with each other, printed under the table. */
+  readonly comparisons?: readonly RowComparison[];
 }
 
 /** The body of message `index`: a small order event, about 100 bytes of JSON. */
