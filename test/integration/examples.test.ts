@@ -92,8 +92,37 @@ describe('examples', { timeout: 120_000 }, () => {
     expect(await deleteNamespaceKeys(connectRedis(), namespace as string)).toBe(0);
   });
 
+  it('sync-worker.ts keeps a copy equal to its source through a kill, a restart and a freeze', async () => {
+    const result = await run('npx', ['tsx', 'examples/sync-worker.ts'], ROOT);
+    expect(result.code, transcript(result)).toBe(0);
+    const lines = result.stdout.split('\n');
+    const expected = [
+      /^queue 'rows' of 8 partitions; workers w1, w2, w3 started$/,
+      /^owners: p0 w[123]#\d+ {2}.* {2}p7 w[123]#\d+$/,
+      /^killed w1 \(SIGKILL\), owner of partitions \d/,
+      /^froze w2 \(SIGSTOP\), owner of partitions \d/,
+      /^new owners once the leases of w1 and w2 ran out: p0 w[34]#\d+ {2}.* {2}p7 w[34]#\d+$/,
+      /^ {3}\[w2\] lost partition \d: its lease ran out/,
+      /^published \d+ changes: \d+ inserts, \d+ updates, \d+ deletes$/,
+      /^the copy: \d+ changes applied, .*, 0 out of order$/,
+      /^the copy equals the source: 100 rows \(\d+ live, \d+ deleted\), each at its last version$/,
+      /^Done\.$/,
+    ];
+    for (const pattern of expected) {
+      expect(
+        lines.some((line) => pattern.test(line)),
+        `no line matches ${pattern}\n${transcript(result)}`,
+      ).toBe(true);
+    }
+    const published = /^published (\d+) changes/m.exec(result.stdout)?.[1];
+    expect(result.stdout, transcript(result)).toContain(`the copy: ${published} changes applied`);
+    const namespace = /namespace '(sync-[\w-]+)'/.exec(result.stdout)?.[1];
+    expect(namespace, transcript(result)).toBeDefined();
+    expect(await deleteNamespaceKeys(connectRedis(), namespace as string)).toBe(0);
+  });
+
   const others = readdirSync(join(ROOT, 'examples')).filter(
-    (file) => file.endsWith('.ts') && file !== 'demo.ts',
+    (file) => file.endsWith('.ts') && file !== 'demo.ts' && file !== 'sync-worker.ts',
   );
   for (const file of others) {
     it(`${file} runs and exits 0`, async () => {
@@ -118,6 +147,7 @@ const DOCUMENTS = [
   'docs/reliability.md',
   'docs/producer.md',
   'docs/idempotency.md',
+  'docs/ordering.md',
 ];
 
 function typeScriptBlocks(document: string): CodeBlock[] {
