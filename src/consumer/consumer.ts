@@ -427,6 +427,10 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       this.lanes = new KeyLanes<T>(this.dispatched(this.handler), this.settings.concurrency, {
         ...hooks,
         halted: (delivery) => this.halted(delivery),
+        owned: (delivery) => this.owned(delivery),
+        discarded: (delivery) => {
+          if (this.leases.delete(delivery)) this.held(delivery.partition, -1);
+        },
       });
     } else {
       const handler = this.handler === undefined ? undefined : this.dispatched(this.handler);
@@ -437,18 +441,8 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
         ensureConsumerGroup(this.redis, this.context.keys.queue(this.queue, p).stream),
       ),
     );
-    // Registered before the first read, so the queue counts as in use from now on.
-    const registered = await this.registration.register();
-    if (registered === 'gone') throw new NotFoundError(`queue '${this.queue}' does not exist`);
-    if (registered === 'refused') {
-      throw new PreconditionFailedError(
-        `queue '${this.queue}' has ordered consumers: ordered and unordered consumers cannot ` +
-          'share a queue',
-      );
-    }
-    this.registered = true;
     if (this.ordered) {
-      const ownership = new Ownership({
+      this.ownership = new Ownership({
         redis: this.redis,
         keys: (partition) => this.context.keys.queue(this.queue, partition),
         queue: this.queue,
@@ -462,7 +456,24 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
         gone: () => this.cancelled(),
         report: this.report,
       });
-      this.ownership = ownership;
+      // A member before it is registered: the membership script of the others takes a
+      // registered consumer that is no member for an unordered one (a conflict).
+      if ((await this.ownership.join()) === 'gone') {
+        throw new NotFoundError(`queue '${this.queue}' does not exist`);
+      }
+    }
+    // Registered before the first read, so the queue counts as in use from now on.
+    const registered = await this.registration.register();
+    if (registered === 'gone') throw new NotFoundError(`queue '${this.queue}' does not exist`);
+    if (registered === 'refused') {
+      throw new PreconditionFailedError(
+        `queue '${this.queue}' has ordered consumers: ordered and unordered consumers cannot ` +
+          'share a queue',
+      );
+    }
+    this.registered = true;
+    if (this.ownership !== undefined) {
+      const ownership = this.ownership;
       if (!this.closing) await ownership.start();
     } else {
       for (const p of partitionNumbers(partitions)) this.parts.set(p, this.openPart(p, undefined));
@@ -516,6 +527,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
         token,
       });
       if (claimed === 'lost') return this.partitionLost(partition);
+      if (this.parts.get(partition) !== part) return;
       for (const entry of claimed.entries) {
         await this.receive(part, entry.streamId, entry.fields, entry.timesDelivered, true);
       }
@@ -527,10 +539,25 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     this.events.emit('partition.assigned', { queue: this.queue, partition, token });
   }
 
+  /**
+   * Ordered: whether `delivery`'s partition is still surely this consumer's, under the token it
+   * was read with. A lease that lapsed here (the process was frozen, or cut off from Redis) is
+   * taken as lost at once: no handler of it starts.
+   */
+  private owned(delivery: DeliveryImpl<T>): boolean {
+    const ownership = this.ownership as Ownership;
+    if (ownership.owns(delivery.partition, delivery.fencingToken)) return true;
+    if (this.parts.get(delivery.partition)?.token === delivery.fencingToken) {
+      this.partitionLost(delivery.partition);
+    }
+    return false;
+  }
+
   /** Ordered: `partition`'s lease was lost; what this consumer held of it is another's now. */
   private partitionLost(partition: number): void {
     const part = this.parts.get(partition);
     if (part === undefined) return;
+    this.ownership?.forget(partition);
     this.parts.delete(partition);
     this.stopPart(part);
     for (const delivery of this.lanes?.dropPartition(partition) ?? []) {
@@ -1000,7 +1027,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
         ),
       );
     }
-    if (this.ownership !== undefined && leaving.open) await leaving.wait(this.ownership.leave());
+    // Deregistered before leaving the membership, for the same reason as joining comes first.
     if (this.registered && leaving.open) await leaving.wait(this.registration.deregister());
     // The groups of the other partitions read forget this consumer too (it holds nothing now).
     const others = parts.filter((part) => part.partition !== 0);
@@ -1012,6 +1039,12 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
           ),
         ),
       );
+    }
+    if (this.ownership !== undefined) {
+      for (const partition of this.ownership.owned()) {
+        this.events.emit('partition.revoked', { queue: this.queue, partition, reason: 'closed' });
+      }
+      if (leaving.open) await leaving.wait(this.ownership.leave());
     }
     if (this.detachKeeper !== undefined) await leaving.wait(this.detachKeeper());
     for (const part of parts) part.reader.release();

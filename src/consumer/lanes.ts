@@ -36,6 +36,13 @@ export class KeyLanes<T> {
     private readonly hooks: DispatchHooks<T> & {
       /** A halted head reached the front of its lane: it stays there, not run. */
       halted(delivery: DeliveryImpl<T>): void;
+      /**
+       * Whether the consumer still surely owns the partition of `delivery`; when it does not,
+       * it drops the partition ({@link dropPartition}) and the delivery is not run.
+       */
+      owned(delivery: DeliveryImpl<T>): boolean;
+      /** A delivery not run, its partition no longer owned: it is no longer held. */
+      discarded(delivery: DeliveryImpl<T>): void;
     },
   ) {}
 
@@ -116,6 +123,13 @@ export class KeyLanes<T> {
       const lane = this.lanes.get(key);
       const head = lane?.items[0];
       if (lane === undefined || head === undefined || lane.busy) continue;
+      if (!this.hooks.owned(head)) {
+        lane.items.shift();
+        this.hooks.discarded(head);
+        if (lane.items.length > 0) this.runnable.push(key);
+        else if (this.lanes.get(key) === lane) this.lanes.delete(key);
+        continue;
+      }
       lane.busy = true;
       if (head.halted) {
         this.hooks.halted(head);

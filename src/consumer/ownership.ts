@@ -14,6 +14,8 @@ import { joinMembers, ownPartition } from './scripts.js';
 
 /** How long a partition's lease and a membership last unrenewed (server time). */
 export const OWNERSHIP_LEASE_MS = 6000;
+/** How much sooner than its lease a partition counts as lost here: clocks drift. */
+const LEASE_MARGIN_MS = 1000;
 /** How often a member renews them and looks at the assignment: a quarter of the lease. */
 const TICK_MS = OWNERSHIP_LEASE_MS / 4;
 
@@ -62,6 +64,11 @@ export function assignedPartitions(
 export class Ownership {
   /** Partitions owned now, with their fencing tokens. */
   private readonly held = new Map<number, number>();
+  /**
+   * Until when (this host's clock) each owned partition's lease surely lasts: from before the
+   * call that took or renewed it, less a margin for the clocks' drift.
+   */
+  private readonly validUntil = new Map<number, number>();
   /** Owned partitions being handed over: renewed until their handlers finished. */
   private readonly leaving = new Map<number, Promise<void>>();
   private ticks: Periodic | undefined;
@@ -72,6 +79,22 @@ export class Ownership {
   /** The fencing token under which `partition` is owned, if it is. */
   token(partition: number): number | undefined {
     return this.held.get(partition);
+  }
+
+  /**
+   * Joins the membership, without taking partitions yet: 'gone' when the queue is; fails with
+   * PreconditionFailedError when an unordered consumer reads the queue.
+   */
+  async join(): Promise<'ok' | 'gone'> {
+    const { redis, keys, consumerName: consumer, queue } = this.context;
+    const membership = await joinMembers(redis, keys(0), { consumer, leaseMs: OWNERSHIP_LEASE_MS });
+    if (membership.kind === 'conflict') {
+      throw new PreconditionFailedError(
+        `queue '${queue}' has an unordered consumer (${membership.consumer}): ordered and ` +
+          'unordered consumers cannot share a queue',
+      );
+    }
+    return membership.kind === 'gone' ? 'gone' : 'ok';
   }
 
   /**
@@ -98,6 +121,8 @@ export class Ownership {
       );
       if (first) throw error;
       this.context.report(error);
+      // What is owned is still renewed: nothing moves until the membership is clear again.
+      await Promise.all([...this.held].map(([p, token]) => this.keep(p, token, true)));
       return;
     }
     const mine = assignedPartitions(
@@ -115,13 +140,15 @@ export class Ownership {
 
   /** Renews an owned partition, or finds it lost; one assigned elsewhere is handed over. */
   private async keep(partition: number, token: number, assigned: boolean): Promise<void> {
+    const sentAt = Date.now();
     const renewed = await this.own(partition, 'renew', token);
     if (this.stopped || this.held.get(partition) !== token) return;
     if (renewed !== token) {
-      this.held.delete(partition);
+      this.forget(partition);
       this.context.lost(partition);
       return;
     }
+    this.validUntil.set(partition, sentAt + OWNERSHIP_LEASE_MS - LEASE_MARGIN_MS);
     if (!assigned && !this.leaving.has(partition)) {
       const leaving = this.context
         .handOver(partition)
@@ -133,6 +160,7 @@ export class Ownership {
   }
 
   private async acquire(partition: number): Promise<void> {
+    const sentAt = Date.now();
     const token = await this.own(partition, 'acquire', 0);
     if (token === -1) return this.context.gone();
     if (token <= 0) return;
@@ -141,12 +169,28 @@ export class Ownership {
       return;
     }
     this.held.set(partition, token);
+    this.validUntil.set(partition, sentAt + OWNERSHIP_LEASE_MS - LEASE_MARGIN_MS);
     await this.context.acquired(partition, token);
+  }
+
+  /**
+   * Whether `partition` is owned under `token` with a lease that surely has not ended: a
+   * consumer starts no handler of a partition otherwise (it was frozen, or cut off from Redis,
+   * past its renewals).
+   */
+  owns(partition: number, token: number | undefined): boolean {
+    return this.held.get(partition) === token && Date.now() < (this.validUntil.get(partition) ?? 0);
+  }
+
+  /** Stops owning `partition` here (its lease lapsed): the next tick may take it again. */
+  forget(partition: number): void {
+    this.held.delete(partition);
+    this.validUntil.delete(partition);
   }
 
   private async release(partition: number, token: number): Promise<void> {
     if (this.held.get(partition) !== token) return;
-    this.held.delete(partition);
+    this.forget(partition);
     await this.own(partition, 'release', token);
   }
 
@@ -200,6 +244,7 @@ export class Ownership {
     const { redis, keys, consumerName: consumer } = this.context;
     const held = [...this.held];
     this.held.clear();
+    this.validUntil.clear();
     await Promise.all(held.map(([p, token]) => this.own(p, 'release', token)));
     await joinMembers(redis, keys(0), { consumer, leaseMs: -1 });
   }

@@ -9,9 +9,12 @@
 -- is not ordered (it would read every partition past the owners), {'gone'} without the fence.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 local now_ms = server_ms()
+-- A member whose membership ended is gone (crashed, or frozen past it): its registration goes
+-- too, or it would count as an unordered consumer until that ran out as well.
 for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. now_ms)) do
   redis.call('ZREM', KEYS[3], name)
   redis.call('HDEL', KEYS[4], name)
+  redis.call('ZREM', KEYS[2], name)
 end
 redis.call('ZADD', KEYS[3], now_ms + tonumber(ARGV[2]), ARGV[1])
 redis.call('HSETNX', KEYS[4], ARGV[1], now_ms)
