@@ -76,8 +76,8 @@ const ACK_OUTCOMES: Readonly<Record<number, AckOutcome>> = { 0: 'stale', 1: 'ack
 /** Acks and deletes owned entries: `true` when all were owned, else per id what happened. */
 export const ACK = defineScript({
   file: 'ack',
-  keys: ['stream'],
-  args: ['group', 'consumer', 'lowestId', 'highestId', 'limit', 'ids...'],
+  keys: ['stream', 'owner'],
+  args: ['group', 'consumer', 'lowestId', 'highestId', 'limit', 'token', 'ids...'],
   decode: (reply): true | AckOutcome[] =>
     reply === 1 ? true : (reply as number[]).map((outcome) => ACK_OUTCOMES[outcome] ?? 'stale'),
 });

@@ -207,6 +207,8 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
   private closed: Promise<void> | undefined;
   private shutDown = false;
   private cancelledOnce = false;
+  /** Events of the start (partitions assigned), held until the caller has the consumer. */
+  private startEvents: (() => void)[] | undefined = [];
   /**
    * Whether `delivery.handled` / `delivery.failed` have listeners: kept up to date by
    * {@link on} and {@link off}, so that the per-delivery path looks at a field, not a map.
@@ -248,6 +250,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       redis: this.redis,
       keys,
       consumerName,
+      token,
       queue,
       counts: this.counts,
       held: () => this.leases.size,
@@ -399,9 +402,20 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
 
   /** Checks the queue exists, registers with the group, opens the reading connections, reads. */
   start(): Promise<void> {
-    this.started ??= this.open().catch((error: unknown) => {
-      throw toSluiceError(error, this.redis, `starting a consumer of queue '${this.queue}'`);
-    });
+    this.started ??= this.open().then(
+      () => {
+        // After the caller of consume() got the consumer and could listen: what was assigned
+        // while it started is told now.
+        setImmediate(() => {
+          const held = this.startEvents ?? [];
+          this.startEvents = undefined;
+          for (const emit of held) emit();
+        });
+      },
+      (error: unknown) => {
+        throw toSluiceError(error, this.redis, `starting a consumer of queue '${this.queue}'`);
+      },
+    );
     return this.started;
   }
 
@@ -536,7 +550,10 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     }
     if (this.parts.get(partition) !== part || this.closing) return;
     part.reader.start();
-    this.events.emit('partition.assigned', { queue: this.queue, partition, token });
+    const emit = (): void =>
+      this.events.emit('partition.assigned', { queue: this.queue, partition, token });
+    if (this.startEvents === undefined) emit();
+    else this.startEvents.push(emit);
   }
 
   /**

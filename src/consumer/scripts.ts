@@ -79,21 +79,24 @@ export interface AckArgs {
   readonly highestId: string;
   /** Most entries the consumer may hold in that range (bounds the script's XPENDING). */
   readonly limit: number;
+  /** An ordered consumer's fencing token: acks nothing unless it owns the partition under it. */
+  readonly token: number | undefined;
   readonly ids: readonly string[];
 }
 
 /** ack.lua: acks and deletes the entries `consumer` owns; `true` when all were, else per id. */
 export function ackOwned(
   redis: Redis,
-  keys: Pick<QueueKeys, 'stream'>,
+  keys: Pick<QueueKeys, 'stream' | 'owner'>,
   args: AckArgs,
 ): Promise<true | AckOutcome[]> {
   const { consumer, lowestId, highestId, limit, ids } = args;
+  const token = args.token === undefined ? '' : String(args.token);
   return run(
     redis,
     ACK,
-    { stream: keys.stream },
-    { group: CONSUMER_GROUP, consumer, lowestId, highestId, limit, ids },
+    { stream: keys.stream, owner: keys.owner },
+    { group: CONSUMER_GROUP, consumer, lowestId, highestId, limit, token, ids },
   );
 }
 

@@ -51,6 +51,8 @@ export interface SettlementContext {
   readonly queue: string;
   readonly keys: QueueKeys;
   readonly consumerName: string;
+  /** An ordered consumer's fencing token for the partition: acks are refused once deposed. */
+  readonly token: number | undefined;
   readonly counts: SettlementCounts;
   /** How many deliveries the consumer holds unsettled (bounds the ack script's scan). */
   held(): number;
@@ -183,8 +185,15 @@ export class PlainSettlement implements Settlement {
     try {
       const { ids, lowestId, highestId } = ackRange(deliveries);
       const limit = ids.length + this.context.held() + ACK_SCAN_SLACK;
-      const { redis, keys, consumerName: consumer, counts } = this.context;
-      const acked = await ackOwned(redis, keys, { consumer, lowestId, highestId, limit, ids });
+      const { redis, keys, consumerName: consumer, counts, token } = this.context;
+      const acked = await ackOwned(redis, keys, {
+        consumer,
+        lowestId,
+        highestId,
+        limit,
+        token,
+        ids,
+      });
       for (let i = 0; i < deliveries.length; i++) {
         const waiter = waiters[i];
         const outcome = acked === true ? 'acked' : acked[i];
