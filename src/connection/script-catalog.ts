@@ -85,8 +85,8 @@ export const ACK = defineScript({
 /** Moves owned entries to the queue's outbox; per id, whether it was moved. */
 export const DEAD_LETTER = defineScript({
   file: 'dead_letter',
-  keys: ['stream', 'outbox'],
-  args: ['group', 'consumer', 'reason', 'timeMs', 'lastError', 'ids...'],
+  keys: ['stream', 'outbox', 'owner'],
+  args: ['group', 'consumer', 'reason', 'timeMs', 'lastError', 'token', 'ids...'],
   decode: (reply) => (reply as number[]).map((moved) => moved === 1),
 });
 

@@ -256,7 +256,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       held: () => this.leases.size,
       released: (delivery) => this.released(delivery),
       deadLetter: (streamId, messageId, reason) =>
-        this.deadLetter(keys, streamId, messageId, reason),
+        this.deadLetter({ keys, token }, streamId, messageId, reason),
       report: this.report,
     });
     const base: Settlement = token === undefined ? plain : new InPlaceRequeue(plain, this.retries);
@@ -682,7 +682,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     else if (admission.message !== undefined && this.settings.onPoison === 'halt') {
       message = admission.message;
     } else {
-      return this.deadLetter(part.keys, streamId, admission.messageId, admission.reason, lastError);
+      return this.deadLetter(part, streamId, admission.messageId, admission.reason, lastError);
     }
     const delivery = new DeliveryImpl<T>(
       this.queue,
@@ -703,7 +703,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
 
   /** Moves an owned entry to the outbox; the keeper routes it to the dead-letter exchange. */
   private async deadLetter(
-    keys: QueueKeys,
+    { keys, token }: Pick<PartitionPart, 'keys' | 'token'>,
     streamId: string,
     messageId: string | undefined,
     reason: DeathReason,
@@ -714,6 +714,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       reason,
       timeMs: Date.now(),
       lastError,
+      token,
       ids: [streamId],
     });
     if (moved !== true) return false;

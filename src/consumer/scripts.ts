@@ -106,21 +106,31 @@ export function ackOwned(
  */
 export async function deadLetterOwned(
   redis: Redis,
-  keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters' | 'owner'>,
   args: {
     readonly consumer: string;
     readonly reason: DeathReason;
     readonly timeMs: number;
     readonly lastError?: string | undefined;
+    /** An ordered consumer's fencing token: nothing moves unless it owns the partition. */
+    readonly token?: number | undefined;
     readonly ids: readonly string[];
   },
 ): Promise<boolean[]> {
-  const { consumer, reason, timeMs, lastError, ids } = args;
+  const { consumer, reason, timeMs, lastError, token, ids } = args;
   return run(
     redis,
     DEAD_LETTER,
-    { stream: keys.stream, outbox: keys.deadLetters },
-    { group: CONSUMER_GROUP, consumer, reason, timeMs, lastError: lastError ?? '', ids },
+    { stream: keys.stream, outbox: keys.deadLetters, owner: keys.owner },
+    {
+      group: CONSUMER_GROUP,
+      consumer,
+      reason,
+      timeMs,
+      lastError: lastError ?? '',
+      token: token === undefined ? '' : String(token),
+      ids,
+    },
   );
 }
 
