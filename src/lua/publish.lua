@@ -118,21 +118,24 @@ for m = 1, #messages do
   end
 end
 
--- Look up: a slot counts only if it holds the bucket expected of it.
+-- Look up: a slot counts only if it holds the bucket expected of it. Returns whether it does.
 local function read_slot(slot, bucket, lookup, state)
+  local holds = false
   for i = 1, #lookup, CHUNK do
     local last = math.min(i + CHUNK - 1, #lookup)
     local values = redis.call('HMGET', slot, '', unpack(lookup, i, last))
     if tonumber(values[1]) == bucket then
+      holds = true
       for j = i, last do
         if values[j - i + 2] then state[lookup[j]] = values[j - i + 2] end
       end
     end
   end
+  return holds
 end
 for _, group in ipairs(groups) do
   read_slot(group.previous, group.bucket - 1, group.lookup, group.state)
-  read_slot(group.current, group.bucket, group.lookup, group.state)
+  group.current_holds = read_slot(group.current, group.bucket, group.lookup, group.state)
 end
 
 -- Phase 1, nothing written: which targets need a copy, and is there room for it?
@@ -205,17 +208,19 @@ for m = 1, #messages do
   end
 end
 
--- Record into a group's current slot (emptied first if it held an older bucket); with no
+-- Record into a group's current slot. A slot that does not hold the current bucket yet (the
+-- lookup read its bucket field) is emptied, given the bucket and its expiry first; with no
 -- markers, this only rewrites the slot's bucket, which is still a write.
 local function record(group, markers)
-  if tonumber(redis.call('HGET', group.current, '')) ~= group.bucket then
-    redis.call('DEL', group.current)
+  if not group.current_holds or #markers == 0 then
+    if not group.current_holds then redis.call('DEL', group.current) end
+    redis.call('HSET', group.current, '', group.bucket)
+    redis.call('PEXPIREAT', group.current, (group.bucket + 2) * group.window)
+    group.current_holds = true
   end
-  redis.call('HSET', group.current, '', group.bucket)
   for i = 1, #markers, 2 * CHUNK do
     redis.call('HSET', group.current, unpack(markers, i, math.min(i + 2 * CHUNK - 1, #markers)))
   end
-  redis.call('PEXPIREAT', group.current, (group.bucket + 2) * group.window)
 end
 local wrote = false
 for _, group in ipairs(groups) do

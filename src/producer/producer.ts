@@ -24,6 +24,7 @@ import { prepare, type BatchMessage, type Message, type PublishOptions } from '.
 import { confirmTimeout, publishFailure } from './failures.js';
 import { targetPartitions } from '../queue/partitions.js';
 import { Publication, toConfirm, type PublishConfirm } from './publication.js';
+import { ConfirmDeadlines } from './deadlines.js';
 import { CallState, Retrier, untilAborted, type RetryPolicy } from './retry.js';
 import type { Durability, ProducerSettings } from './settings.js';
 
@@ -111,11 +112,14 @@ export class Producer {
   private queue: (Publication | readonly Publication[])[] = [];
   private flushScheduled = false;
   private readonly retrier: Retrier;
+  /** The confirm deadlines of the calls sent, on one timer. */
+  private readonly deadlines: ConfirmDeadlines;
   private readonly commits: Record<Exclude<Durability, 'written'>, GroupCommit>;
 
   constructor(private readonly options: ProducerOptions) {
     const { connection, settings } = options;
     this.retrier = new Retrier(connection);
+    this.deadlines = new ConfirmDeadlines(options.settings.confirmTimeoutMs);
     this.commits = groupCommits(connection, settings.replicas, settings.durabilityTimeoutMs);
   }
 
@@ -207,21 +211,20 @@ export class Producer {
    */
   private async send(batch: readonly Publication[], atomic: boolean): Promise<void> {
     const { confirmTimeoutMs } = this.options.settings;
-    const deadline = new AbortController();
     const { events } = this.options;
-    const state = new CallState(deadline.signal, (attempt, error) => {
+    const state = new CallState((attempt, error) => {
       if (!events.has('publish.retried')) return;
       const messageIds = batch.map((publication) => publication.message.messageId);
       events.emit('publish.retried', { messageIds, attempt, error });
     });
-    const timer = setTimeout(() => {
-      deadline.abort();
+    const done = this.deadlines.start(() => {
+      state.expire();
       for (const publication of batch) {
         publication.reject(
           confirmTimeout(publication, state, `no confirm within ${confirmTimeoutMs} ms`),
         );
       }
-    }, confirmTimeoutMs);
+    });
     try {
       await this.deliver(batch, atomic, state);
     } catch (error) {
@@ -230,7 +233,7 @@ export class Producer {
           publishFailure(error, publication, state, this.options.connection.redis),
         );
     } finally {
-      clearTimeout(timer);
+      done();
     }
   }
 

@@ -1,0 +1,63 @@
+/**
+ * Confirm deadlines of a producer's calls on one timer. Every call has the same confirm
+ * timeout, so the calls fall due in the order they were sent: a queue in send order and one
+ * timer armed for its oldest open call cover them all, rather than a timer per call.
+ */
+
+/** One call's deadline, until it is done or due. */
+interface Deadline {
+  readonly dueAt: number;
+  done: boolean;
+  readonly expire: () => void;
+  next: Deadline | undefined;
+}
+
+/** The deadlines of one producer's calls. */
+export class ConfirmDeadlines {
+  private head: Deadline | undefined;
+  private tail: Deadline | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  /** Calls `expire` once `timeoutMs` has passed, unless the returned `done` is called first. */
+  start(expire: () => void): () => void {
+    const deadline: Deadline = {
+      dueAt: Date.now() + this.timeoutMs,
+      done: false,
+      expire,
+      next: undefined,
+    };
+    if (this.tail === undefined) this.head = deadline;
+    else this.tail.next = deadline;
+    this.tail = deadline;
+    this.timer ??= setTimeout(this.expireDue, this.timeoutMs).unref();
+    return () => {
+      deadline.done = true;
+      // Calls mostly finish in send order: drop the finished ones from the front.
+      let head = this.head;
+      while (head?.done === true) head = head.next;
+      this.head = head;
+      // The timer stays: when it fires with nothing due it re-arms for what is open then, if
+      // anything (sequential publishes would otherwise make and clear a timer each).
+      if (head === undefined) this.tail = undefined;
+    };
+  }
+
+  /** The timer: expires every call now due, then waits for the next one. */
+  private readonly expireDue = (): void => {
+    this.timer = undefined;
+    const now = Date.now();
+    let head = this.head;
+    while (head !== undefined && (head.done || head.dueAt <= now)) {
+      if (!head.done) {
+        head.done = true;
+        head.expire();
+      }
+      head = head.next;
+    }
+    this.head = head;
+    if (head === undefined) this.tail = undefined;
+    else this.timer = setTimeout(this.expireDue, head.dueAt - now).unref();
+  };
+}
