@@ -298,14 +298,19 @@ export interface PublishPlan {
   readonly messages: readonly (readonly (string | number)[])[];
 }
 
-/** Takes the processing lease of an idempotency key, or acks a duplicate. */
+/** Takes the processing leases of idempotency keys (one per delivery), or acks duplicates. */
 export const IDEM_BEGIN = defineScript({
   file: 'idem_begin',
-  keys: ['stream', 'marker'],
-  args: ['group', 'consumer', 'entryId', 'token', 'leaseMs'],
-  decode: (reply): IdempotencyBegin => {
-    const [kind, leftMs] = reply as [IdempotencyBegin['kind'], number | undefined];
-    return kind === 'busy' ? { kind, leftMs: Number(leftMs) } : { kind };
+  keys: ['stream', 'markers...'],
+  args: ['group', 'consumer', 'leaseMs', 'entries...'],
+  decode: (reply): IdempotencyBegin[] => {
+    const values = reply as (string | number)[];
+    const out: IdempotencyBegin[] = [];
+    for (let i = 0; i < values.length; i += 2) {
+      const kind = values[i] as IdempotencyBegin['kind'];
+      out.push(kind === 'busy' ? { kind, leftMs: Number(values[i + 1]) } : { kind });
+    }
+    return out;
   },
 });
 
@@ -317,19 +322,26 @@ export type IdempotencyBegin =
   | { readonly kind: 'busy'; readonly leftMs: number };
 
 /**
- * Applies an idempotent handler's writes, marks its key done and acks, in one step; `stale`
+ * Applies idempotent handlers' writes, marks their keys done and acks, one step per delivery,
+ * the deliveries of one tick in one call; `stale`
  * when this consumer was deposed, `refused` when Redis refused a write (the key is done and
  * the delivery dead-lettered). The writes' keys may lie anywhere on a standalone server.
  */
 export const IDEM_COMMIT = defineScript({
   file: 'idem_commit',
-  keys: ['stream', 'outbox', 'marker', 'writeKeys...'],
-  args: ['group', 'consumer', 'entryId', 'token', 'ttlMs', 'timeMs', 'writes...'],
+  keys: ['stream', 'outbox', 'markers...', 'writeKeys...'],
+  args: ['group', 'consumer', 'ttlMs', 'timeMs', 'count', 'commits...'],
   crossSlotOnStandalone: true,
-  decode: (reply): IdempotencyCommit => {
-    const [kind, write, error] = reply as [string, number | undefined, string | undefined];
-    if (kind === 'refused') return { kind, write: Number(write), error: String(error) };
-    return { kind: kind === 'ok' ? 'ok' : 'stale' };
+  decode: (reply): IdempotencyCommit[] => {
+    const values = reply as (string | number)[];
+    const out: IdempotencyCommit[] = [];
+    for (let i = 0; i < values.length; i += 3) {
+      const kind = String(values[i]);
+      if (kind === 'refused') {
+        out.push({ kind, write: Number(values[i + 1]), error: String(values[i + 2]) });
+      } else out.push({ kind: kind === 'ok' ? 'ok' : 'stale' });
+    }
+    return out;
   },
 });
 

@@ -19,10 +19,14 @@ import {
 import type { DeliveryImpl } from './delivery.js';
 import { Periodic } from './periodic.js';
 import { WriteRecorder, type RedisWrites } from './redis-writes.js';
+import type { IdempotencyBegin, IdempotencyCommit } from '../connection/script-catalog.js';
+import { TickBatch } from './tick-batch.js';
 import {
   beginIdempotent,
   commitIdempotent,
   extendIdempotent,
+  type BeginItem,
+  type CommitItem,
   releaseIdempotent,
 } from './scripts.js';
 import type { Settlement } from './settlement.js';
@@ -184,6 +188,9 @@ export class IdempotentSettlement implements Settlement {
   /** The queue's keys and hash tag, worked out once rather than per delivery. */
   private readonly queueKeys: QueueKeys;
   private readonly hashTag: string;
+  /** The lease takings and the commits of one tick, each in one script call. */
+  private readonly begins: TickBatch<BeginItem, IdempotencyBegin>;
+  private readonly commits: TickBatch<CommitItem, IdempotencyCommit>;
 
   constructor(
     private readonly plain: Settlement,
@@ -192,6 +199,22 @@ export class IdempotentSettlement implements Settlement {
   ) {
     this.queueKeys = context.keys.queue(context.queue, context.partition);
     this.hashTag = context.keys.queueHashTag(context.queue, context.partition);
+    const { redis, consumerName: consumer } = context;
+    this.begins = new TickBatch((items) =>
+      beginIdempotent(redis, this.queueKeys.stream, {
+        consumer,
+        leaseMs: settings.leaseMs,
+        items,
+      }),
+    );
+    this.commits = new TickBatch((items) =>
+      commitIdempotent(redis, this.queueKeys, {
+        consumer,
+        ttlMs: settings.ttlMs,
+        timeMs: Date.now(),
+        items,
+      }),
+    );
     const everyMs = settings.leaseMs / 3;
     this.renewal = new Periodic(() => this.renew(), everyMs, context.report, everyMs);
   }
@@ -228,15 +251,9 @@ export class IdempotentSettlement implements Settlement {
     const { queue, partition } = this.context;
     const marker = this.context.keys.idempotencyMarker(queue, key, partition);
     const token = `${this.context.consumerName}:${++this.serial}`;
-    const { redis, consumerName: consumer } = this.context;
     const waitUntil = Date.now() + this.settings.leaseMs;
     for (;;) {
-      const begun = await beginIdempotent(redis, marker, delivery.streamId, {
-        consumer,
-        token,
-        leaseMs: this.settings.leaseMs,
-        stream: this.queueKeys.stream,
-      });
+      const begun = await this.begins.add({ marker, entryId: delivery.streamId, token });
       if (begun.kind === 'acquired') break;
       if (begun.kind === 'duplicate' || begun.kind === 'stale') {
         delivery.settledElsewhere();
@@ -286,14 +303,11 @@ export class IdempotentSettlement implements Settlement {
   private async sendCommit(delivery: Delivery, held: Held): Promise<void> {
     this.held.delete(delivery);
     this.context.released(delivery);
-    const { redis, consumerName: consumer } = this.context;
     const writes = held.declared ?? (await this.declared(held.writes));
-    const committed = await commitIdempotent(redis, held.marker, delivery.streamId, {
-      keys: this.queueKeys,
-      consumer,
+    const committed = await this.commits.add({
+      marker: held.marker,
+      entryId: delivery.streamId,
       token: held.token,
-      ttlMs: this.settings.ttlMs,
-      timeMs: Date.now(),
       writes,
     });
     if (committed.kind === 'stale') throw this.plain.stale(delivery);

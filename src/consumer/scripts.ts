@@ -335,61 +335,88 @@ export async function promoteDue(
   return run(redis, PROMOTE, { stream, delayed, delayedEntries }, args);
 }
 
-/** idem_begin.lua: takes `marker`'s processing lease for entry `entryId`, or acks a duplicate. */
-export async function beginIdempotent(
-  redis: Redis,
-  marker: string,
-  entryId: string,
-  args: {
-    readonly stream: string;
-    readonly consumer: string;
-    readonly token: string;
-    readonly leaseMs: number;
-  },
-): Promise<IdempotencyBegin> {
-  const { stream, consumer, token, leaseMs } = args;
-  return run(
-    redis,
-    IDEM_BEGIN,
-    { stream, marker },
-    { group: CONSUMER_GROUP, consumer, entryId, token, leaseMs },
-  );
+/** One delivery of a {@link beginIdempotent} call: its key's marker, entry and token. */
+export interface BeginItem {
+  readonly marker: string;
+  readonly entryId: string;
+  readonly token: string;
 }
 
 /**
- * idem_commit.lua: applies `writes` (each a command and its arguments; `keys` are theirs),
- * marks the key done for `ttlMs` and acks entry `entryId` (dead-letters it at `timeMs` when
- * Redis refuses a write).
+ * idem_begin.lua: takes each marker's processing lease for its entry, or acks a duplicate;
+ * per item what it found.
  */
-export async function commitIdempotent(
+export async function beginIdempotent(
   redis: Redis,
-  marker: string,
-  entryId: string,
+  stream: string,
   args: {
-    readonly keys: Pick<QueueKeys, 'stream' | 'deadLetters'>;
     readonly consumer: string;
-    readonly token: string;
-    readonly ttlMs: number;
-    readonly timeMs: number;
-    readonly writes: {
-      readonly keys: readonly string[];
-      readonly args: readonly (readonly ScriptArg[])[];
-    };
+    readonly leaseMs: number;
+    readonly items: readonly BeginItem[];
   },
-): Promise<IdempotencyCommit> {
-  const { keys, consumer, token, ttlMs, timeMs, writes } = args;
+): Promise<IdempotencyBegin[]> {
+  const { consumer, leaseMs, items } = args;
   return run(
     redis,
-    IDEM_COMMIT,
-    { stream: keys.stream, outbox: keys.deadLetters, marker, writeKeys: writes.keys },
+    IDEM_BEGIN,
+    { stream, markers: items.map((item) => item.marker) },
     {
       group: CONSUMER_GROUP,
       consumer,
-      entryId,
-      token,
+      leaseMs,
+      entries: items.flatMap((item) => [item.entryId, item.token]),
+    },
+  );
+}
+
+/** One delivery of a {@link commitIdempotent} call. */
+export interface CommitItem {
+  readonly marker: string;
+  readonly entryId: string;
+  readonly token: string;
+  readonly writes: {
+    readonly keys: readonly string[];
+    readonly args: readonly (readonly ScriptArg[])[];
+  };
+}
+
+/**
+ * idem_commit.lua: per item, applies its `writes` (each a command and its arguments; `keys` are
+ * theirs), marks its key done for `ttlMs` and acks its entry (dead-letters it at `timeMs` when
+ * Redis refuses a write); per item what it did.
+ */
+export async function commitIdempotent(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
+  args: {
+    readonly consumer: string;
+    readonly ttlMs: number;
+    readonly timeMs: number;
+    readonly items: readonly CommitItem[];
+  },
+): Promise<IdempotencyCommit[]> {
+  const { consumer, ttlMs, timeMs, items } = args;
+  return run(
+    redis,
+    IDEM_COMMIT,
+    {
+      stream: keys.stream,
+      outbox: keys.deadLetters,
+      markers: items.map((item) => item.marker),
+      writeKeys: items.flatMap((item) => item.writes.keys),
+    },
+    {
+      group: CONSUMER_GROUP,
+      consumer,
       ttlMs,
       timeMs,
-      writes: writes.args.flatMap((write) => [write.length, ...write]),
+      count: items.length,
+      commits: items.flatMap((item) => [
+        item.entryId,
+        item.token,
+        item.writes.args.length,
+        ...item.writes.args.flatMap((write) => [write.length, ...write]),
+      ]),
     },
   );
 }

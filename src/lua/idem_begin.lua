@@ -1,19 +1,34 @@
--- idem_begin: before an idempotent consumer runs its handler, take the processing lease on the
--- delivery's idempotency key; unless the key is done already (the delivery is then acked here,
--- a duplicate), or another consumer holds its lease.
--- KEYS: stream marker
--- ARGV: group consumer entryId token leaseMs
--- marker: the key's state: 'd' once done (kept for the marker ttl), 'l <token>' while a
--- consumer holds its lease (for leaseMs, renewed by idem_extend.lua).
--- Returns {'acquired'}, {'duplicate'} (acked and deleted), {'busy', ms left of the other
--- lease}, or {'stale'} when the delivery is not this consumer's (nothing changed).
-if not owned(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return {'stale'} end
-local state = redis.call('GET', KEYS[2])
-if state == 'd' then
-  redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
-  redis.call('XDEL', KEYS[1], ARGV[3])
-  return {'duplicate'}
+-- idem_begin: before an idempotent consumer runs its handlers, take the processing lease on
+-- each delivery's idempotency key; unless the key is done already (the delivery is then acked
+-- here, a duplicate), or another consumer holds its lease. The deliveries of one tick go in
+-- one call, one after the other (two of one key: the second finds the first's lease).
+-- KEYS: stream markers...
+-- ARGV: group consumer leaseMs entries...
+-- markers: per delivery its key's state: 'd' once done (kept for the marker ttl), 'l <token>'
+-- while a consumer holds its lease (for leaseMs, renewed by idem_extend.lua). entries: per
+-- delivery its entry id and its token.
+-- Returns per delivery two values: 'acquired', 'duplicate' (acked and deleted), 'busy' or
+-- 'stale' (the delivery is not this consumer's: nothing changed); then the ms left of the other
+-- lease when busy, else 0.
+local out = {}
+for d = 1, #KEYS - 1 do
+  local marker, entry, token = KEYS[1 + d], ARGV[2 + 2 * d], ARGV[3 + 2 * d]
+  local kind, left = 'acquired', 0
+  if not owned(KEYS[1], ARGV[1], ARGV[2], entry) then
+    kind = 'stale'
+  else
+    local state = redis.call('GET', marker)
+    if state == 'd' then
+      redis.call('XACK', KEYS[1], ARGV[1], entry)
+      redis.call('XDEL', KEYS[1], entry)
+      kind = 'duplicate'
+    elseif state and state ~= 'l ' .. token then
+      kind, left = 'busy', redis.call('PTTL', marker)
+    else
+      redis.call('SET', marker, 'l ' .. token, 'PX', ARGV[3])
+    end
+  end
+  out[#out + 1] = kind
+  out[#out + 1] = left
 end
-if state and state ~= 'l ' .. ARGV[4] then return {'busy', redis.call('PTTL', KEYS[2])} end
-redis.call('SET', KEYS[2], 'l ' .. ARGV[4], 'PX', ARGV[5])
-return {'acquired'}
+return out
