@@ -302,7 +302,7 @@ export interface PublishPlan {
 export const IDEM_BEGIN = defineScript({
   file: 'idem_begin',
   keys: ['stream', 'markers...'],
-  args: ['group', 'consumer', 'leaseMs', 'entries...'],
+  args: ['group', 'consumer', 'leaseMs', 'limit', 'entries...'],
   decode: (reply): IdempotencyBegin[] => {
     const values = reply as (string | number)[];
     const out: IdempotencyBegin[] = [];
@@ -330,7 +330,7 @@ export type IdempotencyBegin =
 export const IDEM_COMMIT = defineScript({
   file: 'idem_commit',
   keys: ['stream', 'outbox', 'markers...', 'writeKeys...'],
-  args: ['group', 'consumer', 'ttlMs', 'timeMs', 'count', 'commits...'],
+  args: ['group', 'consumer', 'ttlMs', 'timeMs', 'limit', 'count', 'commits...'],
   crossSlotOnStandalone: true,
   decode: (reply): IdempotencyCommit[] => {
     const values = reply as (string | number)[];

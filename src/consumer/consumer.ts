@@ -238,6 +238,11 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       consumerName,
       () => this.ordered,
       this.report,
+      (error) => {
+        // Ordered consumers joined while this one was cut off: it must not read past them.
+        this.report(error);
+        this.close({ timeoutMs: 0 }).catch(this.report);
+      },
     );
   }
 
@@ -258,6 +263,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       deadLetter: (streamId, messageId, reason) =>
         this.deadLetter({ keys, token }, streamId, messageId, reason),
       report: this.report,
+      ...(token === undefined
+        ? {}
+        : { autoAckFailed: (deliveries) => this.ackAgain(partition, token, deliveries) }),
     });
     const base: Settlement = token === undefined ? plain : new InPlaceRequeue(plain, this.retries);
     let settlement = base;
@@ -270,6 +278,8 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
         partition,
         consumerName,
         cluster: context.connection.server.cluster,
+        ordered: token !== undefined,
+        held: () => this.leases.size,
         released: (delivery) => this.released(delivery),
         duplicate: (delivery) => this.duplicate(delivery),
         acked: () => void this.counts.acked++,
@@ -442,9 +452,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
         ...hooks,
         halted: (delivery) => this.halted(delivery),
         owned: (delivery) => this.owned(delivery),
-        discarded: (delivery) => {
-          if (this.leases.delete(delivery)) this.held(delivery.partition, -1);
-        },
+        discarded: (delivery) => this.drop(delivery),
       });
     } else {
       const handler = this.handler === undefined ? undefined : this.dispatched(this.handler);
@@ -577,11 +585,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     this.ownership?.forget(partition);
     this.parts.delete(partition);
     this.stopPart(part);
-    for (const delivery of this.lanes?.dropPartition(partition) ?? []) {
-      this.cancelRetry(delivery);
-      this.leases.delete(delivery);
-      this.held(partition, -1);
-    }
+    for (const delivery of this.lanes?.dropPartition(partition) ?? []) this.drop(delivery);
+    // Its keys' leases were for an ownership that is over.
+    this.stopIdempotent(part);
     this.events.emit('partition.revoked', { queue: this.queue, partition, reason: 'lost' });
   }
 
@@ -603,6 +609,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     await part.settlement.idle();
     this.parts.delete(partition);
     part.reader.release();
+    this.stopIdempotent(part);
+    // It holds nothing of the partition now: its group forgets it.
+    await deregisterConsumer(this.redis, part.keys, this.context.consumerName).catch(this.report);
     this.events.emit('partition.revoked', { queue: this.queue, partition, reason: 'rebalanced' });
   }
 
@@ -617,12 +626,33 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     await part.settlement.giveBack(handled, true);
   }
 
+  /** Stops the key-lease renewal of a partition's idempotent settlement, if it has one. */
+  private stopIdempotent(part: PartitionPart): void {
+    const settlement = part.settlement;
+    if (!(settlement instanceof IdempotentSettlement)) return;
+    this.idempotents.delete(settlement);
+    settlement.stop().catch(this.report);
+  }
+
   /** Stops a partition's reader without waiting for it, and closes its connection after. */
   private stopPart(part: PartitionPart): void {
     part.reader
       .stop(new ReplyBudget(this.redis))
       .catch(this.report)
       .finally(() => part.reader.release());
+  }
+
+  /**
+   * Ordered: automatic acks that failed (Redis unreachable) are sent again while the partition
+   * is owned under the same token: their keys have moved on, so the entries must not stay
+   * pending for a takeover to replay after later messages of their keys.
+   */
+  private ackAgain(partition: number, token: number, deliveries: readonly Delivery[]): void {
+    setTimeout(() => {
+      const part = this.parts.get(partition);
+      if (part?.token !== token || this.shutDown) return;
+      for (const delivery of deliveries) void part.settlement.autoAck(delivery);
+    }, RETRY_AGAIN_MS).unref();
   }
 
   /** Counts a delivery of `partition` as held (+1) or no longer (-1). */
@@ -765,8 +795,14 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     }
     const lanes = this.lanes;
     if (lanes !== undefined) {
-      if (delivery.outcome === 'requeue' && lanes.isHead(delivery)) this.retryInPlace(delivery);
-      else lanes.advance(delivery);
+      if (delivery.outcome !== 'requeue') lanes.advance(delivery);
+      else if (!lanes.isHead(delivery)) {
+        // Its partition was dropped meanwhile: it is no longer this consumer's to retry.
+        this.drop(delivery);
+      } else if (!this.closing) {
+        // Once the settlement has noted the retry (an idempotent one releases the key first).
+        void delivery.whenSettled().then(() => this.retryInPlace(delivery));
+      }
       if (lanes.activeIn(delivery.partition) === 0) {
         this.partitionIdle.get(delivery.partition)?.();
         this.partitionIdle.delete(delivery.partition);
@@ -786,6 +822,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       lastError: undefined,
     };
     this.retries.delete(delivery);
+    if (this.closing) return;
     const timer = setTimeout(() => {
       this.retryTimers.delete(delivery);
       this.redeliver(delivery, lastError).catch((error: unknown) => {
@@ -802,13 +839,11 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
 
   private async redeliver(old: DeliveryImpl<T>, lastError: string | undefined): Promise<void> {
     const lanes = this.lanes as KeyLanes<T>;
+    // Closing: it stays held, and goes back in place with the rest.
+    if (this.closing) return;
     const part = this.parts.get(old.partition);
-    if (
-      this.closing ||
-      part === undefined ||
-      part.token !== old.fencingToken ||
-      !lanes.isHead(old)
-    ) {
+    if (part === undefined || part.token !== old.fencingToken || !lanes.isHead(old)) {
+      this.drop(old);
       return;
     }
     const again = await redeliverOwned(this.redis, part.keys, {
@@ -816,10 +851,12 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       token: part.token as number,
       id: old.streamId,
     });
-    if (!lanes.isHead(old)) return;
+    if (!lanes.isHead(old)) {
+      this.drop(old);
+      return;
+    }
     if (again.kind === 'lost') return this.partitionLost(old.partition);
-    this.leases.delete(old);
-    this.held(old.partition, -1);
+    this.drop(old);
     if (again.kind !== 'ok') {
       // Taken over, or its data gone: nothing of it is this consumer's to handle.
       lanes.advance(old);
@@ -851,6 +888,18 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       key: delivery.partitionKey,
       deliveryCount: delivery.deliveryCount,
     });
+  }
+
+  /**
+   * A delivery this consumer no longer holds without a settlement of its own (its partition
+   * was dropped, or it is delivered again as a new delivery): its credit is free again.
+   */
+  private drop(delivery: DeliveryImpl<T>): void {
+    this.cancelRetry(delivery);
+    if (!this.leases.delete(delivery)) return;
+    this.held(delivery.partition, -1);
+    for (const part of this.parts.values()) part.reader.wake();
+    this.checkIdle();
   }
 
   private cancelRetry(delivery: DeliveryImpl<T>): void {

@@ -17,6 +17,10 @@ export const MAX_DELAY_MS = 30 * 86_400_000;
 
 const NACK_OPTIONS = optionNames<NackOptions>({ requeue: true, delayMs: true });
 
+function ignore(): void {
+  // A settlement's outcome is its caller's business; this only waits for it.
+}
+
 /** The three ways a delivery can be settled; `nack({ requeue: false })` is a reject. */
 type SettledAs = 'ack' | 'requeue' | 'reject';
 
@@ -92,6 +96,11 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
 
   get settled(): boolean {
     return this.settledAs !== undefined;
+  }
+
+  /** Resolves once its settlement (if any) is done, whatever its outcome. */
+  whenSettled(): Promise<void> {
+    return (this.settlement ?? Promise.resolve()).then(ignore, ignore);
   }
 
   /** How it was settled, if it was. */

@@ -160,6 +160,13 @@ export interface IdempotencyContextOf {
   readonly partition: number;
   readonly consumerName: string;
   readonly cluster: boolean;
+  /**
+   * An ordered consumer's: a key busy elsewhere (a deposed owner's handler) is waited for, never
+   * given back, so that the key's later messages do not pass it.
+   */
+  readonly ordered: boolean;
+  /** How many deliveries the consumer holds unsettled (bounds the scripts' ownership scan). */
+  held(): number;
   /** The delivery no longer counts against the prefetch. */
   released(delivery: Delivery): void;
   /** A duplicate was acked without running the handler. */
@@ -170,6 +177,9 @@ export interface IdempotencyContextOf {
   refused(delivery: Delivery): void;
   readonly report: (error: unknown) => void;
 }
+
+/** Slack for the scripts' ownership scan: entries taken over into this consumer not yet read. */
+const SCAN_SLACK = 16;
 
 /** While a key is busy elsewhere, how long one wait lasts at most before looking again. */
 const BUSY_POLL_MS = 250;
@@ -185,6 +195,8 @@ export class IdempotentSettlement implements Settlement {
   private readonly committing = new Set<Promise<void>>();
   private readonly renewal: Periodic;
   private serial = 0;
+  /** Set by {@link stop}: a key busy elsewhere is no longer waited for. */
+  private stopped = false;
   /** The queue's keys and hash tag, worked out once rather than per delivery. */
   private readonly queueKeys: QueueKeys;
   private readonly hashTag: string;
@@ -204,6 +216,7 @@ export class IdempotentSettlement implements Settlement {
       beginIdempotent(redis, this.queueKeys.stream, {
         consumer,
         leaseMs: settings.leaseMs,
+        limit: items.length + context.held() + SCAN_SLACK,
         items,
       }),
     );
@@ -212,6 +225,7 @@ export class IdempotentSettlement implements Settlement {
         consumer,
         ttlMs: settings.ttlMs,
         timeMs: Date.now(),
+        limit: items.length + context.held() + SCAN_SLACK,
         items,
       }),
     );
@@ -266,7 +280,7 @@ export class IdempotentSettlement implements Settlement {
         else this.plain.stale(delivery);
         return undefined;
       }
-      if (Date.now() >= waitUntil) {
+      if (this.stopped || (!this.context.ordered && Date.now() >= waitUntil)) {
         // Back in its place for any consumer to take over, uncounted: waiting is not a failure.
         delivery.settledElsewhere();
         await this.plain.giveBack([delivery], false);
@@ -381,8 +395,9 @@ export class IdempotentSettlement implements Settlement {
     await Promise.allSettled([this.plain.idle(), ...this.committing]);
   }
 
-  /** Stops renewing leases (the consumer closes). */
+  /** Stops renewing leases (the consumer closes, or gave its partition up). */
   stop(): Promise<void> {
+    this.stopped = true;
     return this.renewal.stop();
   }
 

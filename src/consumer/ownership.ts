@@ -170,7 +170,15 @@ export class Ownership {
     }
     this.held.set(partition, token);
     this.validUntil.set(partition, sentAt + OWNERSHIP_LEASE_MS - LEASE_MARGIN_MS);
-    await this.context.acquired(partition, token);
+    // Not awaited by the tick: a long takeover must not hold back the renewal of the others.
+    this.context.acquired(partition, token).catch(async (error: unknown) => {
+      // A takeover that failed gives the partition up, so that a later tick takes it again.
+      this.context.report(error);
+      if (this.held.get(partition) !== token) return;
+      this.context.lost(partition);
+      this.forget(partition);
+      await this.own(partition, 'release', token).catch(this.context.report);
+    });
   }
 
   /**

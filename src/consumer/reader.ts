@@ -205,8 +205,9 @@ export class Reader {
           this.readSentAt = Date.now();
           reply = await this.interruptible(read);
         } else {
+          // Entries read as the reader stops are handed on all the same: they go back in place
+          // from there, uncounted, rather than counting a delivery that never ran.
           reply = await this.readOwned(client, ordered, credit);
-          if (this.stopping) break;
         }
       } catch (error) {
         if (this.stopping) break;

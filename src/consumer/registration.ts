@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { QueueKeys } from '../keys/index.js';
+import { PreconditionFailedError, type SluiceError } from '../errors/index.js';
 import { Periodic } from './periodic.js';
 import { deregisterConsumer, registerConsumer } from './scripts.js';
 
@@ -24,6 +25,8 @@ export class Registration {
     /** Whether the consumer is ordered: an unordered one is refused while ordered ones live. */
     private readonly ordered: () => boolean,
     private readonly report: (error: unknown) => void,
+    /** A renewal was refused: ordered consumers joined the queue meanwhile. */
+    private readonly refused: (error: SluiceError) => void,
   ) {}
 
   /** Registers: 'gone' when the queue is, 'refused' when ordered consumers of it live. */
@@ -40,7 +43,14 @@ export class Registration {
     this.renewal = new Periodic(
       async () => {
         // Offline, the call would only queue up behind the reconnect; the next round comes soon.
-        if (this.redis.status === 'ready') await this.register();
+        if (this.redis.status !== 'ready') return;
+        if ((await this.register()) === 'refused') {
+          this.refused(
+            new PreconditionFailedError(
+              'ordered consumers joined the queue while this consumer was cut off: it closes',
+            ),
+          );
+        }
       },
       RENEW_INTERVAL_MS,
       this.report,

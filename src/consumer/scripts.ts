@@ -352,10 +352,12 @@ export async function beginIdempotent(
   args: {
     readonly consumer: string;
     readonly leaseMs: number;
+    /** The most deliveries the consumer may hold (bounds the ownership scan). */
+    readonly limit: number;
     readonly items: readonly BeginItem[];
   },
 ): Promise<IdempotencyBegin[]> {
-  const { consumer, leaseMs, items } = args;
+  const { consumer, leaseMs, limit, items } = args;
   return run(
     redis,
     IDEM_BEGIN,
@@ -364,6 +366,7 @@ export async function beginIdempotent(
       group: CONSUMER_GROUP,
       consumer,
       leaseMs,
+      limit,
       entries: items.flatMap((item) => [item.entryId, item.token]),
     },
   );
@@ -392,10 +395,12 @@ export async function commitIdempotent(
     readonly consumer: string;
     readonly ttlMs: number;
     readonly timeMs: number;
+    /** The most deliveries the consumer may hold (bounds the ownership scan). */
+    readonly limit: number;
     readonly items: readonly CommitItem[];
   },
 ): Promise<IdempotencyCommit[]> {
-  const { consumer, ttlMs, timeMs, items } = args;
+  const { consumer, ttlMs, timeMs, limit, items } = args;
   return run(
     redis,
     IDEM_COMMIT,
@@ -410,6 +415,7 @@ export async function commitIdempotent(
       consumer,
       ttlMs,
       timeMs,
+      limit,
       count: items.length,
       commits: items.flatMap((item) => [
         item.entryId,

@@ -62,6 +62,8 @@ export interface SettlementContext {
   deadLetter(streamId: string, messageId: string, reason: DeathReason): Promise<boolean>;
   /** A failure nobody awaits (an automatic ack's). */
   report(error: SluiceError): void;
+  /** Automatic acks that failed (not as stale): an ordered consumer sends them again. */
+  readonly autoAckFailed?: (deliveries: readonly Delivery[]) => void;
 }
 
 /** The promise of a manual ack; automatic acks have none of their own. */
@@ -208,12 +210,15 @@ export class PlainSettlement implements Settlement {
       }
     } catch (error) {
       const failure = error as SluiceError;
-      let automatic = false;
-      for (const waiter of waiters) {
-        if (waiter === undefined) automatic = true;
+      const automatic: Delivery[] = [];
+      waiters.forEach((waiter, i) => {
+        if (waiter === undefined) automatic.push(deliveries[i] as Delivery);
         else waiter.reject(failure);
+      });
+      if (automatic.length > 0) {
+        this.context.report(failure);
+        this.context.autoAckFailed?.(automatic);
       }
-      if (automatic) this.context.report(failure);
     } finally {
       this.flushing.delete(flush);
       flush.resolve();

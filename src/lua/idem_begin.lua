@@ -3,24 +3,27 @@
 -- here, a duplicate), or another consumer holds its lease. The deliveries of one tick go in
 -- one call, one after the other (two of one key: the second finds the first's lease).
 -- KEYS: stream markers...
--- ARGV: group consumer leaseMs entries...
+-- ARGV: group consumer leaseMs limit entries...
 -- markers: per delivery its key's state: 'd' once done (kept for the marker ttl), 'l <token>'
--- while a consumer holds its lease (for leaseMs, renewed by idem_extend.lua). entries: per
--- delivery its entry id and its token.
+-- while a consumer holds its lease (for leaseMs, renewed by idem_extend.lua). limit: the most
+-- deliveries the consumer may hold (bounds the ownership scan). entries: per delivery its entry
+-- id and its token.
 -- Returns per delivery two values: 'acquired', 'duplicate' (acked and deleted), 'busy' or
 -- 'stale' (the delivery is not this consumer's: nothing changed); then the ms left of the other
 -- lease when busy, else 0.
-local out = {}
+local ids = {}
+for d = 1, #KEYS - 1 do ids[d] = ARGV[3 + 2 * d] end
+local mine = owned_ids(KEYS[1], ARGV[1], ARGV[2], ids, tonumber(ARGV[4]))
+local out, duplicates = {}, {}
 for d = 1, #KEYS - 1 do
-  local marker, entry, token = KEYS[1 + d], ARGV[2 + 2 * d], ARGV[3 + 2 * d]
+  local marker, entry, token = KEYS[1 + d], ids[d], ARGV[4 + 2 * d]
   local kind, left = 'acquired', 0
-  if not owned(KEYS[1], ARGV[1], ARGV[2], entry) then
+  if not mine[entry] then
     kind = 'stale'
   else
     local state = redis.call('GET', marker)
     if state == 'd' then
-      redis.call('XACK', KEYS[1], ARGV[1], entry)
-      redis.call('XDEL', KEYS[1], entry)
+      duplicates[#duplicates + 1] = entry
       kind = 'duplicate'
     elseif state and state ~= 'l ' .. token then
       kind, left = 'busy', redis.call('PTTL', marker)
@@ -30,5 +33,9 @@ for d = 1, #KEYS - 1 do
   end
   out[#out + 1] = kind
   out[#out + 1] = left
+end
+if #duplicates > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(duplicates))
+  redis.call('XDEL', KEYS[1], unpack(duplicates))
 end
 return out

@@ -6,25 +6,34 @@
 -- that they are never applied twice) and the delivery is dead-lettered (reason 'rejected')
 -- instead of acked.
 -- KEYS: stream outbox markers... writeKeys...
--- ARGV: group consumer ttlMs timeMs count commits...
--- count: how many deliveries (and markers). writeKeys: the keys the writes touch, declared for
+-- ARGV: group consumer ttlMs timeMs limit count commits...
+-- limit: the most deliveries the consumer may hold (bounds the ownership scan). count: how many
+-- deliveries (and markers). writeKeys: the keys the writes touch, declared for
 -- the server (a cluster-mode server needs them in the queue's slot). commits: per delivery its
 -- entry id, its token and its number of writes, then per write its argument count, the command
 -- and its arguments.
 -- Returns per delivery three values: 'ok', 'stale' (nothing changed) or 'refused', then the
 -- number of the refused write and Redis's error (0 and '' otherwise).
-local out = {}
-local i = 6
-for d = 1, tonumber(ARGV[5]) do
-  local marker, entry, token, writes = KEYS[2 + d], ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+local count = tonumber(ARGV[6])
+local commits, ids = {}, {}
+local i = 7
+for d = 1, count do
+  local commit = {marker = KEYS[2 + d], entry = ARGV[i], token = ARGV[i + 1]}
+  local writes = tonumber(ARGV[i + 2])
   i = i + 3
-  local first = i
+  commit.first = i
   for _ = 1, writes do i = i + tonumber(ARGV[i]) + 1 end
-  if not owned(KEYS[1], ARGV[1], ARGV[2], entry) or redis.call('GET', marker) ~= 'l ' .. token then
+  commit.last = i
+  commits[d], ids[d] = commit, commit.entry
+end
+local mine = owned_ids(KEYS[1], ARGV[1], ARGV[2], ids, tonumber(ARGV[5]))
+local out, settled = {}, {}
+for _, commit in ipairs(commits) do
+  if not mine[commit.entry] or redis.call('GET', commit.marker) ~= 'l ' .. commit.token then
     out[#out + 1], out[#out + 2], out[#out + 3] = 'stale', 0, ''
   else
-    local w, n, refused = first, 0, nil
-    while w < i do
+    local w, n, refused = commit.first, 0, nil
+    while w < commit.last do
       local argc = tonumber(ARGV[w])
       n = n + 1
       local reply = redis.pcall(unpack(ARGV, w + 1, w + argc))
@@ -34,18 +43,20 @@ for d = 1, tonumber(ARGV[5]) do
       end
       w = w + argc + 1
     end
-    redis.call('SET', marker, 'd', 'PX', ARGV[3])
+    redis.call('SET', commit.marker, 'd', 'PX', ARGV[3])
     if refused then
-      local stored = redis.call('XRANGE', KEYS[1], entry, entry)[1]
-      to_outbox(KEYS[2], 'rejected', ARGV[4], entry, stored and stored[2] or {})
-    end
-    redis.call('XACK', KEYS[1], ARGV[1], entry)
-    redis.call('XDEL', KEYS[1], entry)
-    if refused then
+      local stored = redis.call('XRANGE', KEYS[1], commit.entry, commit.entry)[1]
+      to_outbox(KEYS[2], 'rejected', ARGV[4], commit.entry, stored and stored[2] or {})
       out[#out + 1], out[#out + 2], out[#out + 3] = 'refused', n, refused
     else
       out[#out + 1], out[#out + 2], out[#out + 3] = 'ok', 0, ''
     end
+    settled[#settled + 1] = commit.entry
   end
+end
+-- One XACK and one XDEL for every delivery settled (a call carries at most a few hundred).
+if #settled > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(settled))
+  redis.call('XDEL', KEYS[1], unpack(settled))
 end
 return out

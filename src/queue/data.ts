@@ -7,7 +7,7 @@ import { CONSUMER_GROUP, RELEASED_HOLDER, type Keyspace } from '../keys/index.js
 import type { QueueRecord } from '../topology/types.js';
 import { validateName } from '../validation/index.js';
 import { ensureConsumerGroup } from './group.js';
-import { partitionCount, partitionNumbers } from './partitions.js';
+import { MAX_PARTITIONS, partitionCount, partitionNumbers } from './partitions.js';
 
 /** One partition's share of {@link QueueInfo}. */
 export interface PartitionInfo {
@@ -172,31 +172,47 @@ export class QueueData {
     return purged.reduce((total, count) => total + count, 0);
   }
 
-  /** Deletes every key of a queue whose record is gone. */
+  /**
+   * Deletes every key of a queue whose record is gone, the last partition first: a removal
+   * that is interrupted leaves partitions 0 to k, which {@link partitionsLeft} finds.
+   */
   async remove(queue: string, partitions: number): Promise<void> {
-    await Promise.all(
-      partitionNumbers(partitions).map(async (p) => {
-        const keys = this.keys.queue(queue, p);
-        // The fence goes with the stream: a producer still routing to the queue finds it
-        // missing and writes nothing (a missing fence refuses, as a raised one does).
-        await this.redis.unlink(
-          keys.fence,
-          keys.stream,
-          keys.deadLetters,
-          keys.delayed,
-          keys.delayedEntries,
-          keys.consumers,
-          keys.owner,
-          keys.members,
-          keys.joined,
-        );
-        // Dedup slots are named by window, so they are found by pattern; left alone they
-        // would make a new queue of the same name report duplicates until they expire.
-        await unlinkMatching(this.redis, this.keys.dedupSlotPattern(queue, p));
-        // Idempotency markers too: a new queue of the same name starts with no key done.
-        await unlinkMatching(this.redis, this.keys.idempotencyPattern(queue, p));
-      }),
-    );
+    for (let p = partitions - 1; p >= 0; p--) {
+      const keys = this.keys.queue(queue, p);
+      // The fence goes with the stream: a producer still routing to the queue finds it missing
+      // and writes nothing (a missing fence refuses, as a raised one does).
+      await this.redis.unlink(
+        keys.fence,
+        keys.stream,
+        keys.deadLetters,
+        keys.delayed,
+        keys.delayedEntries,
+        keys.consumers,
+        keys.owner,
+        keys.members,
+        keys.joined,
+      );
+      // Dedup slots are named by window, so they are found by pattern; left alone they would
+      // make a new queue of the same name report duplicates until they expire.
+      await unlinkMatching(this.redis, this.keys.dedupSlotPattern(queue, p));
+      // Idempotency markers too: a new queue of the same name starts with no key done.
+      await unlinkMatching(this.redis, this.keys.idempotencyPattern(queue, p));
+    }
+  }
+
+  /**
+   * How many partitions of a queue whose record is gone still have keys: partitions go from
+   * the last, so those left are 0 to k (at least 1, for the keys of partition 0 besides its
+   * stream and fence).
+   */
+  async partitionsLeft(queue: string): Promise<number> {
+    let count = 1;
+    while (count < MAX_PARTITIONS) {
+      const keys = this.keys.queue(queue, count);
+      if ((await this.redis.exists(keys.fence, keys.stream)) === 0) break;
+      count++;
+    }
+    return count;
   }
 
   /** The queue's record; fails with NotFoundError unless `queue` is declared. */

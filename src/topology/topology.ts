@@ -395,7 +395,11 @@ export class Topology {
     validateOptionsObject('delete options', options, DELETE_QUEUE_OPTIONS);
     validateBooleanOption('ifEmpty', options.ifEmpty);
     validateBooleanOption('ifUnused', options.ifUnused);
-    const partitions = partitionCount(await this.queueRecord(name));
+    const record = await this.queueRecord(name);
+    // A delete repeated after the record went (a retry, or a crash between the steps) finds
+    // the partitions whose keys are still there.
+    const partitions =
+      record === undefined ? await this.data.partitionsLeft(name) : partitionCount(record);
     if (options.ifEmpty === true || options.ifUnused === true) {
       const counts = await this.data.counts(name, partitions);
       // Ready messages only, as RabbitMQ's if-empty: unacked deliveries do not count.

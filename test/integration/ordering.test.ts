@@ -95,6 +95,20 @@ describe('partitioned queues', () => {
     expect(await sluice.inspectQueue('bad').catch((error: unknown) => error)).toBeInstanceOf(Error);
   });
 
+  it('deletes every partition of a queue whose record went before its keys (a repeated delete)', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('rows', { partitions: 4 });
+    for (const row of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) {
+      await sluice.publish('', 'rows', 1, { partitionKey: row });
+    }
+    // As if an earlier delete removed the record and stopped there.
+    await redis.hdel(`${namespace}:{${namespace}}:topology:queues`, 'rows');
+    await sluice.deleteQueue('rows');
+    expect(await redis.keys(`${namespace}:{${namespace}:q:rows:*`)).toEqual([]);
+    await sluice.declareQueue('rows', { partitions: 4 });
+    expect((await sluice.inspectQueue('rows')).messages).toBe(0);
+  });
+
   it('deletes every partition of a queue', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareQueue('rows', { partitions: 3 });
@@ -222,6 +236,49 @@ describe('ordered consumers', () => {
     expect(seen).not.toContain('after');
     await halting.close();
     expect((await sluice.inspectQueue('jobs')).messages).toBe(2);
+  });
+
+  it('reads on after a whole prefetch of failing messages is dead-lettered', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs', { maxDeliveries: 2 });
+    await sluice.publish('', 'jobs', 'bad', { partitionKey: 'k' });
+    await sluice.publish('', 'jobs', 'good', { partitionKey: 'k' });
+    const handled: string[] = [];
+    const consumer = await sluice.consume<string>(
+      'jobs',
+      (msg) => {
+        handled.push(msg.body);
+        if (msg.body === 'bad') throw new Error('poison');
+      },
+      { ordered: true, retry: false, prefetch: 1 },
+    );
+    await waitFor(() => handled.includes('good'), { description: 'the next message read' });
+    await consumer.close();
+    expect(handled).toEqual(['bad', 'bad', 'good']);
+  });
+
+  it('retries in place after the backoff, an idempotent consumer too', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('jobs');
+    await sluice.publish('', 'jobs', 'x', { partitionKey: 'k' });
+    const seenAt: number[] = [];
+    const consumer = await sluice.consume<string>(
+      'jobs',
+      () => {
+        seenAt.push(Date.now());
+        if (seenAt.length < 3) throw new Error('not yet');
+      },
+      {
+        ordered: true,
+        retry: { initialDelayMs: 300, multiplier: 1, jitter: 0 },
+        idempotency: {},
+      },
+    );
+    await waitFor(() => seenAt.length === 3, { description: 'three deliveries' });
+    await consumer.close();
+    for (let i = 1; i < seenAt.length; i++) {
+      expect((seenAt[i] as number) - (seenAt[i - 1] as number)).toBeGreaterThanOrEqual(290);
+    }
   });
 
   it('shares partitions among the ordered consumers of a queue, and hands them over', async () => {
