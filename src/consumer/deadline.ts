@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { withDeadline } from '../connection/connection.js';
+import { FifoDeadlines } from '../connection/deadlines.js';
 import { ConnectionError, TimeoutError, type SluiceError } from '../errors/index.js';
 
 /**
@@ -32,28 +33,16 @@ export function deadlineError(redis: Redis, what: string, timeoutMs: number): Sl
     : new ConnectionError(`${message}: Redis is not connected (${redis.status})`);
 }
 
-/** A call watched by a {@link DeadlineQueue}, in the order the calls were made. */
-interface Watched {
-  readonly dueAt: number;
-  /** Set once the call has been answered or has timed out. */
-  done: boolean;
-  readonly reject: (error: Error) => void;
-  readonly timedOut: () => Error;
-  next: Watched | undefined;
-}
-
 /**
- * Deadlines of one length for many calls, on one timer: with a fixed `timeoutMs`, the calls
- * fall due in the order they were made, so a queue in call order and one timer armed for its
- * oldest unanswered call cover them all, rather than a timer (and a race of promises) per call.
- * The timer stays armed while it waits for a due time and does not keep the process alive.
+ * Deadlines of one length for many calls (see {@link FifoDeadlines}): each watched call rejects
+ * at its deadline unless answered first.
  */
 export class DeadlineQueue {
-  private head: Watched | undefined;
-  private tail: Watched | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly deadlines: FifoDeadlines;
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(timeoutMs: number) {
+    this.deadlines = new FifoDeadlines(timeoutMs);
+  }
 
   /**
    * `promise`, its rejection mapped by `failed`, or a rejection with `timedOut()` once
@@ -65,56 +54,19 @@ export class DeadlineQueue {
     timedOut: () => Error,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry: Watched = {
-        dueAt: Date.now() + this.timeoutMs,
-        done: false,
-        reject,
-        timedOut,
-        next: undefined,
-      };
-      if (this.tail === undefined) this.head = entry;
-      else this.tail.next = entry;
-      this.tail = entry;
-      this.timer ??= setTimeout(this.expireDue, this.timeoutMs).unref();
+      const done = this.deadlines.start(() => reject(timedOut()));
       promise.then(
         (value) => {
-          entry.done = true;
-          this.dropAnswered();
+          done();
           resolve(value);
         },
         (error: unknown) => {
-          entry.done = true;
-          this.dropAnswered();
+          done();
           reject(failed(error));
         },
       );
     });
   }
-
-  /** Drops answered calls from the front (replies mostly come in call order). */
-  private dropAnswered(): void {
-    let head = this.head;
-    while (head?.done === true) head = head.next;
-    this.head = head;
-    if (head === undefined) this.tail = undefined;
-  }
-
-  /** The timer: times out every call now due, and waits for the next one. */
-  private readonly expireDue = (): void => {
-    this.timer = undefined;
-    const now = Date.now();
-    let head = this.head;
-    while (head !== undefined && (head.done || head.dueAt <= now)) {
-      if (!head.done) {
-        head.done = true;
-        head.reject(head.timedOut());
-      }
-      head = head.next;
-    }
-    this.head = head;
-    if (head === undefined) this.tail = undefined;
-    else this.timer = setTimeout(this.expireDue, head.dueAt - now).unref();
-  };
 }
 
 /** Resolves true once `promise` settles, or false after `timeoutMs`; never rejects. */

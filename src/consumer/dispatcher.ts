@@ -14,6 +14,36 @@ export interface DispatchHooks<T> {
   finished(delivery: DeliveryImpl<T>, failed: boolean, error: unknown, startedAt: number): void;
 }
 
+/**
+ * Runs `handler` for `delivery` and calls `finish` once it resolved (`failed` false) or threw;
+ * `startedAt` is 0 unless `timed`. A synchronous handler costs no promise of sluice's own.
+ */
+export function runHandler<T>(
+  handler: Handler<T>,
+  delivery: DeliveryImpl<T>,
+  timed: boolean,
+  finish: (delivery: DeliveryImpl<T>, failed: boolean, error: unknown, startedAt: number) => void,
+): void {
+  const startedAt = timed ? performance.now() : 0;
+  let outcome: Promise<void> | void;
+  try {
+    outcome = handler(delivery);
+  } catch (error) {
+    finish(delivery, true, error, startedAt);
+    return;
+  }
+  // Any thenable counts (Bluebird, another realm's Promise), not only this realm's Promise.
+  const pending = outcome as PromiseLike<void> | undefined;
+  if (typeof pending?.then === 'function') {
+    pending.then(
+      () => finish(delivery, false, undefined, startedAt),
+      (error: unknown) => finish(delivery, true, error, startedAt),
+    );
+  } else {
+    finish(delivery, false, undefined, startedAt);
+  }
+}
+
 /** The deliveries of one consumer between admission and their handler (or the caller). */
 export class Dispatcher<T> {
   private readonly ready: DeliveryImpl<T>[] = [];
@@ -66,36 +96,18 @@ export class Dispatcher<T> {
     }
   }
 
-  /** Runs the handler; a synchronous handler costs no promise of sluice's own. */
   private run(handler: Handler<T>, delivery: DeliveryImpl<T>): void {
-    const startedAt = this.hooks.timed() ? performance.now() : 0;
-    let outcome: Promise<void> | void;
-    try {
-      outcome = handler(delivery);
-    } catch (error) {
-      this.finish(delivery, true, error, startedAt);
-      return;
-    }
-    // Any thenable counts (Bluebird, another realm's Promise), not only this realm's Promise.
-    const pending = outcome as PromiseLike<void> | undefined;
-    if (typeof pending?.then === 'function') {
-      pending.then(
-        () => this.finish(delivery, false, undefined, startedAt),
-        (error: unknown) => this.finish(delivery, true, error, startedAt),
-      );
-    } else {
-      this.finish(delivery, false, undefined, startedAt);
-    }
+    runHandler(handler, delivery, this.hooks.timed(), this.finish);
   }
 
-  private finish(
+  private readonly finish = (
     delivery: DeliveryImpl<T>,
     failed: boolean,
     error: unknown,
     startedAt: number,
-  ): void {
+  ): void => {
     this.running--;
     this.hooks.finished(delivery, failed, error, startedAt);
     this.dispatch();
-  }
+  };
 }

@@ -5,7 +5,7 @@
  * only when its head is done (acked or dead-lettered); a head that is retried in place keeps
  * the lane, and others go on meanwhile.
  */
-import type { DispatchHooks } from './dispatcher.js';
+import { runHandler, type DispatchHooks } from './dispatcher.js';
 import type { DeliveryImpl } from './delivery.js';
 import type { Handler } from './types.js';
 
@@ -144,35 +144,19 @@ export class KeyLanes<T> {
 
   /** Runs the handler; the lane stays busy until {@link advance} or {@link replace}. */
   private run(delivery: DeliveryImpl<T>): void {
-    const startedAt = this.hooks.timed() ? performance.now() : 0;
-    let outcome: Promise<void> | void;
-    try {
-      outcome = this.handler(delivery);
-    } catch (error) {
-      this.finish(delivery, true, error, startedAt);
-      return;
-    }
-    const pending = outcome as PromiseLike<void> | undefined;
-    if (typeof pending?.then === 'function') {
-      pending.then(
-        () => this.finish(delivery, false, undefined, startedAt),
-        (error: unknown) => this.finish(delivery, true, error, startedAt),
-      );
-    } else {
-      this.finish(delivery, false, undefined, startedAt);
-    }
+    runHandler(this.handler, delivery, this.hooks.timed(), this.finish);
   }
 
-  private finish(
+  private readonly finish = (
     delivery: DeliveryImpl<T>,
     failed: boolean,
     error: unknown,
     startedAt: number,
-  ): void {
+  ): void => {
     this.running--;
     this.runningIn.set(delivery.partition, this.activeIn(delivery.partition) - 1);
     this.runningNow.delete(delivery);
     this.hooks.finished(delivery, failed, error, startedAt);
     this.dispatch();
-  }
+  };
 }

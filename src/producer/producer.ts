@@ -24,7 +24,7 @@ import { prepare, type BatchMessage, type Message, type PublishOptions } from '.
 import { confirmTimeout, publishFailure } from './failures.js';
 import { targetPartitions } from '../queue/partitions.js';
 import { Publication, toConfirm, type PublishConfirm } from './publication.js';
-import { ConfirmDeadlines } from './deadlines.js';
+import { FifoDeadlines } from '../connection/deadlines.js';
 import { CallState, Retrier, untilAborted, type RetryPolicy } from './retry.js';
 import type { Durability, ProducerSettings } from './settings.js';
 
@@ -113,13 +113,13 @@ export class Producer {
   private flushScheduled = false;
   private readonly retrier: Retrier;
   /** The confirm deadlines of the calls sent, on one timer. */
-  private readonly deadlines: ConfirmDeadlines;
+  private readonly deadlines: FifoDeadlines;
   private readonly commits: Record<Exclude<Durability, 'written'>, GroupCommit>;
 
   constructor(private readonly options: ProducerOptions) {
     const { connection, settings } = options;
     this.retrier = new Retrier(connection);
-    this.deadlines = new ConfirmDeadlines(options.settings.confirmTimeoutMs);
+    this.deadlines = new FifoDeadlines(options.settings.confirmTimeoutMs);
     this.commits = groupCommits(connection, settings.replicas, settings.durabilityTimeoutMs);
   }
 

@@ -62,6 +62,16 @@ function transcript(result: Run): string {
   return `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
 }
 
+/** Fails unless every pattern matches a line of the program's output. */
+function expectLines(lines: readonly string[], patterns: readonly RegExp[], result: Run): void {
+  for (const pattern of patterns) {
+    expect(
+      lines.some((line) => pattern.test(line)),
+      `no line matches ${pattern}\n${transcript(result)}`,
+    ).toBe(true);
+  }
+}
+
 describe('examples', { timeout: 120_000 }, () => {
   it('demo.ts runs the order pipeline, exits 0 and leaves no keys behind', async () => {
     const result = await run('npx', ['tsx', 'examples/demo.ts'], ROOT);
@@ -81,12 +91,7 @@ describe('examples', { timeout: 120_000 }, () => {
       /every queue is empty/,
       /^Done\.$/,
     ];
-    for (const pattern of expected) {
-      expect(
-        lines.some((line) => pattern.test(line)),
-        `no line matches ${pattern}\n${transcript(result)}`,
-      ).toBe(true);
-    }
+    expectLines(lines, expected, result);
     const namespace = /namespace '(demo-\d+)'/.exec(result.stdout)?.[1];
     expect(namespace, transcript(result)).toBeDefined();
     expect(await deleteNamespaceKeys(connectRedis(), namespace as string)).toBe(0);
@@ -108,12 +113,7 @@ describe('examples', { timeout: 120_000 }, () => {
       /^the copy equals the source: 100 rows \(\d+ live, \d+ deleted\), each at its last version$/,
       /^Done\.$/,
     ];
-    for (const pattern of expected) {
-      expect(
-        lines.some((line) => pattern.test(line)),
-        `no line matches ${pattern}\n${transcript(result)}`,
-      ).toBe(true);
-    }
+    expectLines(lines, expected, result);
     const published = /^published (\d+) changes/m.exec(result.stdout)?.[1];
     expect(result.stdout, transcript(result)).toContain(`the copy: ${published} changes applied`);
     const namespace = /namespace '(sync-[\w-]+)'/.exec(result.stdout)?.[1];

@@ -1,7 +1,9 @@
 /**
- * Confirm deadlines of a producer's calls on one timer. Every call has the same confirm
- * timeout, so the calls fall due in the order they were sent: a queue in send order and one
- * timer armed for its oldest open call cover them all, rather than a timer per call.
+ * Deadlines of one length for many calls, on one timer (a producer's confirm deadlines, a
+ * consumer's settlement deadlines). With a fixed timeout the calls fall due in the order they
+ * were made: a queue in call order and one timer armed for its oldest open call cover them
+ * all, rather than a timer (and a race of promises) per call. The timer does not keep the
+ * process alive.
  */
 
 /** One call's deadline, until it is done or due. */
@@ -12,8 +14,8 @@ interface Deadline {
   next: Deadline | undefined;
 }
 
-/** The deadlines of one producer's calls. */
-export class ConfirmDeadlines {
+/** Deadlines of `timeoutMs` for many calls. */
+export class FifoDeadlines {
   private head: Deadline | undefined;
   private tail: Deadline | undefined;
   private timer: NodeJS.Timeout | undefined;
