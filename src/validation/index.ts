@@ -109,8 +109,12 @@ function isPlainObject(value: unknown): value is Readonly<Record<string, unknown
 
 /** The own property of `value` that is a getter or a setter, if any. */
 function accessorOf(value: object): string | undefined {
-  const descriptors = Object.entries(Object.getOwnPropertyDescriptors(value));
-  return descriptors.find(([, d]) => d.get !== undefined || d.set !== undefined)?.[0];
+  // One descriptor per own string key, and no array of them: this runs for every publish.
+  for (const key of Object.getOwnPropertyNames(value)) {
+    const descriptor = Object.getOwnPropertyDescriptor(value, key) as PropertyDescriptor;
+    if (descriptor.get !== undefined || descriptor.set !== undefined) return key;
+  }
+  return undefined;
 }
 
 /**
