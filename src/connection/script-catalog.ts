@@ -106,6 +106,14 @@ export const REGISTER = defineScript({
   decode: (reply) => (reply === 1 ? 'ok' : reply === 0 ? 'gone' : 'refused'),
 });
 
+/** Forgets the consumers of a partition's group that hold nothing and are idle: how many. */
+export const PRUNE_GROUP = defineScript({
+  file: 'prune_group',
+  keys: ['stream'],
+  args: ['group', 'consumer', 'minIdleMs'],
+  decode: (reply) => Number(reply),
+});
+
 /** An ordered consumer's membership: the live members in join order, or why not. */
 export const MEMBERS = defineScript({
   file: 'members',

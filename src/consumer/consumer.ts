@@ -35,7 +35,7 @@ import type { Detach, QueueKeeper } from './keeper.js';
 import { Leases } from './leases.js';
 import { Reader } from './reader.js';
 import { Reclaimer } from './reclaim.js';
-import { Registration } from './registration.js';
+import { REGISTRATION_LEASE_MS, Registration } from './registration.js';
 import {
   IdempotentSettlement,
   runWithStore,
@@ -43,7 +43,13 @@ import {
   type IdempotentHandler,
 } from './idempotency.js';
 import { retryDelayMs, type RetryPolicy } from './retry.js';
-import { deadLetterOwned, deregisterConsumer, reclaimIdle, redeliverOwned } from './scripts.js';
+import {
+  deadLetterOwned,
+  deregisterConsumer,
+  pruneGroup,
+  reclaimIdle,
+  redeliverOwned,
+} from './scripts.js';
 import { PlainSettlement, type Settlement } from './settlement.js';
 import type {
   CloseOptions,
@@ -517,7 +523,12 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     }
     this.leases.start(this.ackTimeoutMs);
     this.registration.start();
-    if (!this.ordered) for (const part of this.parts.values()) part.reader.start();
+    if (!this.ordered) {
+      for (const part of this.parts.values()) {
+        if (part.partition > 0) this.pruneGroup(part);
+        part.reader.start();
+      }
+    }
     this.detachKeeper = this.context.keeper.attach(this.queue, (error) => this.report(error));
   }
 
@@ -557,6 +568,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       if (cursor === '0-0') break;
     }
     if (this.parts.get(partition) !== part || this.closing) return;
+    if (partition > 0) this.pruneGroup(part);
     part.reader.start();
     const emit = (): void =>
       this.events.emit('partition.assigned', { queue: this.queue, partition, token });
@@ -624,6 +636,18 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     const unseen = deliveries.filter((d) => !d.settled);
     await part.settlement.giveBack(unseen, false);
     await part.settlement.giveBack(handled, true);
+  }
+
+  /**
+   * Tidies a partition's group (not partition 0's, which registrations keep): consumers that
+   * crashed there, or moved on, hold nothing and are forgotten. Not awaited; a failure only
+   * leaves them for the next time.
+   */
+  private pruneGroup(part: PartitionPart): void {
+    pruneGroup(this.redis, part.keys, {
+      consumer: this.context.consumerName,
+      minIdleMs: REGISTRATION_LEASE_MS,
+    }).catch(this.report);
   }
 
   /** Stops the key-lease renewal of a partition's idempotent settlement, if it has one. */

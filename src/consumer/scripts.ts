@@ -18,6 +18,7 @@ import {
   IDEM_RELEASE,
   MEMBERS,
   OWN,
+  PRUNE_GROUP,
   READ_ORDERED,
   REDELIVER,
   type IdempotencyBegin,
@@ -260,6 +261,15 @@ export function redeliverOwned(
     { stream: keys.stream, owner: keys.owner },
     { group: CONSUMER_GROUP, ...args },
   );
+}
+
+/** prune_group.lua: forgets the group's consumers that hold nothing, idle for `minIdleMs`. */
+export function pruneGroup(
+  redis: Redis,
+  keys: Pick<QueueKeys, 'stream'>,
+  args: { readonly consumer: string; readonly minIdleMs: number },
+): Promise<number> {
+  return run(redis, PRUNE_GROUP, { stream: keys.stream }, { group: CONSUMER_GROUP, ...args });
 }
 
 /** deregister.lua: `consumer` leaves; true when it left the group too (it held nothing). */
