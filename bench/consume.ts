@@ -38,6 +38,7 @@ import {
   QUEUE,
   ROUTING_KEY,
   declareTopology,
+  execPipeline,
   expectCount,
   handleMessage,
   inChunks,
@@ -45,6 +46,7 @@ import {
   makeBody,
   throughput,
   timed,
+  xaddPipelined,
   type BenchBody,
   type Contender,
   type Measurement,
@@ -177,13 +179,9 @@ const rawConsume: Contender = {
     const reader = new Redis(url);
     try {
       await commands.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
-      await prefill(messages, async (first, count) => {
-        const pipeline = commands.pipeline();
-        for (const i of indexes(first, count)) {
-          pipeline.xadd(stream, '*', 'body', JSON.stringify(makeBody(i)));
-        }
-        await pipeline.exec();
-      });
+      await prefill(messages, (first, count) =>
+        xaddPipelined(commands, stream, indexes(first, count)),
+      );
       const elapsedMs = await timed(async () => {
         let handled = 0;
         while (handled < messages) {
@@ -203,13 +201,12 @@ const rawConsume: Contender = {
           if (entries.length === 0) continue;
           await Promise.all(entries.map(([, fields]) => handleMessage(bodyOf(fields))));
           const ids = entries.map(([id]) => id);
-          const results = await commands
-            .pipeline()
-            .xack(stream, group, ...ids)
-            .xdel(stream, ...ids)
-            .exec();
-          const failed = results?.find(([error]) => error !== null);
-          if (failed !== undefined) throw failed[0] as Error;
+          await execPipeline(
+            commands
+              .pipeline()
+              .xack(stream, group, ...ids)
+              .xdel(stream, ...ids),
+          );
           handled += ids.length;
         }
       });

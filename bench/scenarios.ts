@@ -3,7 +3,7 @@
  * what the runner hands a worker.
  */
 import { consumeScenario } from './consume.js';
-import { publishScenario } from './publish.js';
+import { batchScenario, bodySizeScenario, sequentialScenario, windowScenario } from './publish.js';
 import { contendersOf, type Contender, type Scenario } from './support.js';
 
 /** What decides which rows a run has. */
@@ -14,7 +14,14 @@ export interface BenchConfig {
 
 /** Every scenario, in the order the table shows them. */
 export function benchScenarios(config: BenchConfig): Scenario[] {
-  return [publishScenario(config), consumeScenario];
+  return [
+    windowScenario(config),
+    sequentialScenario,
+    batchScenario,
+    consumeScenario,
+    bodySizeScenario('publish-100b', '100 B', 100),
+    bodySizeScenario('publish-1k', '1 KiB', 1024),
+  ];
 }
 
 /** One run of one contender, as the runner asks a worker for it (JSON on its command line). */

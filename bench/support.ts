@@ -4,6 +4,7 @@
  * flight, and timing.
  */
 import { performance } from 'node:perf_hooks';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { QueueOptions, Sluice } from '../src/index.js';
 
 /** N, the messages of most scenarios, unless `BENCH_MESSAGES` says otherwise. */
@@ -258,6 +259,27 @@ export async function inChunks(
 /** `count` consecutive message indexes from `first`. */
 export function indexes(first: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => first + i);
+}
+
+/** Runs `pipeline`; rejects with the first command's error if any failed. */
+export async function execPipeline(pipeline: ChainableCommander): Promise<void> {
+  const failed = (await pipeline.exec())?.find(([error]) => error !== null);
+  if (failed !== undefined) throw failed[0] as Error;
+}
+
+/**
+ * Appends the bodies of messages `ids` (`bytes` bytes of JSON each) to `stream` as raw entries
+ * of one field, `body`, in one pipeline.
+ */
+export function xaddPipelined(
+  redis: Redis,
+  stream: string,
+  ids: readonly number[],
+  bytes = BODY_BYTES,
+): Promise<void> {
+  const pipeline = redis.pipeline();
+  for (const i of ids) pipeline.xadd(stream, '*', 'body', JSON.stringify(makeBody(i, bytes)));
+  return execPipeline(pipeline);
 }
 
 /** Milliseconds that `operation` took. */
