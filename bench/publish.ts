@@ -4,8 +4,9 @@
  *
  * - sluice: `publish` (or `publishBatch`) to the topic exchange with one queue bound; each
  *   publish resolves with its confirm. Rows of the windowed scenario: the defaults (dedup on,
- *   durability `written`), dedup off (`dedupWindowMs: 0`), and the defaults with
- *   `durability: 'replicated'` (needs a replica).
+ *   durability `written`); dedup off (`dedupWindowMs: 0`); the topic exchange with 10, 1,000
+ *   and 10,000 bindings, of which the routing key matches only the queue's; a fanout exchange
+ *   to 1 and to 10 queues; and the defaults with `durability: 'replicated'` (needs a replica).
  * - raw: `XADD <stream> * body <json>` on one ioredis client (a batch: one pipeline of them).
  * - bullmq: `Queue.add` (a batch: `Queue.addBulk`).
  *
@@ -188,13 +189,34 @@ const windowLabel = (what: string): string => `publish, window ${PUBLISH_WINDOW}
  * has a replica that acknowledges writes: without one, each of its confirms would time out.
  */
 export function windowScenario(options: { readonly replicated: boolean }): Scenario {
+  const bindings = (count: number): Contender =>
+    sluicePublish(`sluice-bindings-${count}`, WINDOW, {
+      topology: { kind: 'topic', bindings: count },
+    });
+  const fanout = (queues: number): Contender =>
+    sluicePublish(`sluice-fanout-${queues}`, WINDOW, { topology: { kind: 'fanout', queues } });
+  const [bindings10, bindings1000, bindings10000] = [
+    bindings(10),
+    bindings(1000),
+    bindings(10_000),
+  ];
+  const [fanout1, fanout10] = [fanout(1), fanout(10)];
+  const row = (label: string, sluice: Contender): ScenarioRow => ({
+    label: windowLabel(label),
+    sluice,
+    targets: AGAINST_BULLMQ,
+  });
   const rows: ScenarioRow[] = [
     headlineRow(windowLabel(''), WINDOW, 1),
-    {
-      label: windowLabel(', dedup off'),
-      sluice: sluicePublish('sluice-dedup-off', WINDOW, { connect: { dedupWindowMs: 0 } }),
-      targets: AGAINST_BULLMQ,
-    },
+    row(
+      ', dedup off',
+      sluicePublish('sluice-dedup-off', WINDOW, { connect: { dedupWindowMs: 0 } }),
+    ),
+    row(', 10 bindings', bindings10),
+    row(', 1,000 bindings', bindings1000),
+    row(', 10,000 bindings', bindings10000),
+    row(', fanout to 1 queue', fanout1),
+    row(', fanout to 10 queues', fanout10),
   ];
   if (options.replicated) {
     // Not among the issue's rows: no target.
@@ -203,7 +225,24 @@ export function windowScenario(options: { readonly replicated: boolean }): Scena
       sluice: sluicePublish('sluice-replicated', WINDOW, { connect: { durability: 'replicated' } }),
     });
   }
-  return publishScenarioOf('publish', WINDOW, rows);
+  return {
+    ...publishScenarioOf('publish', WINDOW, rows),
+    comparisons: [
+      {
+        label: '10,000 bindings / 10 bindings',
+        numerator: bindings10000,
+        denominator: bindings10,
+        target: 0.9,
+      },
+      { label: '1,000 bindings / 10 bindings', numerator: bindings1000, denominator: bindings10 },
+      {
+        label: 'fanout to 10 queues / to 1',
+        numerator: fanout10,
+        denominator: fanout1,
+        target: 0.5,
+      },
+    ],
+  };
 }
 
 /** Windowed publishes of `bytes`-byte bodies (100 B, 1 KiB), sluice with its defaults. */
