@@ -4,14 +4,16 @@
  *
  * - sluice: `consume(queue, handler, { prefetch, concurrency: prefetch })`, automatic ack
  *   (ownership-checked ack + delete, coalesced per tick); and the same with `idempotency: {}`
- *   (per message: the key's lease before the handler, done marker + ack after it).
- * - raw: the loop a competent engineer writes by hand: XREADGROUP COUNT prefetch BLOCK on its
- *   own connection, the batch's handlers run concurrently, then one XACK and one XDEL with all
- *   of the batch's ids, pipelined on a second connection, before the next read.
+ *   (per message: the key's lease before the handler, done marker + ack after it), or with
+ *   the PostgreSQL inbox (a transaction per message).
+ * - raw: the loop a competent engineer writes by hand (raw-consumer.ts).
  * - bullmq: a Worker with `concurrency: prefetch` on jobs added with `removeOnComplete`.
  * - sluice on a queue of 16 partitions, 4 consumers ordered and 4 unordered (partitioned.ts):
  *   their consumers start, and settle ownership, before the messages are published, and the
- *   clock covers the consuming alone; the ratio of the two is printed under the table.
+ *   clock covers the consuming alone.
+ *
+ * Compared under the table: the idempotent consumer (Redis store) with the plain one, ordered
+ * with unordered.
  *
  * The pre-fill is not timed. The clock starts before the consumer or worker is created (so its
  * start-up, a few round trips, is included) and stops once every message has been handled and
@@ -25,6 +27,7 @@ import { migrate, PostgresInbox } from '../src/postgres/index.js';
 import { Redis } from 'ioredis';
 import { waitFor } from '../scripts/local-redis.js';
 import { Sluice, type Consumer } from '../src/index.js';
+import { createRawGroup, rawConsume } from './raw-consumer.js';
 import {
   PARTITIONED_CONCURRENCY,
   PARTITIONED_CONSUMERS,
@@ -38,7 +41,6 @@ import {
   QUEUE,
   ROUTING_KEY,
   declareTopology,
-  execPipeline,
   expectCount,
   handleMessage,
   inChunks,
@@ -54,7 +56,6 @@ import {
   type Scenario,
 } from './support.js';
 
-const BLOCK_MS = 2000;
 /** Polling for "all handled": every millisecond, so the poll adds at most ~1 ms to a run. */
 const POLL = { intervalMs: 1, timeoutMs: 300_000 };
 
@@ -156,60 +157,20 @@ const sluiceConsume = (mode: ConsumeMode): Contender => ({
   },
 });
 
-/** The entries of an XREADGROUP reply on one stream (strings), or none after a BLOCK timeout. */
-function entriesOf(reply: unknown): [id: string, fields: string[]][] {
-  if (reply === null) return [];
-  const [stream] = reply as [[name: string, entries: [string, string[]][]]];
-  return stream[1];
-}
-
-function bodyOf(fields: readonly string[]): BenchBody {
-  const value = fields[fields.indexOf('body') + 1];
-  if (value === undefined) throw new Error('stream entry without a body field');
-  return JSON.parse(value) as BenchBody;
-}
-
-const rawConsume: Contender = {
+const rawConsumer: Contender = {
   name: 'raw',
   async run({ url, prefix, messages }: RunContext): Promise<Measurement> {
     const stream = `${prefix}:stream`;
-    const group = 'bench';
-    const consumerName = 'bench-1';
     const commands = new Redis(url);
     const reader = new Redis(url);
     try {
-      await commands.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+      await createRawGroup(commands, stream);
       await prefill(messages, (first, count) =>
         xaddPipelined(commands, stream, indexes(first, count)),
       );
-      const elapsedMs = await timed(async () => {
-        let handled = 0;
-        while (handled < messages) {
-          const reply = await reader.xreadgroup(
-            'GROUP',
-            group,
-            consumerName,
-            'COUNT',
-            PREFETCH,
-            'BLOCK',
-            BLOCK_MS,
-            'STREAMS',
-            stream,
-            '>',
-          );
-          const entries = entriesOf(reply);
-          if (entries.length === 0) continue;
-          await Promise.all(entries.map(([, fields]) => handleMessage(bodyOf(fields))));
-          const ids = entries.map(([id]) => id);
-          await execPipeline(
-            commands
-              .pipeline()
-              .xack(stream, group, ...ids)
-              .xdel(stream, ...ids),
-          );
-          handled += ids.length;
-        }
-      });
+      const elapsedMs = await timed(() =>
+        rawConsume(reader, commands, stream, messages, handleMessage),
+      );
       expectCount('raw: stream length', await commands.xlen(stream), 0);
       return throughput(messages, elapsedMs);
     } finally {
@@ -304,7 +265,7 @@ export const consumeScenario: Scenario = {
       targets: { bullmq: 2 },
     },
   ],
-  baselines: { raw: rawConsume, bullmq: bullmqConsume },
+  baselines: { raw: rawConsumer, bullmq: bullmqConsume },
   comparisons: [
     {
       label: 'idempotent consumer (Redis store) / plain',

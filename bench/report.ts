@@ -261,6 +261,15 @@ export function formatComparisons(comparisons: readonly ComparisonResult[]): str
   return markdownTable(header, cells, [false, true, true, false]);
 }
 
+/** What one run measured, on one line: `rate 12,345 msg/s, p99 1.23 ms`. */
+export function formatMeasurement(measurement: Measurement): string {
+  return (Object.keys(measurement) as Metric[])
+    .map(
+      (metric) => `${METRICS[metric].name} ${METRICS[metric].format(measurement[metric] ?? NaN)}`,
+    )
+    .join(', ');
+}
+
 /** One line per scenario and contender with its value of each metric in every round. */
 export function formatRounds(
   scenarios: readonly Scenario[],

@@ -33,6 +33,7 @@ import {
 import { Sluice, type ServerInfo } from '../src/index.js';
 import {
   formatComparisons,
+  formatMeasurement,
   formatRounds,
   formatRows,
   integer,
@@ -169,13 +170,6 @@ function runWorker(task: WorkerTask, env: NodeJS.ProcessEnv): Promise<Measuremen
   });
 }
 
-/** A one-line rendering of a measurement, for the progress lines. */
-function describe(measurement: Measurement): string {
-  return Object.entries(measurement)
-    .map(([metric, value]) => `${metric} ${integer.format(value)}`)
-    .join(', ');
-}
-
 /** What the runs have in common. */
 interface RunSettings {
   readonly admin: Redis;
@@ -226,7 +220,7 @@ async function round(
           measurement,
         });
         console.error(
-          `round ${index + 1}, ${scenario.id} ${contender.name}: ${describe(measurement)}`,
+          `round ${index + 1}, ${scenario.id} ${contender.name}: ${formatMeasurement(measurement)}`,
         );
       } finally {
         // The worker deletes its warm-up keys, unless it failed first.

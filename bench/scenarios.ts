@@ -3,6 +3,7 @@
  * what the runner hands a worker.
  */
 import { consumeScenario } from './consume.js';
+import { latencyScenario } from './latency.js';
 import { batchScenario, bodySizeScenario, sequentialScenario, windowScenario } from './publish.js';
 import { contendersOf, type Contender, type Scenario } from './support.js';
 
@@ -19,6 +20,7 @@ export function benchScenarios(config: BenchConfig): Scenario[] {
     sequentialScenario,
     batchScenario,
     consumeScenario,
+    latencyScenario,
     bodySizeScenario('publish-100b', '100 B', 100),
     bodySizeScenario('publish-1k', '1 KiB', 1024),
   ];
