@@ -4,6 +4,7 @@
  */
 import { consumeScenario } from './consume.js';
 import { latencyScenario } from './latency.js';
+import { memoryScenario } from './memory.js';
 import { batchScenario, bodySizeScenario, sequentialScenario, windowScenario } from './publish.js';
 import { contendersOf, type Contender, type Scenario } from './support.js';
 
@@ -23,6 +24,7 @@ export function benchScenarios(config: BenchConfig): Scenario[] {
     latencyScenario,
     bodySizeScenario('publish-100b', '100 B', 100),
     bodySizeScenario('publish-1k', '1 KiB', 1024),
+    memoryScenario,
   ];
 }
 
