@@ -20,13 +20,13 @@
  * acked (completed, for BullMQ).
  */
 import { randomBytes } from 'node:crypto';
-import { Queue, Worker } from 'bullmq';
+import { Queue } from 'bullmq';
 import pg from 'pg';
 import { findPostgres } from '../scripts/local-postgres.js';
 import { migrate, PostgresInbox } from '../src/postgres/index.js';
 import { Redis } from 'ioredis';
-import { waitFor } from '../scripts/local-redis.js';
 import { Sluice, type Consumer } from '../src/index.js';
+import { BenchWorker } from './bullmq-worker.js';
 import { createRawGroup, rawConsume } from './raw-consumer.js';
 import {
   PARTITIONED_CONCURRENCY,
@@ -40,6 +40,7 @@ import {
   PREFILL_CHUNK,
   QUEUE,
   ROUTING_KEY,
+  allAcked,
   declareTopology,
   expectCount,
   handleMessage,
@@ -55,9 +56,6 @@ import {
   type RunContext,
   type Scenario,
 } from './support.js';
-
-/** Polling for "all handled": every millisecond, so the poll adds at most ~1 ms to a run. */
-const POLL = { intervalMs: 1, timeoutMs: 300_000 };
 
 /** Calls `fill(first, count)` for consecutive chunks of {@link PREFILL_CHUNK} message indexes. */
 function prefill(
@@ -138,10 +136,7 @@ const sluiceConsume = (mode: ConsumeMode): Contender => ({
         );
         consumer = started;
         await done;
-        await waitFor(() => started.stats.acked + started.stats.handlerErrors >= messages, {
-          ...POLL,
-          description: 'sluice: every message acked',
-        });
+        await allAcked([started], messages, 'sluice');
       });
       const stats = consumer?.stats;
       expectCount('sluice: handler errors', stats?.handlerErrors ?? -1, 0);
@@ -184,7 +179,7 @@ const bullmqConsume: Contender = {
   name: 'bullmq',
   async run({ url, prefix, messages }: RunContext): Promise<Measurement> {
     const queue = new Queue<BenchBody>(QUEUE, { connection: { url }, prefix });
-    let worker: Worker<BenchBody, void> | undefined;
+    let worker: BenchWorker | undefined;
     try {
       await prefill(messages, (first, count) =>
         queue.addBulk(
@@ -195,30 +190,10 @@ const bullmqConsume: Contender = {
           })),
         ),
       );
-      let completed = 0;
-      let failure: Error | undefined;
       const elapsedMs = await timed(async () => {
-        worker = new Worker<BenchBody, void>(QUEUE, (job) => handleMessage(job.data), {
-          connection: { url, maxRetriesPerRequest: null },
-          prefix,
-          concurrency: PREFETCH,
-        });
-        worker.on('completed', () => {
-          completed += 1;
-        });
-        worker.on('failed', (_job, error) => {
-          failure = error;
-        });
-        worker.on('error', (error) => {
-          failure = error;
-        });
-        await waitFor(() => completed >= messages || failure !== undefined, {
-          ...POLL,
-          description: 'bullmq: every job completed',
-        });
+        worker = new BenchWorker(url, prefix, handleMessage);
+        await worker.completed(messages);
       });
-      if (failure !== undefined) throw failure;
-      expectCount('bullmq: completed', completed, messages);
       const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'failed', 'completed');
       expectCount(
         'bullmq: jobs left in the queue',

@@ -18,16 +18,18 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
-import { Queue, Worker } from 'bullmq';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { waitFor } from '../scripts/local-redis.js';
 import { Sluice, type Consumer } from '../src/index.js';
+import { BenchWorker } from './bullmq-worker.js';
 import { createRawGroup, rawConsume } from './raw-consumer.js';
 import {
   EXCHANGE,
   PREFETCH,
   QUEUE,
   ROUTING_KEY,
+  allAcked,
   declareTopology,
   expectCount,
   handleMessage,
@@ -138,10 +140,7 @@ const sluiceLatency: Contender = {
       consumer = started;
       await paced(recorder, (i) => client.publish(EXCHANGE, ROUTING_KEY, makeBody(i)));
       await recorder.drained('sluice');
-      await waitFor(() => started.stats.acked + started.stats.handlerErrors >= messages, {
-        ...DRAIN,
-        description: 'sluice: every message acked',
-      });
+      await allAcked([started], messages, 'sluice');
       expectCount('sluice: handler errors', started.stats.handlerErrors, 0);
       return recorder.measurement();
     } finally {
@@ -183,26 +182,16 @@ const bullmqLatency: Contender = {
   async run({ url, prefix, messages }: RunContext): Promise<Measurement> {
     const queue = new Queue<BenchBody>(QUEUE, { connection: { url }, prefix });
     const recorder = new LatencyRecorder(messages);
-    const worker = new Worker<BenchBody, void>(QUEUE, (job) => recorder.handle(job.data), {
-      connection: { url, maxRetriesPerRequest: null },
-      prefix,
-      concurrency: PREFETCH,
-    });
-    let failure: Error | undefined;
-    let completed = 0;
-    worker.on('completed', () => (completed += 1));
-    worker.on('failed', (_job, error) => (failure ??= error));
-    worker.on('error', (error) => (failure ??= error));
+    const worker = new BenchWorker(url, prefix, (body) => recorder.handle(body));
     try {
       await Promise.all([queue.waitUntilReady(), worker.waitUntilReady()]);
+      const completed = worker.completed(messages);
+      // Known to the await below: a failed job while the producer runs.
+      completed.catch(() => undefined);
       const options = { removeOnComplete: true, removeOnFail: true };
       await paced(recorder, (i) => queue.add(ROUTING_KEY, makeBody(i), options));
       await recorder.drained('bullmq');
-      await waitFor(() => completed >= messages || failure !== undefined, {
-        ...DRAIN,
-        description: 'bullmq: every job completed',
-      });
-      if (failure !== undefined) throw failure;
+      await completed;
       return recorder.measurement();
     } finally {
       await worker.close();

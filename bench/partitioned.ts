@@ -26,6 +26,7 @@ import {
   PREFILL_CHUNK,
   QUEUE,
   ROUTING_KEY,
+  allAcked,
   declareTopology,
   expectCount,
   handleMessage,
@@ -49,9 +50,8 @@ export const PARTITIONED_CONCURRENCY = 64;
 /** Distinct partition keys: message `i` has key `key-<i mod PARTITION_KEYS>`. */
 export const PARTITION_KEYS = 1000;
 
-/** Polling the ownership and the last acks. */
+/** Polling the ownership and the partitions' reads. */
 const SETTLE = { intervalMs: 25, timeoutMs: 60_000 };
-const POLL = { intervalMs: 1, timeoutMs: 300_000 };
 
 function partitionKey(index: number): string {
   return `key-${index % PARTITION_KEYS}`;
@@ -147,16 +147,11 @@ async function runPartitioned(
       async () => (await sluice.inspectQueue(QUEUE)).partitions.every((p) => p.unacked > 0),
       { ...SETTLE, description: `${name}: every partition read` },
     );
-    const acked = (): number =>
-      consumers.reduce((sum, c) => sum + c.stats.acked + c.stats.handlerErrors, 0);
     const elapsedMs = await timed(async () => {
       gateOpen = true;
       openGate();
       await done;
-      await waitFor(() => acked() >= messages, {
-        ...POLL,
-        description: `${name}: every message acked`,
-      });
+      await allAcked(consumers, messages, name);
     });
     const sum = (field: 'acked' | 'handlerErrors' | 'stale'): number =>
       consumers.reduce((total, c) => total + c.stats[field], 0);

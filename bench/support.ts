@@ -5,7 +5,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ChainableCommander, Redis } from 'ioredis';
-import type { QueueOptions, Sluice } from '../src/index.js';
+import { waitFor } from '../scripts/local-redis.js';
+import type { Consumer, QueueOptions, Sluice } from '../src/index.js';
 
 /** N, the messages of most scenarios, unless `BENCH_MESSAGES` says otherwise. */
 export const DEFAULT_MESSAGES = 50_000;
@@ -280,6 +281,25 @@ export function xaddPipelined(
   const pipeline = redis.pipeline();
   for (const i of ids) pipeline.xadd(stream, '*', 'body', JSON.stringify(makeBody(i, bytes)));
   return execPipeline(pipeline);
+}
+
+/**
+ * Resolves once `consumers` together have acked (or failed the handler of) `messages`
+ * deliveries. Polls every millisecond, so that the poll adds at most ~1 ms to a run: call it
+ * once the last message is handled, so that it does not compete with the consumers meanwhile.
+ */
+export async function allAcked<T>(
+  consumers: readonly Consumer<T>[],
+  messages: number,
+  what: string,
+): Promise<void> {
+  const settled = (): number =>
+    consumers.reduce((sum, c) => sum + c.stats.acked + c.stats.handlerErrors, 0);
+  await waitFor(() => settled() >= messages, {
+    intervalMs: 1,
+    timeoutMs: 300_000,
+    description: `${what}: every message acked`,
+  });
 }
 
 /** Milliseconds that `operation` took. */
