@@ -35,6 +35,7 @@ import {
   sluicePartitioned,
 } from './partitioned.js';
 import {
+  AGAINST_BULLMQ,
   EXCHANGE,
   PREFETCH,
   PREFILL_CHUNK,
@@ -225,19 +226,19 @@ export const consumeScenario: Scenario = {
   id: 'consume',
   usesPostgres: true,
   rows: [
-    { label: consumeAck, sluice: plain, targets: { raw: 1, bullmq: 2 } },
+    { label: consumeAck, sluice: plain, targets: { ...AGAINST_BULLMQ, raw: 1 } },
     {
       label: `${consumeAck}, idempotent (Redis store)`,
       sluice: idempotent,
-      targets: { bullmq: 2 },
+      targets: AGAINST_BULLMQ,
     },
     // Not among the issue's rows: no target.
     { label: `${consumeAck}, idempotent (PostgreSQL inbox)`, sluice: sluiceConsume('postgres') },
-    { label: `${consumeAck}, ordered, ${partitioned}`, sluice: ordered, targets: { bullmq: 2 } },
+    { label: `${consumeAck}, ordered, ${partitioned}`, sluice: ordered, targets: AGAINST_BULLMQ },
     {
       label: `${consumeAck}, unordered, ${partitioned}`,
       sluice: unordered,
-      targets: { bullmq: 2 },
+      targets: AGAINST_BULLMQ,
     },
   ],
   baselines: { raw: rawConsumer, bullmq: bullmqConsume },

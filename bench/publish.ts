@@ -18,6 +18,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Sluice, type ConnectOptions } from '../src/index.js';
 import {
+  AGAINST_BULLMQ,
   BATCH_SIZE,
   BODY_BYTES,
   ONE_QUEUE,
@@ -40,7 +41,6 @@ import {
   type RunContext,
   type Scenario,
   type ScenarioRow,
-  type Targets,
   type Topology,
 } from './support.js';
 
@@ -174,11 +174,9 @@ function publishScenarioOf(
   return messages === undefined ? { id, rows, baselines } : { id, rows, baselines, messages };
 }
 
-const AGAINST_BULLMQ: Targets = { bullmq: 2 };
-
 /** A row of sluice's defaults (the headline configuration), `raw` its target against raw. */
 function headlineRow(label: string, workload: PublishWorkload, raw: number): ScenarioRow {
-  return { label, sluice: sluicePublish('sluice', workload), targets: { raw, bullmq: 2 } };
+  return { label, sluice: sluicePublish('sluice', workload), targets: { ...AGAINST_BULLMQ, raw } };
 }
 
 const WINDOW: PublishWorkload = { mode: 'window', bodyBytes: BODY_BYTES };

@@ -124,6 +124,9 @@ export type BaselineName = 'raw' | 'bullmq';
  */
 export type Targets = Partial<Readonly<Record<BaselineName, number>>>;
 
+/** The target of every throughput row of the list: at least twice BullMQ's rate. */
+export const AGAINST_BULLMQ: Targets = { bullmq: 2 };
+
 /** A row of the table: one configuration of sluice and one metric, against the baselines. */
 export interface ScenarioRow {
   readonly label: string;
