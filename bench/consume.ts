@@ -1,29 +1,33 @@
 /**
- * Scenario 2: consume and ack N pre-filled messages with at most {@link PREFETCH} unacked.
+ * The consume scenario: consume and ack N pre-filled messages with at most {@link PREFETCH}
+ * unacked.
  *
  * - sluice: `consume(queue, handler, { prefetch, concurrency: prefetch })`, automatic ack
  *   (ownership-checked ack + delete, coalesced per tick); and the same with `idempotency: {}`
- *   (per message: the key's lease before the handler, done marker + ack after it).
- * - raw: the loop a competent engineer writes by hand: XREADGROUP COUNT prefetch BLOCK on its
- *   own connection, the batch's handlers run concurrently, then one XACK and one XDEL with all
- *   of the batch's ids, pipelined on a second connection, before the next read.
+ *   (per message: the key's lease before the handler, done marker + ack after it), or with
+ *   the PostgreSQL inbox (a transaction per message).
+ * - raw: the loop a competent engineer writes by hand (raw-consumer.ts).
  * - bullmq: a Worker with `concurrency: prefetch` on jobs added with `removeOnComplete`.
  * - sluice on a queue of 16 partitions, 4 consumers ordered and 4 unordered (partitioned.ts):
  *   their consumers start, and settle ownership, before the messages are published, and the
- *   clock covers the consuming alone; the ratio of the two is printed under the table.
+ *   clock covers the consuming alone.
+ *
+ * Compared under the table: the idempotent consumer (Redis store) with the plain one, ordered
+ * with unordered.
  *
  * The pre-fill is not timed. The clock starts before the consumer or worker is created (so its
  * start-up, a few round trips, is included) and stops once every message has been handled and
  * acked (completed, for BullMQ).
  */
 import { randomBytes } from 'node:crypto';
-import { Queue, Worker } from 'bullmq';
+import { Queue } from 'bullmq';
 import pg from 'pg';
 import { findPostgres } from '../scripts/local-postgres.js';
 import { migrate, PostgresInbox } from '../src/postgres/index.js';
 import { Redis } from 'ioredis';
-import { waitFor } from '../scripts/local-redis.js';
 import { Sluice, type Consumer } from '../src/index.js';
+import { BenchWorker } from './bullmq-worker.js';
+import { createRawGroup, rawConsume } from './raw-consumer.js';
 import {
   PARTITIONED_CONCURRENCY,
   PARTITIONED_CONSUMERS,
@@ -31,38 +35,35 @@ import {
   sluicePartitioned,
 } from './partitioned.js';
 import {
+  AGAINST_BULLMQ,
   EXCHANGE,
   PREFETCH,
   PREFILL_CHUNK,
   QUEUE,
   ROUTING_KEY,
+  allAcked,
   declareTopology,
   expectCount,
   handleMessage,
+  inChunks,
+  indexes,
   makeBody,
+  throughput,
   timed,
+  xaddPipelined,
   type BenchBody,
   type Contender,
+  type Measurement,
   type RunContext,
   type Scenario,
 } from './support.js';
 
-const BLOCK_MS = 2000;
-/** Polling for "all handled": every millisecond, so the poll adds at most ~1 ms to a run. */
-const POLL = { intervalMs: 1, timeoutMs: 300_000 };
-
 /** Calls `fill(first, count)` for consecutive chunks of {@link PREFILL_CHUNK} message indexes. */
-async function prefill(
+function prefill(
   messages: number,
   fill: (first: number, count: number) => Promise<unknown>,
 ): Promise<void> {
-  for (let first = 0; first < messages; first += PREFILL_CHUNK) {
-    await fill(first, Math.min(PREFILL_CHUNK, messages - first));
-  }
-}
-
-function indexes(first: number, count: number): number[] {
-  return Array.from({ length: count }, (_, i) => first + i);
+  return inChunks(messages, PREFILL_CHUNK, fill);
 }
 
 /**
@@ -71,43 +72,38 @@ function indexes(first: number, count: number): number[] {
  */
 type ConsumeMode = 'plain' | 'redis' | 'postgres';
 
-/** The PostgreSQL of the inbox row: found (or started) once, for the whole bench. */
-let postgres: Promise<{ pool: pg.Pool; stop: () => Promise<void> }> | undefined;
-function inboxPool(): Promise<{ pool: pg.Pool; stop: () => Promise<void> }> {
-  postgres ??= findPostgres().then((found) => {
-    const pool = new pg.Pool({ connectionString: found.url, max: 20 });
-    return {
-      pool,
-      stop: async () => {
+/**
+ * A PostgreSQL inbox in a table of this run's own (markers of another run must not make
+ * duplicates), and how to let go of it: the table dropped, the pool ended, the server stopped
+ * if this process started it (the runner hands every run the same one as `PG_URL`).
+ */
+async function postgresInbox(): Promise<{ store: PostgresInbox; dispose: () => Promise<void> }> {
+  const found = await findPostgres();
+  const pool = new pg.Pool({ connectionString: found.url, max: 20 });
+  const table = `bench_inbox_${randomBytes(6).toString('hex')}`;
+  await migrate(pool, { table });
+  return {
+    store: new PostgresInbox({ pool, table }),
+    dispose: async () => {
+      try {
+        await pool.query(`DROP TABLE ${table}`);
         await pool.end();
+      } finally {
         await found.stop();
-      },
-    };
-  });
-  return postgres;
-}
-
-/** Ends the PostgreSQL of the inbox row, if one was found. */
-export async function stopInboxPostgres(): Promise<void> {
-  await (await postgres)?.stop();
+      }
+    },
+  };
 }
 
 const sluiceConsume = (mode: ConsumeMode): Contender => ({
   name: mode === 'plain' ? 'sluice' : `sluice-${mode}`,
-  async run({ url, prefix, messages }: RunContext): Promise<number> {
+  async run({ url, prefix, messages }: RunContext): Promise<Measurement> {
     const sluice = await Sluice.connect({ url, namespace: prefix });
-    let store: PostgresInbox | undefined;
-    let dropTable = (): Promise<unknown> => Promise.resolve();
-    if (mode === 'postgres') {
-      const { pool } = await inboxPool();
-      // A table of this run's only: markers of another run must not make duplicates.
-      const table = `bench_inbox_${randomBytes(6).toString('hex')}`;
-      await migrate(pool, { table });
-      store = new PostgresInbox({ pool, table });
-      dropTable = () => pool.query(`DROP TABLE ${table}`);
-    }
+    let inbox: Awaited<ReturnType<typeof postgresInbox>> | undefined;
     let consumer: Consumer<BenchBody> | undefined;
     try {
+      if (mode === 'postgres') inbox = await postgresInbox();
+      const store = inbox?.store;
       await declareTopology(sluice);
       await prefill(messages, (first, count) =>
         sluice.publishBatch(
@@ -141,86 +137,38 @@ const sluiceConsume = (mode: ConsumeMode): Contender => ({
         );
         consumer = started;
         await done;
-        await waitFor(() => started.stats.acked + started.stats.handlerErrors >= messages, {
-          ...POLL,
-          description: 'sluice: every message acked',
-        });
+        await allAcked([started], messages, 'sluice');
       });
       const stats = consumer?.stats;
       expectCount('sluice: handler errors', stats?.handlerErrors ?? -1, 0);
       expectCount('sluice: acked', stats?.acked ?? -1, messages);
       const left = await sluice.inspectQueue(QUEUE);
       expectCount('sluice: messages left in the queue', left.messages + left.unacked, 0);
-      return elapsedMs;
+      return throughput(messages, elapsedMs);
     } finally {
       await consumer?.close();
       await sluice.close();
-      await dropTable();
+      await inbox?.dispose();
     }
   },
 });
 
-/** The entries of an XREADGROUP reply on one stream (strings), or none after a BLOCK timeout. */
-function entriesOf(reply: unknown): [id: string, fields: string[]][] {
-  if (reply === null) return [];
-  const [stream] = reply as [[name: string, entries: [string, string[]][]]];
-  return stream[1];
-}
-
-function bodyOf(fields: readonly string[]): BenchBody {
-  const value = fields[fields.indexOf('body') + 1];
-  if (value === undefined) throw new Error('stream entry without a body field');
-  return JSON.parse(value) as BenchBody;
-}
-
-const rawConsume: Contender = {
+const rawConsumer: Contender = {
   name: 'raw',
-  async run({ url, prefix, messages }: RunContext): Promise<number> {
+  async run({ url, prefix, messages }: RunContext): Promise<Measurement> {
     const stream = `${prefix}:stream`;
-    const group = 'bench';
-    const consumerName = 'bench-1';
     const commands = new Redis(url);
     const reader = new Redis(url);
     try {
-      await commands.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
-      await prefill(messages, async (first, count) => {
-        const pipeline = commands.pipeline();
-        for (const i of indexes(first, count)) {
-          pipeline.xadd(stream, '*', 'body', JSON.stringify(makeBody(i)));
-        }
-        await pipeline.exec();
-      });
-      const elapsedMs = await timed(async () => {
-        let handled = 0;
-        while (handled < messages) {
-          const reply = await reader.xreadgroup(
-            'GROUP',
-            group,
-            consumerName,
-            'COUNT',
-            PREFETCH,
-            'BLOCK',
-            BLOCK_MS,
-            'STREAMS',
-            stream,
-            '>',
-          );
-          const entries = entriesOf(reply);
-          if (entries.length === 0) continue;
-          await Promise.all(entries.map(([, fields]) => handleMessage(bodyOf(fields))));
-          const ids = entries.map(([id]) => id);
-          const results = await commands
-            .pipeline()
-            .xack(stream, group, ...ids)
-            .xdel(stream, ...ids)
-            .exec();
-          const failed = results?.find(([error]) => error !== null);
-          if (failed !== undefined) throw failed[0] as Error;
-          handled += ids.length;
-        }
-      });
+      await createRawGroup(commands, stream);
+      await prefill(messages, (first, count) =>
+        xaddPipelined(commands, stream, indexes(first, count)),
+      );
+      const elapsedMs = await timed(() =>
+        rawConsume(reader, commands, stream, messages, handleMessage),
+      );
       expectCount('raw: stream length', await commands.xlen(stream), 0);
-      return elapsedMs;
+      return throughput(messages, elapsedMs);
     } finally {
       reader.disconnect();
       await commands.quit();
@@ -230,9 +178,9 @@ const rawConsume: Contender = {
 
 const bullmqConsume: Contender = {
   name: 'bullmq',
-  async run({ url, prefix, messages }: RunContext): Promise<number> {
+  async run({ url, prefix, messages }: RunContext): Promise<Measurement> {
     const queue = new Queue<BenchBody>(QUEUE, { connection: { url }, prefix });
-    let worker: Worker<BenchBody, void> | undefined;
+    let worker: BenchWorker | undefined;
     try {
       await prefill(messages, (first, count) =>
         queue.addBulk(
@@ -243,37 +191,17 @@ const bullmqConsume: Contender = {
           })),
         ),
       );
-      let completed = 0;
-      let failure: Error | undefined;
       const elapsedMs = await timed(async () => {
-        worker = new Worker<BenchBody, void>(QUEUE, (job) => handleMessage(job.data), {
-          connection: { url, maxRetriesPerRequest: null },
-          prefix,
-          concurrency: PREFETCH,
-        });
-        worker.on('completed', () => {
-          completed += 1;
-        });
-        worker.on('failed', (_job, error) => {
-          failure = error;
-        });
-        worker.on('error', (error) => {
-          failure = error;
-        });
-        await waitFor(() => completed >= messages || failure !== undefined, {
-          ...POLL,
-          description: 'bullmq: every job completed',
-        });
+        worker = new BenchWorker(url, prefix, handleMessage);
+        await worker.completed(messages);
       });
-      if (failure !== undefined) throw failure;
-      expectCount('bullmq: completed', completed, messages);
       const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'failed', 'completed');
       expectCount(
         'bullmq: jobs left in the queue',
         Object.values(counts).reduce((sum, count) => sum + count, 0),
         0,
       );
-      return elapsedMs;
+      return throughput(messages, elapsedMs);
     } finally {
       await worker?.close();
       await queue.close();
@@ -281,11 +209,14 @@ const bullmqConsume: Contender = {
   },
 };
 
+const plain = sluiceConsume('plain');
+const idempotent = sluiceConsume('redis');
 const ordered = sluicePartitioned(true);
 const unordered = sluicePartitioned(false);
 const partitioned =
   `${PARTITIONS} partitions, ${PARTITIONED_CONSUMERS} consumers, ` +
   `concurrency ${PARTITIONED_CONCURRENCY}`;
+const consumeAck = `consume + ack, prefetch ${PREFETCH}`;
 
 /**
  * The consume scenario: sluice with its defaults, as an idempotent consumer, and on a
@@ -293,21 +224,31 @@ const partitioned =
  */
 export const consumeScenario: Scenario = {
   id: 'consume',
+  usesPostgres: true,
   rows: [
-    { label: `consume + ack, prefetch ${PREFETCH}`, sluice: sluiceConsume('plain') },
+    { label: consumeAck, sluice: plain, targets: { ...AGAINST_BULLMQ, raw: 1 } },
     {
-      label: `consume + ack, prefetch ${PREFETCH}, idempotent (Redis store)`,
-      sluice: sluiceConsume('redis'),
+      label: `${consumeAck}, idempotent (Redis store)`,
+      sluice: idempotent,
+      targets: AGAINST_BULLMQ,
     },
+    // Not among the issue's rows: no target.
+    { label: `${consumeAck}, idempotent (PostgreSQL inbox)`, sluice: sluiceConsume('postgres') },
+    { label: `${consumeAck}, ordered, ${partitioned}`, sluice: ordered, targets: AGAINST_BULLMQ },
     {
-      label: `consume + ack, prefetch ${PREFETCH}, idempotent (PostgreSQL inbox)`,
-      sluice: sluiceConsume('postgres'),
+      label: `${consumeAck}, unordered, ${partitioned}`,
+      sluice: unordered,
+      targets: AGAINST_BULLMQ,
     },
-    { label: `consume + ack, prefetch ${PREFETCH}, ordered, ${partitioned}`, sluice: ordered },
-    { label: `consume + ack, prefetch ${PREFETCH}, unordered, ${partitioned}`, sluice: unordered },
   ],
-  baselines: { raw: rawConsume, bullmq: bullmqConsume },
+  baselines: { raw: rawConsumer, bullmq: bullmqConsume },
   comparisons: [
+    {
+      label: 'idempotent consumer (Redis store) / plain',
+      numerator: idempotent,
+      denominator: plain,
+      target: 0.7,
+    },
     { label: 'ordered / unordered', numerator: ordered, denominator: unordered, target: 0.7 },
   ],
 };

@@ -21,16 +21,23 @@ import { waitFor } from '../scripts/local-redis.js';
 import { Sluice, type Consumer, type Delivery } from '../src/index.js';
 import {
   EXCHANGE,
+  ONE_QUEUE,
   PREFETCH,
   PREFILL_CHUNK,
   QUEUE,
   ROUTING_KEY,
+  allAcked,
+  declareTopology,
   expectCount,
   handleMessage,
+  inChunks,
+  indexes,
   makeBody,
+  throughput,
   timed,
   type BenchBody,
   type Contender,
+  type Measurement,
   type RunContext,
 } from './support.js';
 
@@ -43,9 +50,8 @@ export const PARTITIONED_CONCURRENCY = 64;
 /** Distinct partition keys: message `i` has key `key-<i mod PARTITION_KEYS>`. */
 export const PARTITION_KEYS = 1000;
 
-/** Polling the ownership and the last acks. */
+/** Polling the ownership and the partitions' reads. */
 const SETTLE = { intervalMs: 25, timeoutMs: 60_000 };
-const POLL = { intervalMs: 1, timeoutMs: 300_000 };
 
 function partitionKey(index: number): string {
   return `key-${index % PARTITION_KEYS}`;
@@ -80,13 +86,11 @@ async function runPartitioned(
   name: string,
   ordered: boolean,
   { url, prefix, messages }: RunContext,
-): Promise<number> {
+): Promise<Measurement> {
   const sluice = await Sluice.connect({ url, namespace: prefix });
   const consumers: Consumer<BenchBody>[] = [];
   try {
-    await sluice.declareExchange(EXCHANGE, 'direct');
-    await sluice.declareQueue(QUEUE, { partitions: PARTITIONS });
-    await sluice.bindQueue(QUEUE, EXCHANGE, ROUTING_KEY);
+    await declareTopology(sluice, ONE_QUEUE, { partitions: PARTITIONS });
 
     let gateOpen = false;
     let openGate: () => void = () => undefined;
@@ -127,33 +131,27 @@ async function runPartitioned(
       });
     }
 
-    for (let first = 0; first < messages; first += PREFILL_CHUNK) {
-      const count = Math.min(PREFILL_CHUNK, messages - first);
-      await sluice.publishBatch(
-        Array.from({ length: count }, (_, offset) => ({
+    await inChunks(messages, PREFILL_CHUNK, (first, count) =>
+      sluice.publishBatch(
+        indexes(first, count).map((i) => ({
           exchange: EXCHANGE,
           routingKey: ROUTING_KEY,
-          body: makeBody(first + offset),
-          options: { partitionKey: partitionKey(first + offset) },
+          body: makeBody(i),
+          options: { partitionKey: partitionKey(i) },
         })),
-      );
-    }
+      ),
+    );
 
     // Every partition has deliveries held behind the gate: each one's reader is running.
     await waitFor(
       async () => (await sluice.inspectQueue(QUEUE)).partitions.every((p) => p.unacked > 0),
       { ...SETTLE, description: `${name}: every partition read` },
     );
-    const acked = (): number =>
-      consumers.reduce((sum, c) => sum + c.stats.acked + c.stats.handlerErrors, 0);
     const elapsedMs = await timed(async () => {
       gateOpen = true;
       openGate();
       await done;
-      await waitFor(() => acked() >= messages, {
-        ...POLL,
-        description: `${name}: every message acked`,
-      });
+      await allAcked(consumers, messages, name);
     });
     const sum = (field: 'acked' | 'handlerErrors' | 'stale'): number =>
       consumers.reduce((total, c) => total + c.stats[field], 0);
@@ -164,7 +162,7 @@ async function runPartitioned(
     if (ordered) expectCount(`${name}: keys handled out of order`, outOfOrder, 0);
     const left = await sluice.inspectQueue(QUEUE);
     expectCount(`${name}: messages left in the queue`, left.messages + left.unacked, 0);
-    return elapsedMs;
+    return throughput(messages, elapsedMs);
   } finally {
     await Promise.all(consumers.map((consumer) => consumer.close()));
     await sluice.close();

@@ -1,18 +1,29 @@
 /**
  * `npm run bench`: sluice against raw ioredis Streams and against BullMQ, measured in one run
- * on one server (DESIGN.md section 10). Not a test: it prints a table and exits 0.
+ * on one server (DESIGN.md section 10). Not a test: it prints markdown tables, writes them as
+ * JSON to `bench-results/latest.json`, and exits 0.
  *
  * Redis: `$REDIS_URL` if set, else a `redis-server` of its own on a free port with a replica of
  * its own next to it (both stopped at the end), so that nothing else using 6379 disturbs the
  * numbers. The replica stays attached for the whole run, so every row pays for replication and
  * the `replicated` publish row differs from the others by its WAITs alone; with `$REDIS_URL`
- * that row is skipped. Every contender runs under a fresh key prefix whose keys are deleted
- * after it. `BENCH_MESSAGES` sets N (default 50,000), `BENCH_ROUNDS` the measured rounds whose
- * median is reported (default 3).
+ * that row is skipped.
+ *
+ * Every run of a contender is a process of its own (bench/worker.ts) under a fresh key prefix
+ * whose keys are deleted after it. The rounds are interleaved: each round runs every scenario's
+ * contenders once, in an order that rotates from round to round. `BENCH_MESSAGES` sets N
+ * (default 50,000), `BENCH_ROUNDS` the measured rounds (default 3), `BENCH_ONLY` a
+ * comma-separated list of scenario ids to run.
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { findPostgres, type FoundPostgres } from '../scripts/local-postgres.js';
 import {
   deleteNamespaceKeys,
   startRedisServer,
@@ -20,19 +31,39 @@ import {
   type RedisServerHandle,
 } from '../scripts/local-redis.js';
 import { Sluice, type ServerInfo } from '../src/index.js';
-import { consumeScenario, stopInboxPostgres } from './consume.js';
-import { publishScenario } from './publish.js';
-import { formatTable, integer, type RowResult } from './report.js';
 import {
-  makeBody,
+  formatComparisons,
+  formatMeasurement,
+  formatRounds,
+  formatRows,
+  integer,
+  summarize,
+  type RunRecord,
+} from './report.js';
+import {
+  RESULT_PREFIX,
+  benchScenarios,
+  warmupPrefix,
+  type BenchConfig,
+  type WorkerTask,
+} from './scenarios.js';
+import {
+  BODY_BYTES,
+  contendersOf,
   messagesFromEnv,
   roundsFromEnv,
-  type Contender,
+  type Measurement,
   type Scenario,
 } from './support.js';
 
-/** Messages per contender in the warm-up round, whose timings are thrown away. */
-const WARMUP_MESSAGES = 5000;
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const WORKER = join(ROOT, 'bench', 'worker.ts');
+/** Where the results go as JSON (`bench-results/` is not committed). */
+const RESULTS_FILE = join(ROOT, 'bench-results', 'latest.json');
+/** The longest a worker may take; a hung one fails the run rather than stalling it. */
+const WORKER_TIMEOUT_MS = 15 * 60_000;
+/** The most messages of the warm-up run of a worker, before its measured one. */
+const MAX_WARMUP_MESSAGES = 5000;
 
 /** The server the bench measures on. */
 interface BenchRedis {
@@ -98,183 +129,223 @@ async function serverInfo(url: string, namespace: string): Promise<ServerInfo> {
   }
 }
 
-/** Every contender of a scenario: each row's sluice, then the baselines. */
-function contendersOf(scenario: Scenario): Contender[] {
-  return [
-    ...scenario.rows.map((row) => row.sluice),
-    scenario.baselines.raw,
-    scenario.baselines.bullmq,
-  ];
+/** The scenarios that `BENCH_ONLY` names (comma-separated ids), else all of them. */
+function selectScenarios(all: readonly Scenario[]): Scenario[] {
+  const only = (process.env.BENCH_ONLY ?? '')
+    .split(',')
+    .map((id) => id.trim())
+    .filter((id) => id !== '');
+  if (only.length === 0) return [...all];
+  const unknown = only.filter((id) => !all.some((scenario) => scenario.id === id));
+  if (unknown.length > 0) {
+    const ids = all.map((scenario) => scenario.id).join(', ');
+    throw new Error(`BENCH_ONLY names no scenario ${unknown.join(', ')} (scenarios: ${ids})`);
+  }
+  return all.filter((scenario) => only.includes(scenario.id));
 }
 
-/** Messages per second of each contender (by name) of each scenario (by id), for one round. */
-type RoundRates = Map<string, Map<string, number>>;
+/** Runs `task` in a worker process and resolves with the measurement it prints. */
+function runWorker(task: WorkerTask, env: NodeJS.ProcessEnv): Promise<Measurement> {
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(task)], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => (stdout += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_TIMEOUT_MS);
+  const what = `${task.scenario} ${task.contender}`;
+  return new Promise<Measurement>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((candidate) => candidate.startsWith(RESULT_PREFIX));
+      if (code !== 0 || line === undefined) {
+        reject(new Error(`worker ${what} failed (exit ${code ?? signal}); its output:\n${stdout}`));
+        return;
+      }
+      resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as Measurement);
+    });
+  });
+}
 
-/** What one round runs: each scenario's contenders, with N messages each. */
-interface RoundPlan {
+/** What the runs have in common. */
+interface RunSettings {
+  readonly admin: Redis;
+  readonly url: string;
+  readonly config: BenchConfig;
+  readonly env: NodeJS.ProcessEnv;
   readonly prefixBase: string;
   readonly messages: number;
-  /**
-   * Which contender of each scenario goes first. Rounds rotate the order, so that none of
-   * them always follows the same one (and inherits, say, its garbage to collect).
-   */
-  readonly firstContender: number;
 }
 
-/** Runs every contender of every scenario once, each under its own key prefix. */
+/**
+ * Runs every contender of every scenario once, each in a worker process under its own key
+ * prefix. The contenders of a scenario start at the `round`-th one, so that none of them
+ * always runs right after the same other one.
+ */
 async function round(
-  admin: Redis,
-  url: string,
+  settings: RunSettings,
   scenarios: readonly Scenario[],
-  plan: RoundPlan,
-): Promise<RoundRates> {
-  const { prefixBase, messages, firstContender } = plan;
-  const rates: RoundRates = new Map();
+  index: number,
+): Promise<RunRecord[]> {
+  const { admin, url, config, env, prefixBase } = settings;
+  const records: RunRecord[] = [];
   for (const scenario of scenarios) {
-    const scenarioRates = new Map<string, number>();
     const contenders = contendersOf(scenario);
+    const messages = scenario.messages?.(settings.messages) ?? settings.messages;
+    const warmupMessages =
+      scenario.warmup === false ? 0 : Math.min(MAX_WARMUP_MESSAGES, Math.ceil(messages / 5));
     for (let offset = 0; offset < contenders.length; offset += 1) {
-      const contender = contenders[(firstContender + offset) % contenders.length] as Contender;
-      const prefix = `${prefixBase}-${scenario.id}-${contender.name}`;
+      const contender = contenders[(index + offset) % contenders.length];
+      if (contender === undefined) continue;
+      const prefix = `${prefixBase}-${index}-${scenario.id}-${contender.name}`;
+      const task: WorkerTask = {
+        config,
+        scenario: scenario.id,
+        contender: contender.name,
+        url,
+        prefix,
+        messages,
+        warmupMessages,
+      };
       try {
-        const elapsedMs = await contender.run({ url, prefix, messages });
-        scenarioRates.set(contender.name, (messages * 1000) / elapsedMs);
+        const measurement = await runWorker(task, env);
+        records.push({
+          round: index,
+          scenario: scenario.id,
+          contender: contender.name,
+          messages,
+          measurement,
+        });
+        console.error(
+          `round ${index + 1}, ${scenario.id} ${contender.name}: ${formatMeasurement(measurement)}`,
+        );
       } finally {
+        // The worker deletes its warm-up keys, unless it failed first.
         await deleteNamespaceKeys(admin, prefix);
+        await deleteNamespaceKeys(admin, warmupPrefix(prefix));
       }
     }
-    rates.set(scenario.id, scenarioRates);
   }
-  return rates;
+  return records;
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  const upper = sorted[middle] ?? Number.NaN;
-  return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] ?? Number.NaN) + upper) / 2;
+/** The version of this repository (no `name`) or of a package under its node_modules. */
+function packageVersion(name?: string): string {
+  const dir = name === undefined ? ROOT : join(ROOT, 'node_modules', name);
+  const file = join(dir, 'package.json');
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
-/** A contender's rate in every round, in round order. */
-function ratesOf(
-  rounds: readonly RoundRates[],
-  scenario: Scenario,
-  contender: Contender,
-): number[] {
-  return rounds.map((rates) => {
-    const rate = rates.get(scenario.id)?.get(contender.name);
-    if (rate === undefined) {
-      throw new Error(`no ${contender.name} result for scenario ${scenario.id}`);
-    }
-    return rate;
-  });
-}
-
-/** The table's rows: per row, the medians of its sluice contender and of the baselines. */
-function summarize(scenarios: readonly Scenario[], rounds: readonly RoundRates[]): RowResult[] {
-  return scenarios.flatMap((scenario) => {
-    const { raw, bullmq } = scenario.baselines;
-    const baselineRates = {
-      raw: median(ratesOf(rounds, scenario, raw)),
-      bullmq: median(ratesOf(rounds, scenario, bullmq)),
-    };
-    return scenario.rows.map((row) => ({
-      label: row.label,
-      rates: { sluice: median(ratesOf(rounds, scenario, row.sluice)), ...baselineRates },
-    }));
-  });
-}
-
-/** One line per scenario and contender with the rate of every round, for judging the spread. */
-function formatRounds(scenarios: readonly Scenario[], rounds: readonly RoundRates[]): string {
-  const lines: string[] = [];
-  for (const scenario of scenarios) {
-    for (const contender of contendersOf(scenario)) {
-      const rates = ratesOf(rounds, scenario, contender).map((rate) => integer.format(rate));
-      lines.push(`  ${scenario.id} ${contender.name}: ${rates.join(', ')}`);
-    }
+/** The commit being measured (with `-dirty` for uncommitted changes), if this is a checkout. */
+function gitCommit(): string | undefined {
+  try {
+    const git = (...args: string[]): string =>
+      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain') === '' ? '' : '-dirty'}`;
+  } catch {
+    return undefined;
   }
-  return lines.join('\n');
 }
 
-/** One line per comparison of two rows: the ratio of their medians, and of each round. */
-function formatComparisons(scenarios: readonly Scenario[], rounds: readonly RoundRates[]): string {
-  const lines: string[] = [];
-  for (const scenario of scenarios) {
-    for (const comparison of scenario.comparisons ?? []) {
-      const numerator = ratesOf(rounds, scenario, comparison.numerator);
-      const denominator = ratesOf(rounds, scenario, comparison.denominator);
-      const ratio = median(numerator) / median(denominator);
-      const perRound = numerator.map((rate, i) => (rate / (denominator[i] ?? NaN)).toFixed(2));
-      const target = comparison.target === undefined ? '' : ` (target ≥ ${comparison.target}x)`;
-      lines.push(
-        `  ${scenario.id} ${comparison.label}: ${ratio.toFixed(2)}x${target}; ` +
-          `per round: ${perRound.map((r) => `${r}x`).join(', ')}`,
-      );
-    }
-  }
-  return lines.join('\n');
+function loadAverage(): string {
+  return loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ');
 }
 
 async function main(): Promise<void> {
+  const startedAt = new Date();
+  const clock = performance.now();
   const messages = messagesFromEnv();
   const rounds = roundsFromEnv();
-  const warmupMessages = Math.min(WARMUP_MESSAGES, messages);
   const runId = randomBytes(4).toString('hex');
+  const loadAtStart = loadAverage();
   const redis = await benchRedis();
-  // BENCH_ONLY=publish or BENCH_ONLY=consume runs one scenario (when working on one path).
-  const only = process.env.BENCH_ONLY;
-  const scenarios = [
-    publishScenario({ replicated: redis.noReplicaReason === undefined }),
-    consumeScenario,
-  ].filter((scenario) => only === undefined || only === '' || scenario.id === only);
+  const config: BenchConfig = { replicated: redis.noReplicaReason === undefined };
   const admin = new Redis(redis.url);
+  let postgres: FoundPostgres | undefined;
   try {
+    const scenarios = selectScenarios(benchScenarios(config));
+    // One PostgreSQL for every worker: starting one per process would take longer than its run.
+    if (scenarios.some((scenario) => scenario.usesPostgres === true))
+      postgres = await findPostgres();
+    const env = postgres === undefined ? process.env : { ...process.env, PG_URL: postgres.url };
     const server = await serverInfo(redis.url, `sluice-bench-${runId}-info`);
     const cpu = cpus();
-    const load = loadavg().map((value) => value.toFixed(2));
-    console.log(`server: ${server.name} ${server.version} (${redis.description})`);
-    if (redis.noReplicaReason !== undefined) {
-      console.log(`no replicated publish row: ${redis.noReplicaReason}`);
-    }
-    console.log(
-      `client: Node ${process.version}, ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), ` +
-        `load average ${load.join(' ')}`,
-    );
-    console.log(
-      `N = ${integer.format(messages)} messages per scenario and contender, ` +
-        `body ${JSON.stringify(makeBody(0)).length} bytes of JSON; ` +
-        `warm-up ${integer.format(warmupMessages)} (not reported); median of ${rounds} round(s)`,
-    );
-    const prefixBase = `sluice-bench-${runId}`;
-    const warmup = {
-      prefixBase: `${prefixBase}-warmup`,
-      messages: warmupMessages,
-      firstContender: 0,
+    const commit = gitCommit();
+    const versions = {
+      sluice: `${packageVersion()}${commit === undefined ? '' : ` (${commit})`}`,
+      ioredis: packageVersion('ioredis'),
+      bullmq: packageVersion('bullmq'),
+      node: process.version,
     };
-    await round(admin, redis.url, scenarios, warmup);
-    const results: RoundRates[] = [];
+    const machine = {
+      cpus: cpu.length,
+      cpuModel: cpu[0]?.model.trim() ?? 'unknown',
+      platform: `${process.platform} ${process.arch}`,
+      loadAverageAtStart: loadAtStart,
+    };
+    const header = [
+      `server: ${server.name} ${server.version} (${redis.description})`,
+      ...(redis.noReplicaReason === undefined
+        ? []
+        : [`no replicated publish row: ${redis.noReplicaReason}`]),
+      `client: Node ${process.version}, ${machine.cpus} CPUs (${machine.cpuModel}), ` +
+        `load average ${loadAtStart} at the start`,
+      `versions: sluice ${versions.sluice}, ioredis ${versions.ioredis}, bullmq ${versions.bullmq}`,
+      `N = ${integer.format(messages)}, body ${BODY_BYTES} bytes of JSON unless a row says ` +
+        `otherwise; each run of a contender in a process of its own, after a warm-up of its ` +
+        `own; ${rounds} interleaved round(s), median ±largest distance of a round from it`,
+    ];
+    console.log(header.join('\n'));
+    const settings = {
+      admin,
+      url: redis.url,
+      config,
+      env,
+      prefixBase: `sluice-bench-${runId}`,
+      messages,
+    };
+    const records: RunRecord[] = [];
     for (let index = 0; index < rounds; index += 1) {
-      const plan = { prefixBase: `${prefixBase}-${index}`, messages, firstContender: index };
-      results.push(await round(admin, redis.url, scenarios, plan));
+      records.push(...(await round(settings, scenarios, index)));
     }
+    const summary = summarize(scenarios, records);
+    const durationSeconds = (performance.now() - clock) / 1000;
+    const loadAtEnd = loadAverage();
     console.log('');
-    console.log(formatTable(summarize(scenarios, results)));
-    const baselineNote = redis.noReplicaReason === undefined ? '; neither waits for a replica' : '';
-    console.log(`(the publish rows share one raw and one BullMQ measurement${baselineNote})`);
-    const comparisons = formatComparisons(scenarios, results);
-    if (comparisons !== '') {
+    console.log(formatRows(summary.rows));
+    if (summary.comparisons.length > 0) {
       console.log('');
-      console.log('rows compared (ratio of the medians):');
-      console.log(comparisons);
+      console.log(formatComparisons(summary.comparisons));
     }
     console.log('');
-    console.log('msg/s of each round:');
-    console.log(formatRounds(scenarios, results));
+    console.log('Each round:');
+    console.log(formatRounds(scenarios, records));
+    console.log('');
+    console.log(
+      `${Math.round(durationSeconds)} s in all; load average ${loadAtEnd} at the end; ` +
+        `JSON in ${RESULTS_FILE}`,
+    );
+    mkdirSync(dirname(RESULTS_FILE), { recursive: true });
+    const results = {
+      startedAt: startedAt.toISOString(),
+      durationSeconds,
+      server: { name: server.name, version: server.version, setup: redis.description },
+      machine: { ...machine, loadAverageAtEnd: loadAtEnd },
+      versions,
+      settings: { messages, rounds, scenarios: scenarios.map((scenario) => scenario.id) },
+      ...summary,
+      runs: records,
+    };
+    writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
   } finally {
     await admin.quit();
     await redis.stop();
-    await stopInboxPostgres();
+    await postgres?.stop();
   }
 }
 
