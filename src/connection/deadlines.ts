@@ -10,8 +10,13 @@
 interface Deadline {
   readonly dueAt: number;
   done: boolean;
-  readonly expire: () => void;
+  /** Dropped once done, so that what it holds (a call's messages) is not kept behind an open one. */
+  expire: () => void;
   next: Deadline | undefined;
+}
+
+function nothing(): void {
+  // The expiry of a deadline that is done.
 }
 
 /** Deadlines of `timeoutMs` for many calls. */
@@ -25,7 +30,7 @@ export class FifoDeadlines {
   /** Calls `expire` once `timeoutMs` has passed, unless the returned `done` is called first. */
   start(expire: () => void): () => void {
     const deadline: Deadline = {
-      dueAt: Date.now() + this.timeoutMs,
+      dueAt: performance.now() + this.timeoutMs,
       done: false,
       expire,
       next: undefined,
@@ -36,6 +41,7 @@ export class FifoDeadlines {
     this.timer ??= setTimeout(this.expireDue, this.timeoutMs).unref();
     return () => {
       deadline.done = true;
+      deadline.expire = nothing;
       // Calls mostly finish in send order: drop the finished ones from the front.
       let head = this.head;
       while (head?.done === true) head = head.next;
@@ -49,17 +55,21 @@ export class FifoDeadlines {
   /** The timer: expires every call now due, then waits for the next one. */
   private readonly expireDue = (): void => {
     this.timer = undefined;
-    const now = Date.now();
+    const now = performance.now();
     let head = this.head;
-    while (head !== undefined && (head.done || head.dueAt <= now)) {
-      if (!head.done) {
-        head.done = true;
-        head.expire();
+    try {
+      while (head !== undefined && (head.done || head.dueAt <= now)) {
+        const due = head;
+        head = head.next;
+        if (!due.done) {
+          due.done = true;
+          due.expire();
+        }
       }
-      head = head.next;
+    } finally {
+      this.head = head;
+      if (head === undefined) this.tail = undefined;
+      else this.timer = setTimeout(this.expireDue, Math.max(0, head.dueAt - now)).unref();
     }
-    this.head = head;
-    if (head === undefined) this.tail = undefined;
-    else this.timer = setTimeout(this.expireDue, head.dueAt - now).unref();
   };
 }

@@ -40,12 +40,16 @@ export class TickBatch<I, R> {
     this.scheduled = false;
     for (let start = 0; start < items.length; start += MAX_BATCH) {
       const chunk = waiters.slice(start, start + MAX_BATCH);
-      this.send(items.slice(start, start + MAX_BATCH)).then(
-        (results) => chunk.forEach((waiter, i) => waiter.resolve(results[i] as R)),
-        (error: unknown) => {
+      const part = items.slice(start, start + MAX_BATCH);
+      // Whatever goes wrong, thrown or rejected, settles every request of the call.
+      Promise.resolve()
+        .then(() => this.send(part))
+        .then((results) => {
+          for (const [i, waiter] of chunk.entries()) waiter.resolve(results[i] as R);
+        })
+        .catch((error: unknown) => {
           for (const waiter of chunk) waiter.reject(error);
-        },
-      );
+        });
     }
   };
 }

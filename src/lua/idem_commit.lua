@@ -33,16 +33,21 @@ for _, commit in ipairs(commits) do
     out[#out + 1], out[#out + 2], out[#out + 3] = 'stale', 0, ''
   else
     local w, n, refused = commit.first, 0, nil
-    while w < commit.last do
-      local argc = tonumber(ARGV[w])
-      n = n + 1
-      local reply = redis.pcall(unpack(ARGV, w + 1, w + argc))
-      if type(reply) == 'table' and reply.err then
-        refused = reply.err
-        break
+    -- A write that cannot even be called (more arguments than unpack takes) is refused as Redis
+    -- refuses one: it must not abort the commits of the other deliveries of the call.
+    local called, raised = pcall(function()
+      while w < commit.last do
+        local argc = tonumber(ARGV[w])
+        n = n + 1
+        local reply = redis.pcall(unpack(ARGV, w + 1, w + argc))
+        if type(reply) == 'table' and reply.err then
+          refused = reply.err
+          return
+        end
+        w = w + argc + 1
       end
-      w = w + argc + 1
-    end
+    end)
+    if not called then refused = tostring(raised) end
     redis.call('SET', commit.marker, 'd', 'PX', ARGV[3])
     if refused then
       local stored = redis.call('XRANGE', KEYS[1], commit.entry, commit.entry)[1]

@@ -359,6 +359,39 @@ describe('a write Redis refuses at the commit', () => {
   });
 });
 
+describe('commits of one tick in one call', () => {
+  it('refuses a write too large to call, and commits the other deliveries of the call', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('charges.dlq');
+    await sluice.bindQueue('charges.dlq', 'dlx');
+    await sluice.declareQueue('charges', { deadLetterExchange: 'dlx' });
+    const tag = `{${namespace}:q:charges:0}`;
+    for (let n = 0; n < 10; n++) {
+      await sluice.publish('', 'charges', n, { dedupKey: `job-${n}` });
+    }
+    const consumer = await sluice.consume<number>(
+      'charges',
+      async (msg, { tx }) => {
+        // All ten finish in one tick: their commits go in one call.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (msg.body === 4) tx.rpush(`${tag}:huge`, ...Array.from({ length: 20_000 }, (_, i) => i));
+        else tx.sadd(`${tag}:done`, msg.body);
+      },
+      { idempotency: {}, prefetch: 10, concurrency: 10, retry: false },
+    );
+    await waitFor(async () => (await sluice.inspectQueue('charges.dlq')).messages === 1, {
+      description: 'the job with the huge write dead-lettered',
+    });
+    await waitFor(async () => (await redis.scard(`${tag}:done`)) === 9, {
+      description: 'the other nine committed',
+    });
+    expect(consumer.stats.deadLettered.rejected).toBe(1);
+    expect((await sluice.inspectQueue('charges')).messages).toBe(0);
+    await consumer.close();
+  });
+});
+
 describe('a store of your own', () => {
   /** A store keeping its markers in a Map (as an application's own database table would). */
   class MapStore implements IdempotencyStore<{ readonly rows: string[] }> {
