@@ -11,6 +11,7 @@ import {
   UnsupportedError,
   type Delivery,
   type IdempotencyStore,
+  type Sluice,
   type SluiceError,
 } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
@@ -325,14 +326,22 @@ describe('idempotent consumer', () => {
   );
 });
 
+/**
+ * Declares `charges`, dead-lettering through `dlx` into `charges.dlq`; resolves with the hash
+ * tag of its slot, where the handlers' writes go.
+ */
+async function declareCharges(sluice: Sluice, namespace: string): Promise<string> {
+  await sluice.declareExchange('dlx', 'fanout');
+  await sluice.declareQueue('charges.dlq');
+  await sluice.bindQueue('charges.dlq', 'dlx');
+  await sluice.declareQueue('charges', { deadLetterExchange: 'dlx' });
+  return `{${namespace}:q:charges:0}`;
+}
+
 describe('a write Redis refuses at the commit', () => {
   it('applies the writes before it once, marks the key done and dead-letters the message', async () => {
     const { sluice, redis, namespace } = await useSluice();
-    await sluice.declareExchange('dlx', 'fanout');
-    await sluice.declareQueue('charges.dlq');
-    await sluice.bindQueue('charges.dlq', 'dlx');
-    await sluice.declareQueue('charges', { deadLetterExchange: 'dlx' });
-    const tag = `{${namespace}:q:charges:0}`;
+    const tag = await declareCharges(sluice, namespace);
     await redis.set(`${tag}:a-string`, 'not a hash');
     await sluice.publish('', 'charges', 'job', { dedupKey: 'job-1' });
     const errors: unknown[] = [];
@@ -362,11 +371,7 @@ describe('a write Redis refuses at the commit', () => {
 describe('commits of one tick in one call', () => {
   it('refuses a write too large to call, and commits the other deliveries of the call', async () => {
     const { sluice, redis, namespace } = await useSluice();
-    await sluice.declareExchange('dlx', 'fanout');
-    await sluice.declareQueue('charges.dlq');
-    await sluice.bindQueue('charges.dlq', 'dlx');
-    await sluice.declareQueue('charges', { deadLetterExchange: 'dlx' });
-    const tag = `{${namespace}:q:charges:0}`;
+    const tag = await declareCharges(sluice, namespace);
     for (let n = 0; n < 10; n++) {
       await sluice.publish('', 'charges', n, { dedupKey: `job-${n}` });
     }
