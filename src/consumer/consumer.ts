@@ -29,7 +29,7 @@ import { optionNames, validateIntegerOption, validateOptionsObject } from '../va
 import { admit, deliveryLimit, type Delivered } from './admission.js';
 import { ReplyBudget } from './deadline.js';
 import { DeliveryImpl } from './delivery.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, type DispatchHooks } from './dispatcher.js';
 import { CONSUMER_EVENT_NAMES, Events } from '../events.js';
 import type { Detach, QueueKeeper } from './keeper.js';
 import { Leases } from './leases.js';
@@ -442,9 +442,9 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     this.ackTimeoutMs = record.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     this.ordered = this.settings.ordered || record.singleActiveConsumer === true;
     const partitions = partitionCount(record);
-    const hooks = {
+    const hooks: DispatchHooks<T> = {
       timed: () => this.listensHandled || this.listensFailed,
-      finished: (delivery: DeliveryImpl<T>, failed: boolean, error: unknown, startedAt: number) =>
+      finished: (delivery, failed, error, startedAt) =>
         this.finished(delivery, failed, error, startedAt),
     };
     if (this.ordered) {

@@ -6,12 +6,19 @@
 import type { DeliveryImpl } from './delivery.js';
 import type { Handler } from './types.js';
 
+/** A handler resolved (`failed` false) or threw `error`; `startedAt` is 0 when untimed. */
+export type Finished<T> = (
+  delivery: DeliveryImpl<T>,
+  failed: boolean,
+  error: unknown,
+  startedAt: number,
+) => void;
+
 /** What the dispatcher tells its consumer. */
 export interface DispatchHooks<T> {
   /** Whether handler durations are wanted (someone listens); timing is skipped otherwise. */
   timed(): boolean;
-  /** A handler resolved (`failed` false) or threw `error`; `startedAt` is 0 when untimed. */
-  finished(delivery: DeliveryImpl<T>, failed: boolean, error: unknown, startedAt: number): void;
+  readonly finished: Finished<T>;
 }
 
 /**
@@ -22,7 +29,7 @@ export function runHandler<T>(
   handler: Handler<T>,
   delivery: DeliveryImpl<T>,
   timed: boolean,
-  finish: (delivery: DeliveryImpl<T>, failed: boolean, error: unknown, startedAt: number) => void,
+  finish: Finished<T>,
 ): void {
   const startedAt = timed ? performance.now() : 0;
   let outcome: Promise<void> | void;
@@ -100,12 +107,7 @@ export class Dispatcher<T> {
     runHandler(handler, delivery, this.hooks.timed(), this.finish);
   }
 
-  private readonly finish = (
-    delivery: DeliveryImpl<T>,
-    failed: boolean,
-    error: unknown,
-    startedAt: number,
-  ): void => {
+  private readonly finish: Finished<T> = (delivery, failed, error, startedAt) => {
     this.running--;
     this.hooks.finished(delivery, failed, error, startedAt);
     this.dispatch();

@@ -5,7 +5,7 @@
  * only when its head is done (acked or dead-lettered); a head that is retried in place keeps
  * the lane, and others go on meanwhile.
  */
-import { runHandler, type DispatchHooks } from './dispatcher.js';
+import { runHandler, type DispatchHooks, type Finished } from './dispatcher.js';
 import type { DeliveryImpl } from './delivery.js';
 import type { Handler } from './types.js';
 
@@ -147,12 +147,7 @@ export class KeyLanes<T> {
     runHandler(this.handler, delivery, this.hooks.timed(), this.finish);
   }
 
-  private readonly finish = (
-    delivery: DeliveryImpl<T>,
-    failed: boolean,
-    error: unknown,
-    startedAt: number,
-  ): void => {
+  private readonly finish: Finished<T> = (delivery, failed, error, startedAt) => {
     this.running--;
     this.runningIn.set(delivery.partition, this.activeIn(delivery.partition) - 1);
     this.runningNow.delete(delivery);
