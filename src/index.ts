@@ -5,6 +5,13 @@
  */
 export { Sluice } from './sluice.js';
 export type { ClientOptions, ConnectOptions, DeadLetterTools } from './sluice.js';
+export type {
+  ServerAddress,
+  ServerCredentials,
+  ServerLocation,
+  TlsOptions,
+} from './connection/source.js';
+export type { RedisClient } from './connection/client.js';
 export type { ServerInfo } from './connection/connection.js';
 export type {
   ClientEvents,

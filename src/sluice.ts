@@ -1,6 +1,12 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection/client.js';
+import {
+  LOCATION_OPTIONS,
+  serverSource,
+  type ServerCredentials,
+  type ServerLocation,
+} from './connection/source.js';
 import { Connection, withDeadline, type ServerInfo } from './connection/connection.js';
 import { Operations } from './connection/operation.js';
 import { ConsumerImpl } from './consumer/consumer.js';
@@ -73,7 +79,7 @@ import {
  * Emits `connection.lost` when the client's connection breaks and `connection.restored` when it
  * is ready again (once each per outage); returns the function that stops watching.
  */
-function watchConnection(redis: Redis, events: Events<ClientEvents>): () => void {
+function watchConnection(redis: RedisClient, events: Events<ClientEvents>): () => void {
   let lost = false;
   const onClose = (): void => {
     if (lost) return;
@@ -95,8 +101,13 @@ function watchConnection(redis: Redis, events: Events<ClientEvents>): () => void
   };
 }
 
-/** Options of {@link Sluice.connect}: where Redis is, plus the namespace and limits. */
-export type ConnectOptions = ({ readonly url: string } | { readonly redis: Redis }) &
+/**
+ * Options of {@link Sluice.connect}: where Redis is (a URL, an ioredis client, a Redis
+ * Cluster's seed nodes, or Sentinels with the name of their primary) and how to log in, plus
+ * the namespace and limits.
+ */
+export type ConnectOptions = ServerLocation &
+  ServerCredentials &
   ProducerConnectOptions &
   ClientOptions;
 
@@ -116,22 +127,21 @@ export interface ClientOptions {
   readonly codec?: Codec | undefined;
 }
 
-const CONNECT_OPTIONS = optionNames<
-  { readonly url: string; readonly redis: Redis } & ProducerConnectOptions & ClientOptions
->({
-  url: true,
-  redis: true,
-  namespace: true,
-  connectTimeoutMs: true,
-  operationTimeoutMs: true,
-  codec: true,
-  maxBodyBytes: true,
-  durability: true,
-  replicas: true,
-  durabilityTimeoutMs: true,
-  confirmTimeoutMs: true,
-  dedupWindowMs: true,
-});
+const CONNECT_OPTIONS = new Set([
+  ...LOCATION_OPTIONS,
+  ...optionNames<ProducerConnectOptions & ClientOptions>({
+    namespace: true,
+    connectTimeoutMs: true,
+    operationTimeoutMs: true,
+    codec: true,
+    maxBodyBytes: true,
+    durability: true,
+    replicas: true,
+    durabilityTimeoutMs: true,
+    confirmTimeoutMs: true,
+    dedupWindowMs: true,
+  }),
+]);
 const CONSUME_OPTIONS = optionNames<IdempotentConsumeOptions<unknown>>({
   prefetch: true,
   concurrency: true,
@@ -301,11 +311,7 @@ export class Sluice {
     const settings = producerSettings(options);
     if (options.codec !== undefined) validateCodec(options.codec);
     const codec = options.codec ?? defaultCodec;
-    const { url, redis } = options as { readonly url?: string; readonly redis?: Redis };
-    if (url !== undefined && redis !== undefined) {
-      throw new InvalidArgumentError('connect takes url or redis, not both');
-    }
-    const source = redis === undefined ? { url: url as string } : { redis };
+    const source = serverSource(options);
     const connection = await Connection.open(source, options.connectTimeoutMs ?? 10_000);
     try {
       assertDurabilitySupported(connection, settings.durability);

@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import {
+  AccessRefusedError,
   ClosedError,
   ConnectionError,
   InvalidArgumentError,
@@ -8,19 +9,10 @@ import {
   TimeoutError,
   UnsupportedError,
 } from '../errors/index.js';
-import { hasMethods } from '../validation/index.js';
-import { registerScripts } from './scripts.js';
-
-/**
- * An ioredis client, checked by shape rather than `instanceof`: an application and sluice
- * may each have their own copy of ioredis.
- */
-function looksLikeIoredis(value: unknown): value is Redis {
-  return (
-    typeof value === 'object' &&
-    hasMethods(value, ['defineCommand', 'duplicate', 'callBuffer', 'info', 'multi'])
-  );
-}
+import { hashSlot } from '../keys/slot.js';
+import { isCluster, type RedisClient } from './client.js';
+import { commandOnLine, registerScripts } from './scripts.js';
+import { createClient, ignoreError, type RedisSource } from './source.js';
 
 /** What the connected server is and which optional commands it has. */
 export interface ServerInfo {
@@ -42,9 +34,6 @@ export interface ServerInfo {
     readonly idempotentXadd: boolean;
   };
 }
-
-/** How to reach Redis: a URL that sluice connects to, or a client the caller owns. */
-export type RedisSource = { readonly url: string } | { readonly redis: Redis };
 
 function versionAtLeast(version: string, major: number, minor: number): boolean {
   const [maj = 0, min = 0] = version.split('.').map(Number);
@@ -80,8 +69,6 @@ export function parseServerInfo(info: string): ServerInfo {
     },
   };
 }
-
-function ignoreError(): void {}
 
 /**
  * The database a URL names: its path (`redis://host:6379/5`), else a `db` parameter, as ioredis
@@ -203,7 +190,7 @@ function transientReply(error: Error): boolean {
 }
 
 /** Classifies a failed command of `redis` (see {@link FailureKind}). */
-export function classifyFailure(error: unknown, redis: Redis): FailureKind {
+export function classifyFailure(error: unknown, redis: RedisClient): FailureKind {
   if (redis.status === 'end') return 'closed';
   if (isReplyError(error)) return transientReply(error) ? 'unsent' : 'fatal';
   if (error instanceof ConnectionError) return 'uncertain';
@@ -211,6 +198,10 @@ export function classifyFailure(error: unknown, redis: Redis): FailureKind {
   // ioredis names and messages, for errors it has no classes for.
   if (error.name === 'MaxRetriesPerRequestError' || error.name === 'AbortError') return 'uncertain';
   if (error.message.startsWith("Stream isn't writeable")) return 'unsent';
+  // A Cluster client gave up following MOVED/ASK or resending after a node closed: the last
+  // attempt may have run.
+  if (error.message.startsWith('Too many Cluster redirections')) return 'uncertain';
+  if (error.name === 'ClusterAllFailedError') return 'uncertain';
   if (error.message === 'Connection is closed.' || error.message === 'Command timed out') {
     return 'uncertain';
   }
@@ -240,10 +231,20 @@ export interface Failure {
  * error), and ConnectionError (retriable) for everything that is about reaching Redis. `what`
  * names the operation in the message.
  */
-export function classify(error: unknown, redis: Redis, what: string): Failure {
+export function classify(error: unknown, redis: RedisClient, what: string): Failure {
   const kind = classifyFailure(error, redis);
   if (error instanceof SluiceError) return { kind, error };
   const message = `${what}: ${error instanceof Error ? error.message : String(error)}`;
+  const permission = kind === 'fatal' ? missingPermission(error) : undefined;
+  if (permission !== undefined) {
+    return {
+      kind,
+      error: new AccessRefusedError(`the Redis user may not do this: ${message}`, {
+        permission,
+        cause: error,
+      }),
+    };
+  }
   switch (kind) {
     case 'closed':
       return { kind, error: new ClosedError(message, error) };
@@ -254,17 +255,49 @@ export function classify(error: unknown, redis: Redis, what: string): Failure {
   }
 }
 
+/**
+ * What an ACL refusal says the user lacks: `command '<name>'` (for a script's own call, the
+ * command on the script's line that met it), `key` or `channel`; undefined for any other
+ * error. Redis 7.0 words a refusal inside a script without NOPERM, later versions with it.
+ */
+function missingPermission(error: unknown): string | undefined {
+  if (!isReplyError(error)) return undefined;
+  const text = error.message;
+  const inScript = /user executing the script can't (run|access)/u.exec(text);
+  if (!/\bNOPERM\b/u.test(text) && inScript === null) return undefined;
+  const command = /permissions to run the '([^']+)' command/u.exec(text);
+  if (command !== null) return `command '${command[1] as string}'`;
+  if (/\bkeys?\b/u.test(text)) return 'key';
+  if (/\bchannels?\b/u.test(text)) return 'channel';
+  const at = /script: ([0-9a-f]{40}), on @user_script:(\d+)/u.exec(text);
+  const called = at === null ? undefined : commandOnLine(at[1] as string, Number(at[2]));
+  return called === undefined ? 'command' : `command '${called}'`;
+}
+
 /** The typed error for a failed command of `redis` (see {@link classify}). */
-export function toSluiceError(error: unknown, redis: Redis, what: string): SluiceError {
+export function toSluiceError(error: unknown, redis: RedisClient, what: string): SluiceError {
   return classify(error, redis, what).error;
 }
 
 /**
- * Deletes every key matching a SCAN pattern (SCAN + UNLINK, never FLUSH), on one node;
+ * The masters of a client: every master node of a Cluster, or the one server. Namespace-wide
+ * work (SCAN) runs on each, since each holds only its own slots' keys.
+ */
+export function mastersOf(redis: RedisClient): Redis[] {
+  return isCluster(redis) ? redis.nodes('master') : [redis];
+}
+
+/**
+ * Deletes every key matching a SCAN pattern (SCAN + UNLINK, never FLUSH), on every master;
  * resolves with how many were deleted. One UNLINK per key: keys of a pattern may lie in several
  * hash slots, which one UNLINK may not span on a cluster-mode server.
  */
-export async function unlinkMatching(redis: Redis, pattern: string): Promise<number> {
+export async function unlinkMatching(redis: RedisClient, pattern: string): Promise<number> {
+  const counts = await Promise.all(mastersOf(redis).map((node) => unlinkOnNode(node, pattern)));
+  return counts.reduce((sum, count) => sum + count, 0);
+}
+
+async function unlinkOnNode(redis: Redis, pattern: string): Promise<number> {
   let deleted = 0;
   let cursor = '0';
   do {
@@ -277,21 +310,11 @@ export async function unlinkMatching(redis: Redis, pattern: string): Promise<num
 }
 
 /**
- * Reconnect delays of the client sluice creates: 10 ms first, doubling up to 2 s, with jitter,
- * so that a reset connection is back before a retried publish needs it, and a restarting server
- * is not hammered.
- */
-function reconnectDelayMs(attempt: number): number {
-  const base = Math.min(10 * 2 ** Math.min(attempt - 1, 8), 2000);
-  return Math.round(base / 2 + Math.random() * (base / 2));
-}
-
-/**
- * One Redis client for commands and scripts, plus the duplicates that consumers use
- * for blocking reads. Closes only what it created.
+ * One Redis client for commands and scripts (a server's, or a Redis Cluster's), plus the
+ * duplicates that consumers use for blocking reads. Closes only what it created.
  */
 export class Connection {
-  private readonly duplicates = new Set<Redis>();
+  private readonly duplicates = new Set<RedisClient>();
   private closes = 0;
   private nextClose: { promise: Promise<void>; resolve: () => void } | undefined;
   private readonly onClose = (): void => {
@@ -299,21 +322,34 @@ export class Connection {
     this.nextClose?.resolve();
     this.nextClose = undefined;
   };
+  /** The node clients of a Cluster whose closes count (see {@link epoch}). */
+  private readonly watchedNodes = new Set<Redis>();
+  private readonly onNode = (node: Redis): void => {
+    if (this.watchedNodes.has(node)) return;
+    this.watchedNodes.add(node);
+    node.on('close', this.onClose);
+  };
 
   private constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     private readonly owned: boolean,
     readonly server: ServerInfo,
     /** Whether the server kept an append-only file when sluice connected (`aof_enabled`). */
     readonly appendOnly: boolean,
   ) {
-    redis.on('close', this.onClose);
+    if (isCluster(redis)) {
+      redis.on('+node', this.onNode);
+      for (const node of redis.nodes()) this.onNode(node);
+    } else {
+      redis.on('close', this.onClose);
+    }
   }
 
   /**
-   * Counts the connection losses of the main client. A command issued at one epoch and answered
-   * at the same epoch ran on the same connection as everything else issued then, which is what
-   * WAIT and WAITAOF rely on: they cover the writes of their own connection only.
+   * Counts the connection losses of the main client (of any of its node connections, on a
+   * Cluster). A command issued at one epoch and answered at the same epoch ran on the same
+   * connection as everything else issued then to its node, which is what WAIT and WAITAOF
+   * rely on: they cover the writes of their own connection only.
    */
   get epoch(): number {
     return this.closes;
@@ -321,11 +357,12 @@ export class Connection {
 
   /**
    * True when ioredis sends the commands that were in flight at a connection loss again after
-   * reconnecting (`autoResendUnfulfilledCommands`, on by default). When it does not, those
-   * commands never settle: callers race them with {@link nextConnectionLoss}.
+   * reconnecting (`autoResendUnfulfilledCommands`, on by default; a Cluster always settles
+   * them, resending them once the slots are refreshed or failing them). When it does not,
+   * those commands never settle: callers race them with {@link nextConnectionLoss}.
    */
   get resendsInFlightCommands(): boolean {
-    return this.redis.options.autoResendUnfulfilledCommands !== false;
+    return resendsInFlight(this.redis);
   }
 
   /** Resolves at the main client's next connection loss. */
@@ -339,23 +376,35 @@ export class Connection {
   }
 
   /**
-   * WAIT: resolves with how many replicas acknowledged every write that this connection made
-   * before the command, waiting up to `timeoutMs` for `replicas` of them.
+   * The connection of the main client to the master that serves `key`: the client itself on
+   * one server; on a Cluster the node its slot map names now, which is where a command on
+   * `key` was sent (or ioredis followed a redirection, which also refreshes the map).
    */
-  async waitForReplicas(replicas: number, timeoutMs: number): Promise<number> {
-    return Number(await this.redis.call('WAIT', replicas, timeoutMs));
+  nodeFor(key: string): Redis {
+    return nodeOf(this.redis, key);
   }
 
   /**
-   * WAITAOF (Redis ≥ 7.2, Valkey): resolves with `[local, replicas]`, whether the local AOF
-   * and how many replicas' AOFs have fsynced every write this connection made before it.
+   * WAIT on `node` (see {@link nodeFor}): resolves with how many replicas acknowledged every
+   * write that this connection made to it before the command, waiting up to `timeoutMs` for
+   * `replicas` of them.
+   */
+  async waitForReplicas(node: Redis, replicas: number, timeoutMs: number): Promise<number> {
+    return Number(await node.call('WAIT', replicas, timeoutMs));
+  }
+
+  /**
+   * WAITAOF (Redis ≥ 7.2, Valkey) on `node`: resolves with `[local, replicas]`, whether the
+   * local AOF and how many replicas' AOFs have fsynced every write this connection made to it
+   * before the command.
    */
   async waitForAof(
+    node: Redis,
     local: number,
     replicas: number,
     timeoutMs: number,
   ): Promise<[local: number, replicas: number]> {
-    const [fsyncedLocal, fsyncedReplicas] = (await this.redis.call(
+    const [fsyncedLocal, fsyncedReplicas] = (await node.call(
       'WAITAOF',
       local,
       replicas,
@@ -366,44 +415,25 @@ export class Connection {
 
   /** Connects (or adopts a client), reads the server version and registers the scripts. */
   static async open(source: RedisSource, connectTimeoutMs: number): Promise<Connection> {
-    let redis: Redis;
-    let owned: boolean;
-    let database = 0;
-    if ('redis' in source) {
-      if (!looksLikeIoredis(source.redis)) {
-        throw new InvalidArgumentError('redis must be an ioredis Redis client');
+    const owned = source.kind !== 'adopted';
+    const redis = source.kind === 'adopted' ? source.redis : createClient(source, connectTimeoutMs);
+    const database = source.kind === 'url' ? databaseOf(source.url) : 0;
+    // A refused login reaches connect() only as 'Connection is closed.'; its reason comes
+    // as an 'error' event.
+    let refusal: Error | undefined;
+    const onError = (error: unknown): void => {
+      if (isReplyError(error) && /^(WRONGPASS|NOAUTH|NOPERM)\b/u.test(error.message)) {
+        refusal = error;
       }
-      redis = source.redis;
-      owned = false;
-    } else {
-      if (typeof source.url !== 'string' || !/^rediss?:\/\//u.test(source.url)) {
-        throw new InvalidArgumentError('url must be a redis:// or rediss:// URL');
-      }
-      database = databaseOf(source.url);
-      redis = new Redis(source.url, {
-        lazyConnect: true,
-        connectTimeout: connectTimeoutMs,
-        retryStrategy: reconnectDelayMs,
-        // Publishes are idempotent (dedup markers), so resending what was in flight at a
-        // connection loss is exactly the retry they need; ioredis drops (never settles) those
-        // commands when this is off. Stated here because sluice relies on it.
-        autoResendUnfulfilledCommands: true,
-        // A failover turns the master into a replica: reconnect (the address may lead to the
-        // new master by now) and let the command fail with READONLY, which sluice retries.
-        reconnectOnError: (error) => error.message.startsWith('READONLY'),
-        // No commandTimeout: WAIT, WAITAOF and the consumers' blocking reads legitimately take
-        // long; each publish is bounded by its own confirm deadline instead.
-      });
-      // Errors reach callers as rejected commands; without a listener ioredis would also log them.
-      redis.on('error', ignoreError);
-      owned = true;
-    }
+    };
+    if (owned) redis.on('error', onError);
     try {
       if (owned)
         await withDeadline(redis.connect(), connectTimeoutMs, () =>
           timedOut('connecting to Redis', connectTimeoutMs),
         );
-      if (database !== 0) await selectDatabase(redis, database, connectTimeoutMs);
+      if (database !== 0 && !isCluster(redis))
+        await selectDatabase(redis, database, connectTimeoutMs);
       const info = (await withDeadline(
         redis.call('INFO', 'server', 'persistence', 'cluster'),
         connectTimeoutMs,
@@ -411,9 +441,16 @@ export class Connection {
       )) as string;
       registerScripts(redis);
       const appendOnly = /^aof_enabled:1\r?$/mu.test(info);
+      redis.off('error', onError);
       return new Connection(redis, owned, parseServerInfo(info), appendOnly);
     } catch (cause) {
-      if (owned) redis.disconnect();
+      if (owned) drop(redis);
+      if (refusal !== undefined) {
+        throw new AccessRefusedError(`Redis refused the login: ${refusal.message}`, {
+          permission: 'login',
+          cause: refusal,
+        });
+      }
       if (cause instanceof UnsupportedError) throw cause;
       if (cause instanceof TimeoutError) throw new ConnectionError(cause.message, cause);
       throw new ConnectionError(`cannot reach Redis: ${(cause as Error).message}`, cause);
@@ -421,11 +458,13 @@ export class Connection {
   }
 
   /**
-   * A new client on the same server, for one consumer's blocking reads; closed by {@link close}.
-   * Rejects with ConnectionError (and keeps nothing open) when it cannot connect.
+   * A new client to the same server (or Cluster), for one consumer's blocking reads; closed by
+   * {@link close}. Rejects with ConnectionError (and keeps nothing open) when it cannot connect.
    */
-  async duplicate(): Promise<Redis> {
-    const client = this.redis.duplicate({ lazyConnect: true });
+  async duplicate(): Promise<RedisClient> {
+    const client = isCluster(this.redis)
+      ? this.redis.duplicate([], { lazyConnect: true })
+      : this.redis.duplicate({ lazyConnect: true });
     // As for the main client: errors reach the consumer as rejected commands. An application's
     // client is duplicated without its listeners, so this is needed for adopted clients too.
     client.on('error', ignoreError);
@@ -443,7 +482,7 @@ export class Connection {
   }
 
   /** Closes a client returned by {@link duplicate}. */
-  release(client: Redis): void {
+  release(client: RedisClient): void {
     this.duplicates.delete(client);
     drop(client);
   }
@@ -453,6 +492,9 @@ export class Connection {
     for (const client of this.duplicates) drop(client);
     this.duplicates.clear();
     this.redis.off('close', this.onClose);
+    this.redis.off('+node', this.onNode);
+    for (const node of this.watchedNodes) node.off('close', this.onClose);
+    this.watchedNodes.clear();
     if (!this.owned) return;
     // QUIT lets the replies in flight arrive first; a server that does not answer (frozen,
     // partitioned) must not keep close() waiting forever.
@@ -462,13 +504,34 @@ export class Connection {
   }
 }
 
+/** See {@link Connection.resendsInFlightCommands}. */
+export function resendsInFlight(client: RedisClient): boolean {
+  return isCluster(client) || client.options.autoResendUnfulfilledCommands !== false;
+}
+
+/**
+ * The connection of `client` to the master serving `key`: `client` itself unless it is a
+ * Cluster; for a Cluster, its node for the key's slot by its current slot map (any master
+ * before the map is known, which a command then corrects with MOVED).
+ */
+export function nodeOf(client: RedisClient, key: string): Redis {
+  if (!isCluster(client)) return client;
+  const masters = client.nodes('master');
+  const nodeKey = client.slots[hashSlot(key)]?.[0];
+  const node = masters.find((m) => `${m.options.host}:${m.options.port}` === nodeKey);
+  const found = node ?? masters[0];
+  if (found === undefined) throw new ConnectionError('the Redis Cluster has no master connected');
+  return found;
+}
+
 /**
  * Closes a client now. disconnect() only half-closes its socket and waits for the server's FIN,
  * which a partitioned network never delivers: until then the commands in flight would not be
  * rejected and the socket would keep the process alive. Destroying the socket ends it at once.
  */
-function drop(client: Redis): void {
+function drop(client: RedisClient): void {
+  const nodes = isCluster(client) ? client.nodes() : [client];
   client.disconnect();
   // Undefined for a client that never connected, whatever its type says.
-  (client.stream as Redis['stream'] | undefined)?.destroy();
+  for (const node of nodes) (node.stream as Redis['stream'] | undefined)?.destroy();
 }

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client.js';
 import { Field } from '../message/fields.js';
 
 /** A script argument as ioredis accepts it. */
@@ -94,6 +95,21 @@ export const scriptBodies: ReadonlyMap<string, string> = new Map(
   }),
 );
 
+/** The scripts by the SHA1 of what Redis runs, to read a failed line back (see commandOnLine). */
+const bodiesBySha: ReadonlyMap<string, string> = new Map(
+  [...scriptBodies.values()].map((body) => [createHash('sha1').update(body).digest('hex'), body]),
+);
+
+/**
+ * The Redis command that line `line` of the script with SHA1 `sha` calls, as an error
+ * reply of Redis points at it; undefined when that line calls none.
+ */
+export function commandOnLine(sha: string, line: number): string | undefined {
+  const text = bodiesBySha.get(sha)?.split('\n')[line - 1];
+  const call = text === undefined ? null : /redis\.p?call\(\s*'([A-Za-z]+)'/u.exec(text);
+  return call === null ? undefined : (call[1] as string).toLowerCase();
+}
+
 function commandName(file: string): string {
   return `sluice_${file}`;
 }
@@ -102,11 +118,11 @@ function commandName(file: string): string {
  * Registers every script with ioredis `defineCommand`, which sends EVALSHA and falls
  * back to EVAL on NOSCRIPT (after a restart or SCRIPT FLUSH).
  */
-export function registerScripts(redis: Redis): void {
+export function registerScripts(redis: RedisClient): void {
   for (const [name, lua] of scriptBodies) redis.defineCommand(commandName(name), { lua });
 }
 
-type ScriptCommand = (this: Redis, ...args: ScriptArg[]) => Promise<unknown>;
+type ScriptCommand = (this: RedisClient, ...args: ScriptArg[]) => Promise<unknown>;
 
 /** What a call of a script needs, worked out once per script rather than per call. */
 interface Compiled {
@@ -158,7 +174,7 @@ function append(
 
 /** Runs a registered script with its keys and arguments by name; resolves with its decoded reply. */
 export function callScript<K extends string, A extends string, R>(
-  redis: Redis,
+  redis: RedisClient,
   script: Script<K, A, R>,
   keys: Named<K, string>,
   args: Named<A, ScriptArg>,

@@ -5,7 +5,7 @@
  * consumer, and the client's keeper runs the queue's chores. This module wires them, owns the
  * counters and events, and shuts them down in order.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { toSluiceError, type Connection } from '../connection/connection.js';
 import type { DeathReason } from '../message/death-history.js';
 import {
@@ -181,7 +181,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     duplicates: 0,
   };
   private readonly events = new Events<ConsumerEvents<T>>(CONSUMER_EVENT_NAMES);
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   /** Partition 0's keys: the queue-wide ones (registration, membership) are there. */
   private readonly queueKeys: QueueKeys;
   private readonly leases: Leases<T>;

@@ -3,7 +3,7 @@
  * connection loss until it reconnects (and forever when it does not resend such commands),
  * and queues new ones while it is offline; nothing the consumer awaits may hang with them.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { withDeadline } from '../connection/connection.js';
 import { FifoDeadlines } from '../connection/deadlines.js';
 import { ConnectionError, TimeoutError, type SluiceError } from '../errors/index.js';
@@ -26,11 +26,11 @@ const CLOSE_REPLY_TIMEOUT_MS = 2000;
  * The error of a call to `redis` that missed its deadline: ConnectionError when the client is
  * not connected now (the likely reason), else TimeoutError. Both are retriable.
  */
-export function deadlineError(redis: Redis, what: string, timeoutMs: number): SluiceError {
+export function deadlineError(redis: RedisClient, what: string, timeoutMs: number): SluiceError {
   const message = `${what} got no reply within ${timeoutMs} ms`;
   return redis.status === 'ready'
     ? new TimeoutError(message)
-    : new ConnectionError(`${message}: Redis is not connected (${redis.status})`);
+    : new ConnectionError(`${message}: RedisClient is not connected (${redis.status})`);
 }
 
 /**
@@ -87,7 +87,7 @@ function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<bo
 export class ReplyBudget {
   private readonly deadline = Date.now() + CLOSE_REPLY_TIMEOUT_MS;
 
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   /** True while `redis` is connected and the budget lasts: a reply may still come. */
   get open(): boolean {

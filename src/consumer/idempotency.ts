@@ -6,7 +6,7 @@
  * the ack are one script after it; a custom {@link IdempotencyStore} (the PostgreSQL inbox)
  * keeps its markers in its own transaction, and sluice acks once it committed.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { toSluiceError } from '../connection/connection.js';
 import { InvalidArgumentError, ServerError, StaleDeliveryError } from '../errors/index.js';
 import type { Keyspace, QueueKeys } from '../keys/index.js';
@@ -153,7 +153,7 @@ interface DeclaredWrites {
 
 /** What the idempotent path needs from its consumer. */
 export interface IdempotencyContextOf {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Keyspace;
   readonly queue: string;
   /** The queue partition whose deliveries it settles (markers live in its slot). */
@@ -328,7 +328,7 @@ export class IdempotentSettlement implements Settlement {
     if (committed.kind === 'refused') {
       this.context.refused(delivery);
       throw new ServerError(
-        `write ${committed.write} of delivery ${delivery.streamId} was refused by Redis ` +
+        `write ${committed.write} of delivery ${delivery.streamId} was refused by RedisClient ` +
           `(${committed.error}); the writes before it were applied, its key is done and the ` +
           'message was dead-lettered',
       );

@@ -6,7 +6,7 @@
  * with or without a consumer. Each is a single script that any number of processes may run at
  * once without doubling a message.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { toSluiceError, withDeadline } from '../connection/connection.js';
 import type { DeadLetterRelay } from '../dead-letter/relay.js';
 import type { SluiceError } from '../errors/index.js';
@@ -59,7 +59,7 @@ export class QueueKeeper {
   private closed = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keyspace,
     private readonly relay: DeadLetterRelay,
     private readonly onExpiryFailure: ExpiryFailureListener,

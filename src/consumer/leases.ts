@@ -3,7 +3,7 @@
  * for longer than the queue's ack timeout without renewal is reclaimed by other consumers;
  * renewing every quarter of it keeps a running handler's delivery with its consumer.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import type { QueueKeys } from '../keys/index.js';
 import { Periodic } from './periodic.js';
 import { extendOwned } from './scripts.js';
@@ -11,7 +11,7 @@ import type { Delivery } from './types.js';
 
 /** What leases need to renew themselves. */
 export interface LeaseContext {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** The keys of each partition of the queue. */
   readonly keys: (partition: number) => QueueKeys;
   readonly consumerName: string;

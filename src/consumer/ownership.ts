@@ -6,7 +6,7 @@
  * assigned to it once they are free, renews them, hands over the ones assigned elsewhere after
  * its handlers of them finished, and drops at once the ones whose lease it lost.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { PreconditionFailedError } from '../errors/index.js';
 import type { QueueKeys } from '../keys/index.js';
 import { Periodic } from './periodic.js';
@@ -21,7 +21,7 @@ const TICK_MS = OWNERSHIP_LEASE_MS / 4;
 
 /** What ownership needs from its consumer. */
 export interface OwnershipContext {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: (partition: number) => QueueKeys;
   readonly queue: string;
   readonly consumerName: string;

@@ -6,8 +6,14 @@
  * partition under ordered consumption reads with a script that checks its fencing token, and
  * waits for new entries with a blocking XREAD.
  */
-import type { Redis } from 'ioredis';
-import { isReplyError, toSluiceError, type Connection } from '../connection/connection.js';
+import type { RedisClient } from '../connection/client.js';
+import {
+  isReplyError,
+  nodeOf,
+  resendsInFlight,
+  toSluiceError,
+  type Connection,
+} from '../connection/connection.js';
 import { ConnectionError, SluiceError, TimeoutError } from '../errors/index.js';
 import { CONSUMER_GROUP } from '../keys/index.js';
 import { ensureConsumerGroup } from '../queue/group.js';
@@ -65,7 +71,7 @@ type ReadReply = [stream: Buffer, entries: [Buffer, Buffer[] | null][]][] | null
 
 /** The read loop of one consumer. */
 export class Reader {
-  private client: Redis | undefined;
+  private client: RedisClient | undefined;
   private clientId: number | undefined;
   /** Entries read and not yet handed on (they count against the prefetch). */
   private receiving = 0;
@@ -95,7 +101,9 @@ export class Reader {
     const client = await this.context.connection.duplicate();
     this.client = client;
     this.watch(client);
-    this.clientId = Number(await client.client('ID'));
+    // On a Cluster, the id of the connection to the node serving the stream: the one its reads
+    // go to, and where UNBLOCK must be sent.
+    this.clientId = Number(await nodeOf(client, this.context.stream).client('ID'));
   }
 
   /**
@@ -103,7 +111,7 @@ export class Reader {
    * a loss (reported once, not per reconnect attempt), the next `ready` its end. Errors reach
    * the loop as failed reads; without a listener ioredis would print them.
    */
-  private watch(client: Redis): void {
+  private watch(client: RedisClient): void {
     client.on('error', (error: unknown) => (this.lastError = error));
     client.on('close', () => {
       const cause = this.lastError;
@@ -114,7 +122,7 @@ export class Reader {
     client.on('ready', () => {
       // A read in flight at the loss is sent again, unless the client drops such commands:
       // then it will never be answered, and the loop must not wait for it.
-      if (this.lostAt !== undefined && client.options.autoResendUnfulfilledCommands === false) {
+      if (this.lostAt !== undefined && !resendsInFlight(client)) {
         this.interrupt();
       }
       this.restored();
@@ -178,7 +186,7 @@ export class Reader {
    * handles the current one.
    */
   private async read(): Promise<void> {
-    const client = this.client as Redis;
+    const client = this.client as RedisClient;
     while (!this.stopping) {
       const credit = this.credit();
       if (credit <= 0) {
@@ -230,7 +238,7 @@ export class Reader {
    * with nothing new, a blocking XREAD after the stream's last entry, on the reading connection.
    */
   private async readOwned(
-    client: Redis,
+    client: RedisClient,
     ordered: NonNullable<ReaderContext['ordered']>,
     credit: number,
   ): Promise<ReadReply | typeof INTERRUPTED> {
@@ -286,7 +294,7 @@ export class Reader {
    * is recreated. Otherwise back off.
    */
   private async recover(error: unknown): Promise<void> {
-    const client = this.client as Redis;
+    const client = this.client as RedisClient;
     const { redis } = this.context.connection;
     // A script's failure comes as a SluiceError with Redis's reply as its cause.
     const reply = error instanceof SluiceError ? error.cause : error;
@@ -340,9 +348,9 @@ export class Reader {
     clearInterval(this.stallCheck);
     this.wake();
     if (this.loop === undefined) return;
-    const redis = this.context.connection.redis;
     if (this.clientId !== undefined && budget.open) {
-      await budget.wait(redis.client('UNBLOCK', this.clientId, 'TIMEOUT'));
+      const node = this.context.connection.nodeFor(this.context.stream);
+      await budget.wait(node.client('UNBLOCK', this.clientId, 'TIMEOUT'));
     }
     if (!(await budget.wait(this.loop))) this.interrupt();
     await budget.wait(this.loop);

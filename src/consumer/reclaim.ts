@@ -3,7 +3,7 @@
  * timeout (crashed or hung), as many as this consumer's prefetch allows, scanning the PEL
  * round-robin with XAUTOCLAIM's cursor.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import type { QueueKeys } from '../keys/index.js';
 import { Periodic } from './periodic.js';
 import { reclaimIdle, type ReclaimedEntry } from './scripts.js';
@@ -15,7 +15,7 @@ const RECLAIM_INTERVAL_MS = 250;
 
 /** What reclaiming needs from its consumer. */
 export interface ReclaimContext {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: QueueKeys;
   readonly consumerName: string;
   /** Deliveries the consumer may still take. */

@@ -3,7 +3,7 @@
  * with `ifUnused`) while its registration lease lasts, and renews it while it lives; a consumer
  * that crashed stops counting once its lease ends, without anyone deregistering it.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import type { QueueKeys } from '../keys/index.js';
 import { PreconditionFailedError, type SluiceError } from '../errors/index.js';
 import { Periodic } from './periodic.js';
@@ -19,7 +19,7 @@ export class Registration {
   private renewal: Periodic | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: QueueKeys,
     private readonly consumerName: string,
     /** Whether the consumer is ordered: an unordered one is refused while ordered ones live. */

@@ -3,7 +3,7 @@
  * arguments in, a decoded reply out. Every call fails only with a SluiceError, within
  * {@link SETTLEMENT_TIMEOUT_MS}. The ARGV order lives here and in each script's header only.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { toSluiceError } from '../connection/connection.js';
 import {
   ACK,
@@ -41,9 +41,9 @@ import { CONSUMER_GROUP, RELEASED_HOLDER, type QueueKeys } from '../keys/index.j
 import { DeadlineQueue, SETTLEMENT_TIMEOUT_MS, deadlineError } from './deadline.js';
 
 /** The settlement deadlines of each client's script calls: one timer per client for them all. */
-const deadlines = new WeakMap<Redis, DeadlineQueue>();
+const deadlines = new WeakMap<RedisClient, DeadlineQueue>();
 
-function deadlinesOf(redis: Redis): DeadlineQueue {
+function deadlinesOf(redis: RedisClient): DeadlineQueue {
   let queue = deadlines.get(redis);
   if (queue === undefined) {
     queue = new DeadlineQueue(SETTLEMENT_TIMEOUT_MS);
@@ -60,7 +60,7 @@ function describe(script: { readonly file: string }, keys: object): string {
 
 /** Runs a script within the settlement deadline; it fails only with a SluiceError. */
 function run<K extends string, A extends string, R>(
-  redis: Redis,
+  redis: RedisClient,
   script: Script<K, A, R>,
   keys: ScriptKeys<Script<K, A, R>>,
   args: ScriptArgs<Script<K, A, R>>,
@@ -87,7 +87,7 @@ export interface AckArgs {
 
 /** ack.lua: acks and deletes the entries `consumer` owns; `true` when all were, else per id. */
 export function ackOwned(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'owner'>,
   args: AckArgs,
 ): Promise<true | AckOutcome[]> {
@@ -106,7 +106,7 @@ export function ackOwned(
  * record's stored form) added to their fields when given; per id, whether it was moved.
  */
 export async function deadLetterOwned(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'deadLetters' | 'owner'>,
   args: {
     readonly consumer: string;
@@ -141,7 +141,7 @@ export async function deadLetterOwned(
  * if given. False if not owned.
  */
 export async function requeueOwned(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'delayed' | 'delayedEntries'>,
   args: {
     readonly consumer: string;
@@ -174,7 +174,7 @@ export async function requeueOwned(
  * Registrations that expired are forgotten on the way.
  */
 export async function registerConsumer(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'fence' | 'consumers' | 'members'>,
   args: { readonly consumer: string; readonly leaseMs: number; readonly ordered: boolean },
 ): Promise<'ok' | 'gone' | 'refused'> {
@@ -197,7 +197,7 @@ export async function registerConsumer(
  * the live members in join order, a conflict with an unordered consumer, or the queue gone.
  */
 export function joinMembers(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'fence' | 'consumers' | 'members' | 'joined'>,
   args: { readonly consumer: string; readonly leaseMs: number },
 ): Promise<
@@ -214,7 +214,7 @@ export function joinMembers(
  * renew), 1 (release), 0 when refused, -1 when the queue is gone.
  */
 export function ownPartition(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'fence' | 'owner'>,
   args: {
     readonly consumer: string;
@@ -234,7 +234,7 @@ export type OrderedRead =
 
 /** read_ordered.lua: new entries of a partition this consumer owns under `token`. */
 export function readOrdered(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'owner'>,
   args: { readonly consumer: string; readonly token: number; readonly count: number },
 ): Promise<OrderedRead> {
@@ -248,7 +248,7 @@ export function readOrdered(
 
 /** redeliver.lua: delivers an entry this owner holds again, in place; its fields and count. */
 export function redeliverOwned(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'owner'>,
   args: { readonly consumer: string; readonly token: number; readonly id: string },
 ): Promise<
@@ -265,7 +265,7 @@ export function redeliverOwned(
 
 /** prune_group.lua: forgets the group's consumers that hold nothing, idle for `minIdleMs`. */
 export function pruneGroup(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream'>,
   args: { readonly consumer: string; readonly minIdleMs: number },
 ): Promise<number> {
@@ -274,7 +274,7 @@ export function pruneGroup(
 
 /** deregister.lua: `consumer` leaves; true when it left the group too (it held nothing). */
 export async function deregisterConsumer(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'consumers'>,
   consumer: string,
 ): Promise<boolean> {
@@ -294,7 +294,7 @@ const RELEASED_IDLE_MS = 10 * 365 * 24 * 3_600_000;
  * was before this consumer read them. Resolves with how many were owned.
  */
 export async function releaseOwned(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
   args: { readonly consumer: string; readonly counted: boolean; readonly ids: readonly string[] },
 ): Promise<number> {
@@ -316,7 +316,7 @@ export async function releaseOwned(
 
 /** extend.lua: renews the leases of owned entries; per id, whether it was owned. */
 export async function extendOwned(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream'>,
   args: { readonly consumer: string; readonly ids: readonly string[] },
 ): Promise<boolean[]> {
@@ -337,7 +337,7 @@ export interface PromoteResult {
 
 /** promote.lua: moves up to `limit` delayed retries due at `nowMs` back into the stream. */
 export async function promoteDue(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'delayed' | 'delayedEntries'>,
   args: { readonly nowMs: number; readonly limit: number },
 ): Promise<PromoteResult> {
@@ -357,7 +357,7 @@ export interface BeginItem {
  * per item what it found.
  */
 export async function beginIdempotent(
-  redis: Redis,
+  redis: RedisClient,
   stream: string,
   args: {
     readonly consumer: string;
@@ -399,7 +399,7 @@ export interface CommitItem {
  * Redis refuses a write); per item what it did.
  */
 export async function commitIdempotent(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
   args: {
     readonly consumer: string;
@@ -439,7 +439,7 @@ export async function commitIdempotent(
 
 /** idem_release.lua: gives up `marker`'s lease held under `token`. */
 export async function releaseIdempotent(
-  redis: Redis,
+  redis: RedisClient,
   marker: string,
   token: string,
 ): Promise<boolean> {
@@ -448,7 +448,7 @@ export async function releaseIdempotent(
 
 /** idem_extend.lua: renews the leases of `markers` held under `tokens`, for `leaseMs`. */
 export async function extendIdempotent(
-  redis: Redis,
+  redis: RedisClient,
   args: {
     readonly markers: readonly string[];
     readonly tokens: readonly string[];
@@ -475,7 +475,7 @@ export interface ExpireResult {
  * expired at `nowMs` (up to `limit`), under the queue's `ttlMs` and their own expiration.
  */
 export async function expireHead(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
   args: { readonly nowMs: number; readonly ttlMs: number | undefined; readonly limit: number },
 ): Promise<ExpireResult> {
@@ -507,7 +507,7 @@ export interface ReclaimResult {
  * only while this consumer owns the partition under it ('lost' otherwise).
  */
 export async function reclaimIdle(
-  redis: Redis,
+  redis: RedisClient,
   keys: Pick<QueueKeys, 'stream' | 'deadLetters' | 'owner'>,
   args: {
     readonly consumer: string;

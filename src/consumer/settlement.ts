@@ -4,7 +4,7 @@
  * an idempotent consumer replaces it with one that records a done marker with the ack.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { StaleDeliveryError, type SluiceError } from '../errors/index.js';
 import type { DeathReason } from '../message/death-history.js';
 import type { QueueKeys } from '../keys/index.js';
@@ -47,7 +47,7 @@ export interface SettlementCounts {
 
 /** What the plain settlement needs from its consumer. */
 export interface SettlementContext {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queue: string;
   readonly keys: QueueKeys;
   readonly consumerName: string;

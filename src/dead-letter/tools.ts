@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { InvalidArgumentError, NotFoundError, UnsupportedError } from '../errors/index.js';
 import { partitionCount } from '../queue/partitions.js';
 import { CONSUMER_GROUP, type Keyspace, type QueueKeys } from '../keys/index.js';
@@ -147,7 +147,7 @@ function replayRoute(envelope: Envelope, options: ReplayOptions): ReplayRoute | 
  */
 export class DeadLetterTools {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keyspace,
     private readonly queues: QueueData,
     private readonly cache: TopologyCache,

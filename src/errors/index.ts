@@ -63,10 +63,20 @@ export class PreconditionFailedError extends SluiceError {
   }
 }
 
-/** The operation is not allowed on this object, e.g. publishing to an internal exchange (RabbitMQ's 403). */
+/**
+ * The operation is not allowed (RabbitMQ's 403): on this object, e.g. publishing to an internal
+ * exchange, or to this Redis user, whose ACL lacks a permission (`permission` then names it).
+ */
 export class AccessRefusedError extends SluiceError {
-  constructor(message: string) {
-    super('ACCESS_REFUSED', message);
+  /**
+   * For a refusal by Redis's ACL (NOPERM): what the user may not do, as Redis says it, e.g.
+   * `command 'xgroup|create'`, `key`, `channel`, or `login` for a refused username or password.
+   */
+  readonly permission: string | undefined;
+
+  constructor(message: string, options: { permission?: string; cause?: unknown } = {}) {
+    super('ACCESS_REFUSED', message, { cause: options.cause });
+    this.permission = options.permission;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { callScript } from '../connection/scripts.js';
 import { PUBLISH, type PublishPlan, type PublishReply } from '../connection/script-catalog.js';
 import { ServerError, UnsupportedError } from '../errors/index.js';
@@ -43,7 +43,7 @@ export type AppendResult =
 
 /** How the appends of one call are laid out, and the server they go to. */
 export interface AppendTarget {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Keyspace;
   /** Cluster mode: one call per queue partition (slot); else one call for all (atomic). */
   readonly cluster: boolean;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { classifyFailure, isReplyError } from '../connection/connection.js';
 import {
   ClosedError,
@@ -30,17 +30,17 @@ export function publishFailure(
   error: unknown,
   publication: Publication,
   state: CallState,
-  redis: Redis,
+  redis: RedisClient,
 ): unknown {
   // A ConnectionError here is a lost connection with the write in flight: a timeout that
   // may have been applied, like any other uncertain failure.
   if (error instanceof SluiceError && !(error instanceof ConnectionError)) return error;
   switch (classifyFailure(error, redis)) {
     case 'closed':
-      return new ClosedError('the Redis client was closed before the publish was confirmed');
+      return new ClosedError('the RedisClient client was closed before the publish was confirmed');
     case 'fatal':
       return isReplyError(error)
-        ? new ServerError(`Redis refused the publish: ${error.message}`, error)
+        ? new ServerError(`RedisClient refused the publish: ${error.message}`, error)
         : error;
     default:
       // Out of retries, or not retriable without dedup (it may have been applied).

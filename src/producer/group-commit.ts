@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Connection } from '../connection/connection.js';
 
 /** What one WAIT / WAITAOF answered. */
@@ -40,26 +41,51 @@ export class GroupCommit {
   }
 }
 
-/** The group commits of the two durable levels on one connection. */
-export function groupCommits(
-  connection: Connection,
-  replicas: number,
-  timeoutMs: number,
-): { replicated: GroupCommit; fsynced: GroupCommit } {
-  return {
-    replicated: new GroupCommit(connection, async () => {
-      const acknowledged = await connection.waitForReplicas(replicas, timeoutMs);
-      return {
-        reached: acknowledged >= replicas,
-        detail: `WAIT: ${acknowledged} of ${replicas} replicas acknowledged within ${timeoutMs} ms`,
-      };
-    }),
-    fsynced: new GroupCommit(connection, async () => {
-      const [local] = await connection.waitForAof(1, 0, timeoutMs);
-      return {
-        reached: local >= 1,
-        detail: `WAITAOF: the append-only file was not fsynced within ${timeoutMs} ms`,
-      };
-    }),
-  };
+/** The durable levels, each confirmed by a group commit. */
+export type CommitLevel = 'replicated' | 'fsynced';
+
+/**
+ * The group commits of the two durable levels, one pair per master that took writes: a WAIT
+ * covers the writes of its own connection to one server, so on a Redis Cluster each node that
+ * stored a copy is asked for its own.
+ */
+export class GroupCommits {
+  private readonly byNode = new WeakMap<Redis, Record<CommitLevel, GroupCommit>>();
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly replicas: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** The group commit of `level` on the master that serves `key` now. */
+  of(level: CommitLevel, key: string): GroupCommit {
+    const node = this.connection.nodeFor(key);
+    let commits = this.byNode.get(node);
+    if (commits === undefined) {
+      commits = this.create(node);
+      this.byNode.set(node, commits);
+    }
+    return commits[level];
+  }
+
+  private create(node: Redis): Record<CommitLevel, GroupCommit> {
+    const { connection, replicas, timeoutMs } = this;
+    return {
+      replicated: new GroupCommit(connection, async () => {
+        const acknowledged = await connection.waitForReplicas(node, replicas, timeoutMs);
+        return {
+          reached: acknowledged >= replicas,
+          detail: `WAIT: ${acknowledged} of ${replicas} replicas acknowledged within ${timeoutMs} ms`,
+        };
+      }),
+      fsynced: new GroupCommit(connection, async () => {
+        const [local] = await connection.waitForAof(node, 1, 0, timeoutMs);
+        return {
+          reached: local >= 1,
+          detail: `WAITAOF: the append-only file was not fsynced within ${timeoutMs} ms`,
+        };
+      }),
+    };
+  }
 }

@@ -19,14 +19,19 @@ import {
   validateOptionsObject,
 } from '../validation/index.js';
 import { append, type AppendResult, type ItemResult } from './append.js';
-import { groupCommits, type GroupCommit } from './group-commit.js';
+import {
+  GroupCommits,
+  type CommitLevel,
+  type CommitOutcome,
+  type GroupCommit,
+} from './group-commit.js';
 import { prepare, type BatchMessage, type Message, type PublishOptions } from './prepare.js';
 import { confirmTimeout, publishFailure } from './failures.js';
 import { targetPartitions } from '../queue/partitions.js';
 import { Publication, toConfirm, type PublishConfirm } from './publication.js';
+import type { ProducerSettings } from './settings.js';
 import { FifoDeadlines } from '../connection/deadlines.js';
 import { CallState, Retrier, untilAborted, type RetryPolicy } from './retry.js';
-import type { Durability, ProducerSettings } from './settings.js';
 
 const BATCH_OPTIONS = optionNames<PublishBatchOptions>({ atomic: true });
 
@@ -114,13 +119,13 @@ export class Producer {
   private readonly retrier: Retrier;
   /** The confirm deadlines of the calls sent, on one timer. */
   private readonly deadlines: FifoDeadlines;
-  private readonly commits: Record<Exclude<Durability, 'written'>, GroupCommit>;
+  private readonly commits: GroupCommits;
 
   constructor(private readonly options: ProducerOptions) {
     const { connection, settings } = options;
     this.retrier = new Retrier(connection);
     this.deadlines = new FifoDeadlines(options.settings.confirmTimeoutMs);
-    this.commits = groupCommits(connection, settings.replicas, settings.durabilityTimeoutMs);
+    this.commits = new GroupCommits(connection, settings.replicas, settings.durabilityTimeoutMs);
   }
 
   /** Publishes one message; resolves once it is stored at the requested durability. */
@@ -477,33 +482,67 @@ export class Producer {
     const levels = (['replicated', 'fsynced'] as const).map(async (level) => {
       const group = durable.filter((w) => w.publication.message.durability === level);
       if (group.length === 0) return;
-      const outcome = await untilAborted(this.commits[level].wait(), state.signal);
-      for (const { publication, confirm } of group) {
-        if ('error' in outcome) {
-          const kind = classifyFailure(outcome.error, this.options.connection.redis);
+      const outcomes = await this.commitOutcomes(level, group, state);
+      group.forEach(({ publication, confirm }, i) => {
+        const failed = (outcomes[i] as CommitOutcome[]).find((o) => 'error' in o);
+        if (failed !== undefined && 'error' in failed) {
+          const kind = classifyFailure(failed.error, this.options.connection.redis);
           if (kind === 'fatal' || kind === 'closed') {
             publication.reject(
-              publishFailure(outcome.error, publication, state, this.options.connection.redis),
+              publishFailure(failed.error, publication, state, this.options.connection.redis),
             );
-            continue;
+            return;
           }
-        } else if (outcome.epoch === epoch) {
-          if (outcome.reached) publication.resolve(confirm);
-          else publication.reject(confirmTimeout(publication, state, outcome.detail));
-          continue;
+        } else if ((outcomes[i] as CommitOutcome[]).every((o) => o.epoch === epoch)) {
+          const short = (outcomes[i] as CommitOutcome[]).find((o) => 'reached' in o && !o.reached);
+          if (short === undefined) publication.resolve(confirm);
+          else publication.reject(confirmTimeout(publication, state, detailOf(short)));
+          return;
         }
         // Writing again is safe only when the write is deduplicated.
         if (publication.message.dedupWindowMs > 0) again.push(publication);
         else publication.reject(confirmTimeout(publication, state, 'connection lost before WAIT'));
-      }
+      });
     });
     await Promise.all(levels);
     return again;
   }
 
+  /**
+   * The outcomes of the group commits that cover each of `group`'s writes: one per master
+   * that stored a copy (one in all on a single server), each master's commit shared by every
+   * write it took in this tick.
+   */
+  private async commitOutcomes(
+    level: CommitLevel,
+    group: readonly Written[],
+    state: CallState,
+  ): Promise<CommitOutcome[][]> {
+    const { keys } = this.options;
+    const covering = group.map(({ confirm }) => [
+      ...new Set(
+        confirm.targets.map((t) => this.commits.of(level, keys.queue(t.queue, t.partition).stream)),
+      ),
+    ]);
+    const waits = new Map<GroupCommit, Promise<CommitOutcome>>();
+    for (const commit of covering.flat()) {
+      if (!waits.has(commit)) waits.set(commit, untilAborted(commit.wait(), state.signal));
+    }
+    const outcomes = new Map<GroupCommit, CommitOutcome>();
+    await Promise.all([...waits].map(async ([commit, wait]) => outcomes.set(commit, await wait)));
+    return covering.map((commits) =>
+      commits.map((commit) => outcomes.get(commit) as CommitOutcome),
+    );
+  }
+
   private queueFull(snapshot: TopologySnapshot, queue: string): QueueFullError {
     return new QueueFullError(queue, snapshot.queues.get(queue)?.maxLength ?? 0);
   }
+}
+
+/** What a group commit that fell short said. */
+function detailOf(outcome: CommitOutcome): string {
+  return 'detail' in outcome ? outcome.detail : '';
 }
 
 /**

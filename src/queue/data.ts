@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { unlinkMatching } from '../connection/connection.js';
 import { PURGE } from '../connection/script-catalog.js';
 import { callScript } from '../connection/scripts.js';
@@ -60,7 +60,7 @@ interface PartitionCounts extends PartitionInfo {
  */
 export class QueueData {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keyspace,
     /** The record of a declared queue (the topology's). */
     private readonly record: (queue: string) => Promise<QueueRecord | undefined>,

@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { CONSUMER_GROUP } from '../keys/index.js';
 
 /**
  * Creates a queue's stream and consumer group when they are missing (declaring a queue, and
  * a consumer that finds them gone after a FLUSH or a failover); true when it had to.
  */
-export async function ensureConsumerGroup(redis: Redis, stream: string): Promise<boolean> {
+export async function ensureConsumerGroup(redis: RedisClient, stream: string): Promise<boolean> {
   try {
     await redis.xgroup('CREATE', stream, CONSUMER_GROUP, '0', 'MKSTREAM');
     return true;

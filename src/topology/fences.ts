@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { callScript } from '../connection/scripts.js';
 import { FENCE } from '../connection/script-catalog.js';
 import type { Keyspace } from '../keys/index.js';
@@ -20,7 +20,7 @@ import type { QueueRecord } from './types.js';
  */
 export class Fences {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keyspace,
   ) {}
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection/client.js';
 import { callScript } from '../connection/scripts.js';
 import {
   BIND,
@@ -215,7 +215,7 @@ export class Topology {
   private readonly fences: Fences;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keyspace,
     private readonly data: QueueData,
     private readonly onChange: () => void,

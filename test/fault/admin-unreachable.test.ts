@@ -146,7 +146,10 @@ describe('close() when Redis does not answer', () => {
   it('disconnects the reader connections it handed out, and its own client', async () => {
     const server = await startExtraRedis();
     const proxy = await startProxy(server.port);
-    const connection = await Connection.open({ url: proxy.url }, 1000);
+    const connection = await Connection.open(
+      { kind: 'url', url: proxy.url, credentials: {} },
+      1000,
+    );
     const reader = await connection.duplicate();
     proxy.blackhole(true);
     onTestFinished(() => proxy.blackhole(false));
