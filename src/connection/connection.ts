@@ -421,7 +421,9 @@ export class Connection {
     // A refused login reaches connect() only as 'Connection is closed.'; its reason comes
     // as an 'error' event.
     let refusal: Error | undefined;
+    let lastError: unknown;
     const onError = (error: unknown): void => {
+      lastError = error;
       if (isReplyError(error) && /^(WRONGPASS|NOAUTH|NOPERM)\b/u.test(error.message)) {
         refusal = error;
       }
@@ -452,7 +454,11 @@ export class Connection {
         });
       }
       if (cause instanceof UnsupportedError) throw cause;
-      if (cause instanceof TimeoutError) throw new ConnectionError(cause.message, cause);
+      if (cause instanceof TimeoutError) {
+        // What kept it from connecting (all Sentinels down, no such primary, ...), if said.
+        const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+        throw new ConnectionError(`${cause.message}${why}`, cause);
+      }
       throw new ConnectionError(`cannot reach Redis: ${(cause as Error).message}`, cause);
     }
   }

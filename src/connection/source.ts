@@ -289,6 +289,7 @@ export function createClient(
     }
     case 'sentinel': {
       const { sentinelUsername, sentinelPassword } = source.credentials;
+      let connected = false;
       client = new Redis({
         ...options,
         sentinels: source.sentinels.map(({ host, port }) => ({ host, port })),
@@ -296,7 +297,10 @@ export function createClient(
         ...(sentinelUsername === undefined ? {} : { sentinelUsername }),
         ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
         retryStrategy: reconnectDelayMs,
-        sentinelRetryStrategy: reconnectDelayMs,
+        // Until the first connection, one round over the Sentinels: when none answers (or none
+        // knows the primary) connect fails at once and says why, as for a URL that refuses.
+        // Once connected, retrying for good: giving up would end the client.
+        sentinelRetryStrategy: (attempt) => (connected ? reconnectDelayMs(attempt) : null),
         // Learn of a failover from the Sentinels' +switch-master at once, rather than when the
         // old primary's connection fails.
         failoverDetector: true,
@@ -304,6 +308,7 @@ export function createClient(
         // for the primary again; the command fails with READONLY, which sluice retries.
         reconnectOnError: (error) => error.message.startsWith('READONLY'),
       });
+      client.once('ready', () => (connected = true));
       break;
     }
     default:

@@ -30,7 +30,7 @@ export function deadlineError(redis: RedisClient, what: string, timeoutMs: numbe
   const message = `${what} got no reply within ${timeoutMs} ms`;
   return redis.status === 'ready'
     ? new TimeoutError(message)
-    : new ConnectionError(`${message}: RedisClient is not connected (${redis.status})`);
+    : new ConnectionError(`${message}: Redis is not connected (${redis.status})`);
 }
 
 /**

@@ -328,7 +328,7 @@ export class IdempotentSettlement implements Settlement {
     if (committed.kind === 'refused') {
       this.context.refused(delivery);
       throw new ServerError(
-        `write ${committed.write} of delivery ${delivery.streamId} was refused by RedisClient ` +
+        `write ${committed.write} of delivery ${delivery.streamId} was refused by Redis ` +
           `(${committed.error}); the writes before it were applied, its key is done and the ` +
           'message was dead-lettered',
       );

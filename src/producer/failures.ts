@@ -37,10 +37,10 @@ export function publishFailure(
   if (error instanceof SluiceError && !(error instanceof ConnectionError)) return error;
   switch (classifyFailure(error, redis)) {
     case 'closed':
-      return new ClosedError('the RedisClient client was closed before the publish was confirmed');
+      return new ClosedError('the Redis client was closed before the publish was confirmed');
     case 'fatal':
       return isReplyError(error)
-        ? new ServerError(`RedisClient refused the publish: ${error.message}`, error)
+        ? new ServerError(`Redis refused the publish: ${error.message}`, error)
         : error;
     default:
       // Out of retries, or not retriable without dedup (it may have been applied).

@@ -191,6 +191,64 @@ const isNumber: TypeCheck = (value) => typeof value === 'number';
 const isFunction: TypeCheck = (value) => typeof value === 'function';
 const anyValue: TypeCheck = () => true;
 
+/** Server addresses as connect takes them, on a port nobody listens on, or not quite. */
+const addresses = fc.constantFrom(
+  [{ host: '127.0.0.1', port: 1 }],
+  [
+    { host: '127.0.0.1', port: 1 },
+    { host: 'localhost', port: 2 },
+  ],
+  [],
+  [{ host: '', port: 1 }],
+  [{ host: '127.0.0.1', port: 0 }],
+  [{ host: '127.0.0.1', port: 1, db: 0 }],
+);
+const isAddressList: TypeCheck = (value) => {
+  const items = arrayItems(value);
+  return (
+    items !== undefined &&
+    items.length > 0 &&
+    items.length <= 64 &&
+    items.every(
+      (address) =>
+        isPlainData(address) &&
+        Object.keys(address).every((key) => key === 'host' || key === 'port') &&
+        typeof address['host'] === 'string' &&
+        address['host'] !== '' &&
+        Number.isSafeInteger(address['port']) &&
+        (address['port'] as number) >= 1 &&
+        (address['port'] as number) <= 65_535,
+    )
+  );
+};
+const PEM = '-----BEGIN CERTIFICATE-----\nnot one\n-----END CERTIFICATE-----\n';
+const isPem = (value: unknown): boolean =>
+  value === undefined || Buffer.isBuffer(value) || (typeof value === 'string' && value !== '');
+const isTlsOptions: TypeCheck = (value) =>
+  isPlainData(value) &&
+  Object.entries(value).every(([key, item]) =>
+    ['ca', 'cert', 'key'].includes(key)
+      ? isPem(item)
+      : key === 'servername'
+        ? item === undefined || (typeof item === 'string' && item !== '')
+        : key === 'rejectUnauthorized' && (item === undefined || typeof item === 'boolean'),
+  );
+
+/**
+ * Whether connect must refuse where Redis is and how to log in (the options being plain data
+ * of the right types): not exactly one of url, redis, cluster and sentinels; name without
+ * sentinels or sentinels without it; credentials for a client passed in; half a TLS key pair.
+ */
+function locationRefused(options: Readonly<Record<string, unknown>>): boolean {
+  const given = ['url', 'redis', 'cluster', 'sentinels'].filter((k) => options[k] !== undefined);
+  if (given.length !== 1) return true;
+  if ((options['name'] !== undefined) !== (given[0] === 'sentinels')) return true;
+  if (given[0] === 'redis' && ['username', 'password', 'tls'].some((k) => options[k] !== undefined))
+    return true;
+  const tls = options['tls'] as { cert?: unknown; key?: unknown } | undefined;
+  return tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined);
+}
+
 /** An option: the valid values to generate, and the type check of the oracle. */
 interface OptionSpec {
   readonly valid: fc.Arbitrary<unknown>;
@@ -582,6 +640,18 @@ describe('every public operation, fed hostile values', () => {
         valid: fc.oneof(fc.constant(world.redis), unreadableObject),
         type: (value) => typeof value === 'object' && value !== null,
       },
+      // Seeds and Sentinels on a port nobody listens on: refused, CONNECTION.
+      cluster: { valid: addresses, type: isAddressList },
+      sentinels: { valid: addresses, type: isAddressList },
+      name: { valid: fc.constantFrom('mymaster'), type: isString },
+      // The test server's default user has no password: any password logs it in.
+      username: { valid: fc.constantFrom('default'), type: isString },
+      password: { valid: fc.constantFrom('secret'), type: isString },
+      sentinelUsername: { valid: fc.constantFrom('sentinel'), type: isString },
+      sentinelPassword: { valid: fc.constantFrom('secret'), type: isString },
+      // Only a half pair of certificate and key, refused before connecting: a TLS handshake
+      // with the plain test server would only fail slowly.
+      tls: { valid: fc.constantFrom({ cert: PEM }, { key: PEM }), type: isTlsOptions },
       namespace: { valid: fc.constantFrom(world.namespace, 'other'), type: isString },
       connectTimeoutMs: { valid: fc.constantFrom(100, 1000, 5000), type: isInteger },
       operationTimeoutMs: { valid: fc.constantFrom(100, 2000), type: isInteger },
@@ -593,13 +663,19 @@ describe('every public operation, fed hostile values', () => {
       confirmTimeoutMs: { valid: fc.constantFrom(100, 2000, 20_000), type: isInteger },
       dedupWindowMs: { valid: fc.constantFrom(0, 120_000, 100), type: isInteger },
     };
-    const common = Object.fromEntries(
-      Object.entries(spec).filter(([key]) => key !== 'url' && key !== 'redis'),
-    );
-    // Where Redis is: a URL (most often), a client to adopt, or anything.
+    const where = ['url', 'redis', 'cluster', 'sentinels', 'name'];
+    const common = Object.fromEntries(Object.entries(spec).filter(([key]) => !where.includes(key)));
+    const located = (...names: string[]): fc.Arbitrary<unknown> =>
+      optionsOf(
+        { ...common, ...Object.fromEntries(names.map((name) => [name, spec[name] as OptionSpec])) },
+        names,
+      );
+    // Where Redis is: a URL (most often), a client to adopt, Cluster seeds, Sentinels, or anything.
     const connectArguments = fc.oneof(
-      { arbitrary: optionsOf({ ...common, url: spec['url'] as OptionSpec }, ['url']), weight: 3 },
-      optionsOf({ ...common, redis: spec['redis'] as OptionSpec }, ['redis']),
+      { arbitrary: located('url'), weight: 3 },
+      located('redis'),
+      located('cluster'),
+      located('sentinels', 'name'),
       optionsOf(spec),
     );
     await forEveryCall(world, connectArguments, (connectOptions) => ({
@@ -610,9 +686,7 @@ describe('every public operation, fed hostile values', () => {
       mustRefuse:
         connectOptions === undefined ||
         invalidOptions(connectOptions, spec) ||
-        // Where Redis is: one of the two.
-        ((connectOptions as { url?: unknown }).url !== undefined &&
-          (connectOptions as { redis?: unknown }).redis !== undefined),
+        locationRefused(connectOptions as Readonly<Record<string, unknown>>),
       alsoAllowed: ['CONNECTION'],
       dispose: async (client) => {
         const connected = client as Sluice;
