@@ -60,6 +60,7 @@ export type {
 } from './dead-letter/tools.js';
 export type { BatchMessage, PublishOptions } from './producer/prepare.js';
 export type { PartitionInfo, QueueInfo } from './queue/data.js';
+export type { PeekedMessage } from './queue/peek.js';
 export type { PublishBatchOptions } from './producer/producer.js';
 export type { ConfirmTarget, PublishConfirm } from './producer/publication.js';
 export type { Durability, ProducerConnectOptions } from './producer/settings.js';

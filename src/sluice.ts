@@ -44,6 +44,7 @@ import type { BatchMessage, PublishOptions } from './producer/prepare.js';
 import { Producer, type PublishBatchOptions } from './producer/producer.js';
 import type { PublishConfirm } from './producer/publication.js';
 import { QueueData, type QueueInfo } from './queue/data.js';
+import { peekQueue, type PeekedMessage } from './queue/peek.js';
 import {
   assertDurabilitySupported,
   producerSettings,
@@ -359,6 +360,23 @@ export class Sluice {
   /** Counts of a queue: ready, unacked, delayed, dead letters not yet routed, consumers. */
   inspectQueue(name: string): Promise<QueueInfo> {
     return this.admin('inspectQueue', () => this.queues.inspect(name));
+  }
+
+  /**
+   * Up to `count` (default 20, at most 10 000) of the oldest ready messages of a queue, read
+   * without consuming them: nothing is delivered, acked or moved.
+   */
+  peekQueue(name: string, options: { readonly count?: number } = {}): Promise<PeekedMessage[]> {
+    return this.admin('peekQueue', () =>
+      peekQueue(
+        this.connection.redis,
+        this.keys,
+        this.queues,
+        this.codec,
+        name,
+        options.count ?? 20,
+      ),
+    );
   }
 
   /** Removes the queue's ready messages (not the unacked ones); resolves with how many. */

@@ -85,4 +85,17 @@ describe('the built package', () => {
     expect(manifest.files).toContain('LICENSE');
     expect(manifest.keywords).toContain('rabbitmq');
   });
+
+  it('ships the dashboard: its server and its built front end, inside dist/', () => {
+    const manifest = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { files: string[] };
+    expect(manifest.files).toContain('dist');
+    expect(existsSync(`${root}dist/dashboard/server.js`)).toBe(true);
+    const index = readFileSync(`${root}dist/dashboard/app/index.html`, 'utf8');
+    // Built by Vite: the module script is a hashed asset, addressed relative to the page.
+    const script = /<script type="module" crossorigin src="\.\/(assets\/[^"]+\.js)">/u.exec(
+      index,
+    )?.[1];
+    expect(script).toBeDefined();
+    expect(existsSync(`${root}dist/dashboard/app/${script}`)).toBe(true);
+  });
 });
