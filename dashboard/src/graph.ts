@@ -16,7 +16,11 @@ export function bindingsGraph(
   queues: readonly QueueView[],
   bindings: readonly BindingView[],
 ): HTMLElement {
-  const shown = exchanges.filter((exchange) => exchange.name !== '');
+  // Exchanges with bindings first, so that arrows stay short; the unused ones (amq.*) below.
+  const bound = new Set(bindings.map((binding) => binding.source));
+  const shown = exchanges
+    .filter((exchange) => exchange.name !== '')
+    .sort((a, b) => Number(bound.has(b.name)) - Number(bound.has(a.name)));
   const depth = new Map<string, number>(shown.map((exchange) => [exchange.name, 0]));
   // Each pass pushes a bound exchange one column right of its source; as many passes as there
   // are exchanges settles any chain (a cycle stops there).
@@ -65,9 +69,10 @@ export function bindingsGraph(
         class: 'edge',
         'marker-end': 'url(#arrow)',
       }),
+      // Labelled at the arrow's head, where arrows into different queues are apart.
       s(
         'text',
-        { x: middle, y: (y1 + y2) / 2 - 4, 'text-anchor': 'middle', class: 'edge-label' },
+        { x: x2 - 10, y: y2 - 5, 'text-anchor': 'end', class: 'edge-label' },
         binding.bindingKey || '∗',
       ),
     ];

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Sluice } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
-import { sluiceCli, startCli, type CliRun } from '../support/cli.js';
+import { CLI, run, sluiceCli, startCli, type CliRun } from '../support/cli.js';
 import { useSluice } from '../support/sluice.js';
 
 const { version } = JSON.parse(
@@ -219,6 +219,25 @@ describe('sluice command line', () => {
     }
     expect((await sluice.inspectQueue('work')).messages).toBe(2);
     expect((await sluice.inspectQueue('audit')).messages).toBe(2);
+  });
+
+  it('asks on a terminal before purging, and purges only on yes', async () => {
+    const { sluice, namespace } = await useSluice();
+    await declareShop(sluice);
+    await publishOrders(sluice, 3);
+    // script(1) gives the command a terminal, answering the prompt with what it reads.
+    const onTerminal = async (answer: string): Promise<CliRun> => {
+      const command = [process.execPath, CLI, '--url', redisUrl(), '--namespace', namespace];
+      return run('script', ['-qec', `${command.join(' ')} queue purge work`, '/dev/null'], answer);
+    };
+    const declined = await onTerminal('n\n');
+    expect(declined.code, shown(declined)).toBe(4);
+    expect(declined.stdout).toContain("purge 3 ready messages of queue 'work'? [y/N]");
+    expect((await sluice.inspectQueue('work')).messages).toBe(3);
+    const confirmed = await onTerminal('y\n');
+    expect(confirmed.code, shown(confirmed)).toBe(0);
+    expect(confirmed.stdout).toContain('purged 3');
+    expect((await sluice.inspectQueue('work')).messages).toBe(0);
   });
 
   it('inspects, purges and deletes a queue with --yes', async () => {

@@ -41,6 +41,35 @@ function assertBuilt(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does)`);
 }
 
+/** Runs `command` with `input` on its standard input; `result` resolves when it ends. */
+function spawnRun(
+  command: string,
+  args: readonly string[],
+  input: string | Buffer | undefined,
+  env: Readonly<Record<string, string>> = {},
+): { child: ChildProcess; result: Promise<CliRun> } {
+  const child = spawn(command, args, {
+    env: { ...withoutSluiceVariables(), ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    timeout: RUN_TIMEOUT_MS,
+  });
+  const result = new Promise<CliRun>((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+  return { child, result };
+}
+
+/** Runs any `command` to its end, with `input` on its standard input. */
+export function run(command: string, args: readonly string[], input?: string): Promise<CliRun> {
+  return spawnRun(command, args, input).result;
+}
+
 /**
  * Starts `sluice --url <project's Redis> --namespace <namespace> ...args`; `result` resolves
  * when it ends.
@@ -52,21 +81,7 @@ export function startCli(
 ): { child: ChildProcess; result: Promise<CliRun> } {
   assertBuilt();
   const connection = options.bare === true ? [] : ['--url', redisUrl(), '--namespace', namespace];
-  const child = spawn(process.execPath, [CLI, ...connection, ...args], {
-    env: { ...withoutSluiceVariables(), ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-    timeout: RUN_TIMEOUT_MS,
-  });
-  const result = new Promise<CliRun>((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input);
-  });
-  return { child, result };
+  return spawnRun(process.execPath, [CLI, ...connection, ...args], options.input, options.env);
 }
 
 /** Runs `sluice --url <project's Redis> --namespace <namespace> ...args` to its end. */
