@@ -43,7 +43,8 @@ import { defaultCodec, type Codec } from './message/codec.js';
 import type { BatchMessage, PublishOptions } from './producer/prepare.js';
 import { Producer, type PublishBatchOptions } from './producer/producer.js';
 import type { PublishConfirm } from './producer/publication.js';
-import { QueueData, type QueueInfo } from './queue/data.js';
+import { QueueData, type QueueInfo, type QueueStats } from './queue/data.js';
+import { partitionCount } from './queue/partitions.js';
 import { peekQueue, type PeekedMessage } from './queue/peek.js';
 import {
   assertDurabilitySupported,
@@ -58,7 +59,7 @@ import {
   type ExchangeOptions,
 } from './topology/topology.js';
 import type { BindingArguments } from './routing/headers.js';
-import type { ExchangeType, QueueOptions } from './topology/types.js';
+import type { ExchangeType, QueueOptions, TopologyListing } from './topology/types.js';
 import {
   isPlainData,
   optionNames,
@@ -109,7 +110,7 @@ export interface ClientOptions {
   readonly connectTimeoutMs?: number | undefined;
   /**
    * Deadline of every operation other than publishing (declarations, bindings, deletes,
-   * purges, `inspectQueue`, the `dlq` tools), retries included: it resolves or rejects within
+   * purges, `inspectQueue`, `stats`, `listTopology`, the `dlq` tools), retries included: it resolves or rejects within
    * it, with TimeoutError when Redis did not answer in time. Default 10 000.
    */
   readonly operationTimeoutMs?: number | undefined;
@@ -377,6 +378,32 @@ export class Sluice {
         options.count ?? 20,
       ),
     );
+  }
+
+  /**
+   * Statistics of a queue (see {@link QueueStats}): its counts, the age of its oldest message,
+   * its totals, and their per-second rates since this client's previous `stats()` of it.
+   * NotFoundError when the queue is not declared.
+   */
+  stats(queue: string): Promise<QueueStats>;
+  /** Statistics of every declared queue, sorted by name. */
+  stats(): Promise<QueueStats[]>;
+  stats(queue?: string): Promise<QueueStats | QueueStats[]> {
+    if (queue !== undefined) return this.admin('stats', () => this.queues.stats(queue));
+    return this.admin('stats', async () => {
+      const { queues } = await this.topology.list();
+      return Promise.all(
+        queues.map((record) => this.queues.statsOf(record.name, partitionCount(record))),
+      );
+    });
+  }
+
+  /**
+   * The topology at one version: exchanges (the default and `amq.*` ones included), queues with
+   * their arguments, and bindings, each sorted by name.
+   */
+  listTopology(): Promise<TopologyListing> {
+    return this.admin('listTopology', () => this.topology.list());
   }
 
   /** Removes the queue's ready messages (not the unacked ones); resolves with how many. */

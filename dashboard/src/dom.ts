@@ -58,3 +58,8 @@ export function dataTable(
 export function figure(value: number): string {
   return Number.isInteger(value) ? String(value) : value.toFixed(1);
 }
+
+/** A rate per second for a cell; a dash until the dashboard has two readings. */
+export function rate(perSecond: number | null): string {
+  return perSecond === null ? '—' : `${figure(Number(perSecond.toFixed(1)))}/s`;
+}

@@ -38,6 +38,7 @@ async function render(force = false): Promise<void> {
       queue === undefined
         ? overviewPage(overview)
         : await queuePage(decodeURIComponent(queue), {
+            view: overview.queues.find((row) => row.name === decodeURIComponent(queue)),
             deadLetterQueue: deadLetterQueues(overview).has(decodeURIComponent(queue)),
             readOnly: overview.readOnly,
             refresh: () => void render(true),

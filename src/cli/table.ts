@@ -1,6 +1,9 @@
 /** Text layouts of the CLI's read commands: aligned tables and trees. */
 
-/** Rows under a header, each column as wide as its widest cell; numbers aligned right. */
+/**
+ * Rows under a header, each column as wide as its widest cell; a column of figures (numbers,
+ * durations such as `4.2s`, `-` for none) aligned right.
+ */
 export function table(
   header: readonly string[],
   rows: readonly (readonly (string | number)[])[],
@@ -8,7 +11,9 @@ export function table(
   const cells = [header, ...rows.map((row) => row.map(String))];
   const widths = header.map((_, c) => Math.max(...cells.map((row) => (row[c] ?? '').length)));
   const numeric = header.map(
-    (_, c) => rows.length > 0 && rows.every((row) => typeof row[c] === 'number'),
+    (_, c) =>
+      rows.length > 0 &&
+      rows.every((row) => typeof row[c] === 'number' || /^(-|\d[\d.ms]*)$/u.test(String(row[c]))),
   );
   return cells
     .map((row) =>

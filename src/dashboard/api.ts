@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Sluice } from '../sluice.js';
-import type { DepthHistory } from './history.js';
+import type { StatsSampler } from './history.js';
 import { readJsonBody } from './http.js';
 import { readOverview } from './overview.js';
 import type { OverviewView } from './types.js';
@@ -21,15 +21,6 @@ export interface Route {
 /** How many ready messages a queue's page shows. */
 const PEEK_COUNT = 20;
 
-/** Records every queue's depth now, for the overview's chart. */
-export async function sampleDepths(sluice: Sluice, history: DepthHistory): Promise<void> {
-  const { queues } = await readOverview(sluice);
-  history.add({
-    time: Date.now(),
-    depth: Object.fromEntries(queues.map((queue) => [queue.name, queue.ready])),
-  });
-}
-
 /** A positive integer query parameter, or undefined when absent; sluice validates its range. */
 function integerParam(query: URLSearchParams, name: string): number | undefined {
   const value = query.get(name);
@@ -37,7 +28,7 @@ function integerParam(query: URLSearchParams, name: string): number | undefined 
 }
 
 /** The routes of the dashboard's JSON API, on top of the sluice client. */
-export function apiRoutes(sluice: Sluice, history: DepthHistory, readOnly: boolean): Route[] {
+export function apiRoutes(sluice: Sluice, sampler: StatsSampler, readOnly: boolean): Route[] {
   const queue = '([^/]+)';
   return [
     {
@@ -48,8 +39,8 @@ export function apiRoutes(sluice: Sluice, history: DepthHistory, readOnly: boole
         namespace: sluice.namespace,
         server: { name: sluice.server.name, version: sluice.server.version },
         readOnly,
-        ...(await readOverview(sluice)),
-        history: history.list(),
+        ...(await readOverview(sluice, sampler.current())),
+        history: sampler.history(),
       }),
     },
     {

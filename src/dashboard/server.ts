@@ -4,8 +4,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Sluice } from '../sluice.js';
-import { apiRoutes, sampleDepths, type Route } from './api.js';
-import { DepthHistory } from './history.js';
+import { apiRoutes, type Route } from './api.js';
+import { StatsSampler } from './history.js';
 import { HttpError, sendError, sendJson } from './http.js';
 import { serveAsset } from './static.js';
 
@@ -58,8 +58,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       `the dashboard's front end is not built (no ${ASSETS}index.html): run npm run build`,
     );
   }
-  const history = new DepthHistory(HISTORY_SAMPLES);
-  const routes = apiRoutes(options.sluice, history, options.readOnly);
+  const sampler = new StatsSampler(options.sluice, HISTORY_SAMPLES, SAMPLE_INTERVAL_MS);
+  const routes = apiRoutes(options.sluice, sampler, options.readOnly);
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const url = new URL(request.url ?? '/', 'http://dashboard');
@@ -84,25 +84,26 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => sendError(response, error));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // A port in use, say: nothing must keep the process alive after the command failed.
+    sampler.close();
+    throw error;
+  }
 
-  const sample = (): void => {
-    sampleDepths(options.sluice, history).catch(() => undefined);
-  };
-  sample();
-  const sampler = setInterval(sample, SAMPLE_INTERVAL_MS);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}/`,
     close: async () => {
-      clearInterval(sampler);
+      sampler.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

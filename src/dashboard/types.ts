@@ -24,16 +24,16 @@ export interface QueueView {
   readonly unacked: number;
   readonly delayed: number;
   readonly deadLetterBacklog: number;
-  /** Messages in the queue that its consumers have not read yet. */
-  readonly lag: number;
+  /** Age of the oldest message not yet acked: how far behind the slowest consumer is. */
+  readonly lagMs: number;
   readonly consumers: number;
   readonly partitions: number;
-  /** Per second, over the last sampling interval. */
-  readonly publishRate: number;
-  readonly deliverRate: number;
-  readonly ackRate: number;
-  /** The queue's dead-letter exchange, when it has one. */
-  readonly deadLetterExchange: string | undefined;
+  /** Per second, between the last two readings; null until there are two. */
+  readonly publishRate: number | null;
+  readonly deliverRate: number | null;
+  readonly ackRate: number | null;
+  /** The queue's dead-letter exchange; null when it has none. */
+  readonly deadLetterExchange: string | null;
 }
 
 /** What GET /api/overview answers. */

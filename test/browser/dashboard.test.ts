@@ -98,9 +98,8 @@ describe('dashboard in a browser', () => {
         .click();
       await page.getByTestId('dead-letter-list').getByText('rejected in work ×1').waitFor();
       await page.getByTestId('dead-letter-list').getByRole('button').first().click();
-      await expect(page.getByTestId('dead-letter-detail').textContent()).resolves.toContain(
-        messageId,
-      );
+      // Shown once its fetch answers.
+      await page.getByTestId('dead-letter-detail').filter({ hasText: messageId }).waitFor();
       await page.getByTestId('replay').click();
       await page.getByTestId('confirm-dialog').waitFor();
       await page.screenshot({ path: `${SCREENSHOTS}dashboard-replay-confirm.png`, fullPage: true });

@@ -116,7 +116,7 @@ describe('sluice command line', () => {
     expect(tree).toContain('orders (topic)');
     expect(tree).toMatch(/[├└]─ queue audit {2}#/u);
     expect(tree).toMatch(/[├└]─ queue work {2}order\.\*/u);
-    expect(tree).toMatch(/dlx \(fanout\)\n\s*└─ queue work\.dlq/u);
+    expect(tree).toMatch(/dlx \(fanout\)\n[│ ]*└─ queue work\.dlq/u);
     const json = JSON.parse(exited(await sluiceCli(namespace, ['topology', '--json']), 0)) as {
       exchanges: { name: string; type: string }[];
       bindings: { source: string; destination: string; bindingKey: string }[];
@@ -137,11 +137,14 @@ describe('sluice command line', () => {
     await publishOrders(sluice, 3);
     const table = exited(await sluiceCli(namespace, ['queues']), 0).split('\n');
     expect(table[0]).toMatch(/^queue +ready +unacked +delayed +lag +consumers +publish\/s/u);
-    expect(table.find((line) => line.startsWith('work '))).toMatch(/^work +3 +0 +0 +3 +0 /u);
-    const json = JSON.parse(exited(await sluiceCli(namespace, ['queues', '--json']), 0)) as {
-      name: string;
-      ready: number;
-    }[];
+    // Lag is the age of the oldest message; the rates are measured over --rate-interval.
+    expect(table.find((line) => line.startsWith('work '))).toMatch(
+      /^work +3 +0 +0 +[\d.]+s +0 +0 +0 +0$/u,
+    );
+    const json = JSON.parse(
+      exited(await sluiceCli(namespace, ['queues', '--json', '--rate-interval', '200']), 0),
+    ) as { name: string; ready: number; publishRate: number | null }[];
+    expect(json.every((queue) => queue.publishRate === 0)).toBe(true);
     expect(json.map((queue) => [queue.name, queue.ready])).toEqual(
       expect.arrayContaining([
         ['audit', 3],

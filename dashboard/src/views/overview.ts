@@ -1,14 +1,15 @@
 import type { OverviewView, QueueView } from '../../../src/dashboard/types.js';
 import { segment } from '../api.js';
 import { depthChart } from '../chart.js';
-import { dataTable, figure, h } from '../dom.js';
+import { duration } from '../../../src/dashboard/format.js';
+import { dataTable, figure, h, rate } from '../dom.js';
 import { bindingsGraph } from '../graph.js';
 
 /** The queues that receive dead letters: bound to an exchange that some queue dead-letters to. */
 export function deadLetterQueues(overview: OverviewView): Set<string> {
   const exchanges = new Set(
     overview.queues.flatMap((queue) =>
-      queue.deadLetterExchange === undefined ? [] : [queue.deadLetterExchange],
+      queue.deadLetterExchange === null ? [] : [queue.deadLetterExchange],
     ),
   );
   return new Set(
@@ -38,19 +39,19 @@ function queueRow(queue: QueueView, dlqs: ReadonlySet<string>): (Node | string)[
     figure(queue.ready),
     figure(queue.unacked),
     figure(queue.delayed),
-    figure(queue.lag),
+    duration(queue.lagMs),
     figure(queue.consumers),
     figure(queue.partitions),
-    `${figure(queue.publishRate)}/s`,
-    `${figure(queue.deliverRate)}/s`,
-    `${figure(queue.ackRate)}/s`,
+    rate(queue.publishRate),
+    rate(queue.deliverRate),
+    rate(queue.ackRate),
   ];
 }
 
 /** The overview: totals, depth over time, queues, exchanges and the bindings graph. */
 export function overviewPage(overview: OverviewView): HTMLElement {
   const total = (field: 'ready' | 'unacked' | 'publishRate' | 'deliverRate'): number =>
-    overview.queues.reduce((sum, queue) => sum + queue[field], 0);
+    overview.queues.reduce((sum, queue) => sum + (queue[field] ?? 0), 0);
   const dlqs = deadLetterQueues(overview);
   return h(
     'div',
@@ -62,8 +63,8 @@ export function overviewPage(overview: OverviewView): HTMLElement {
       card('queues', overview.queues.length),
       card('ready', total('ready')),
       card('unacked', total('unacked')),
-      card('publish rate', `${figure(total('publishRate'))}/s`),
-      card('deliver rate', `${figure(total('deliverRate'))}/s`),
+      card('publish rate', rate(total('publishRate'))),
+      card('deliver rate', rate(total('deliverRate'))),
     ),
     h('h2', {}, 'Queue depth'),
     depthChart(

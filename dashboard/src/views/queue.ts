@@ -1,7 +1,9 @@
 import type { DeadLetterPage, PeekedMessage, QueueInfo, ReplayResult } from '../../../src/index.js';
 import type { DeadLetter, ForeignEntry } from '../../../src/index.js';
 import { get, post, segment } from '../api.js';
-import { dataTable, figure, h } from '../dom.js';
+import type { QueueView } from '../../../src/dashboard/types.js';
+import { duration } from '../../../src/dashboard/format.js';
+import { dataTable, figure, h, rate } from '../dom.js';
 import { confirmAction } from '../modal.js';
 
 /** What GET /api/queues/:name answers. */
@@ -14,14 +16,30 @@ function body(message: DeadLetter | ForeignEntry): string {
   return JSON.stringify('messageId' in message ? message.body : message.fields);
 }
 
-function counts(info: QueueInfo): HTMLElement {
+/** The queue's counts now, with its lag and rates from the overview's latest reading. */
+function counts(info: QueueInfo, view: QueueView | undefined): HTMLElement {
+  const now = [info.messages, info.unacked, info.delayed, info.deadLetterBacklog, info.consumers];
   return dataTable(
     'queue-counts',
-    ['ready', 'unacked', 'delayed', 'dead-letter backlog', 'consumers'],
     [
-      [info.messages, info.unacked, info.delayed, info.deadLetterBacklog, info.consumers].map(
-        figure,
-      ),
+      'ready',
+      'unacked',
+      'delayed',
+      'dead-letter backlog',
+      'consumers',
+      'lag',
+      'publish',
+      'deliver',
+      'ack',
+    ],
+    [
+      [
+        ...now.map(figure),
+        view === undefined ? '—' : duration(view.lagMs),
+        rate(view?.publishRate ?? null),
+        rate(view?.deliverRate ?? null),
+        rate(view?.ackRate ?? null),
+      ],
     ],
   );
 }
@@ -160,6 +178,8 @@ function report(status: HTMLElement): (error: unknown) => void {
 export async function queuePage(
   queue: string,
   options: {
+    /** The queue's row of the overview, for its lag and rates. */
+    readonly view: QueueView | undefined;
     readonly deadLetterQueue: boolean;
     readonly readOnly: boolean;
     readonly refresh: () => void;
@@ -174,7 +194,7 @@ export async function queuePage(
     'div',
     { 'data-testid': 'queue-page' },
     h('h1', {}, `Queue ${queue}`),
-    counts(page.info),
+    counts(page.info, options.view),
     h('h2', {}, 'Partitions'),
     partitions(page.info),
     deadLetters === undefined

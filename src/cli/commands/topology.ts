@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { setTimeout as delay } from 'node:timers/promises';
+import { duration } from '../../dashboard/format.js';
 import { readOverview } from '../../dashboard/overview.js';
 import type { BindingView, ExchangeView } from '../../dashboard/types.js';
-import { print, withSluice, type JsonFlag } from '../context.js';
+import { positiveInteger, print, withSluice, type JsonFlag } from '../context.js';
 import { toJson } from '../json.js';
 import { table, tree, type TreeNode } from '../table.js';
 
@@ -42,16 +44,17 @@ export function registerTopology(program: Command): void {
   program
     .command('topology')
     .description('exchanges and their bindings, as a tree')
-    .option('--json', 'exchanges, queues and bindings as JSON')
+    .option('--json', 'exchanges, queues (with their arguments) and bindings as JSON')
     .action(async (options: JsonFlag) => {
-      const overview = await withSluice(program, readOverview);
-      if (options.json === true) {
-        const { exchanges, bindings } = overview;
-        print(toJson({ exchanges, queues: overview.queues.map((queue) => queue.name), bindings }));
-        return;
-      }
-      for (const line of tree(exchangeTrees(overview.exchanges, overview.bindings))) print(line);
+      const listing = await withSluice(program, (sluice) => sluice.listTopology());
+      if (options.json === true) print(toJson(listing));
+      else for (const line of tree(exchangeTrees(listing.exchanges, listing.bindings))) print(line);
     });
+}
+
+/** A rate with one decimal; `-` when there is none (the queue's counters went back). */
+function rate(perSecond: number | null): number | string {
+  return perSecond === null ? '-' : Number(perSecond.toFixed(1));
 }
 
 /** `sluice queues`. */
@@ -60,8 +63,20 @@ export function registerQueues(program: Command): void {
     .command('queues')
     .description('every queue with its depth, unacked, delayed, lag, consumers and rates')
     .option('--json', 'an array of queues as JSON')
-    .action(async (options: JsonFlag) => {
-      const { queues } = await withSluice(program, readOverview);
+    .option('--rate-interval <ms>', 'how long to measure the rates over', positiveInteger, 1000)
+    .addHelpText(
+      'after',
+      `
+Rates are measured between two readings, --rate-interval apart; lag is the age
+of the oldest message not yet acked.`,
+    )
+    .action(async (options: JsonFlag & { rateInterval: number }) => {
+      const { queues } = await withSluice(program, async (sluice) => {
+        // The first reading starts the rates' interval; the second ends it.
+        await sluice.stats();
+        await delay(options.rateInterval);
+        return readOverview(sluice);
+      });
       if (options.json === true) {
         print(toJson(queues));
         return;
@@ -84,11 +99,11 @@ export function registerQueues(program: Command): void {
             q.ready,
             q.unacked,
             q.delayed,
-            q.lag,
+            duration(q.lagMs),
             q.consumers,
-            Number(q.publishRate.toFixed(1)),
-            Number(q.deliverRate.toFixed(1)),
-            Number(q.ackRate.toFixed(1)),
+            rate(q.publishRate),
+            rate(q.deliverRate),
+            rate(q.ackRate),
           ]),
         ),
       );
