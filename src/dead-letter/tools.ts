@@ -359,6 +359,8 @@ export class DeadLetterTools {
         publishedAt: envelope.publishedAt,
         body: this.codec.decode(envelope.body, envelope.contentType),
         deathHistory: envelope.deathHistory,
+        traceparent: envelope.traceparent,
+        tracestate: envelope.tracestate,
       };
     } catch {
       const raw: Record<string, string> = {};

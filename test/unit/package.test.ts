@@ -56,6 +56,25 @@ describe('the built package', () => {
     }
   });
 
+  it('exports the Prometheus metrics from sluice/prometheus, to ESM and CommonJS', async () => {
+    const check = `typeof prometheusMetrics === 'function'`;
+    const esm = `
+      import { prometheusMetrics } from 'sluice/prometheus';
+      process.stdout.write(${check} ? 'ok' : 'missing exports');
+    `;
+    const cjs = `
+      const { prometheusMetrics } = require('sluice/prometheus');
+      process.stdout.write(${check} ? 'ok' : 'missing exports');
+    `;
+    for (const args of [
+      ['--input-type=module', '-e', esm],
+      ['-e', cjs],
+    ]) {
+      const { stdout } = await run(process.execPath, args, { cwd: root });
+      expect(stdout).toBe('ok');
+    }
+  });
+
   it('ships source maps that need no file outside the package (sources inlined)', () => {
     const maps = readdirSync(`${root}dist`, { recursive: true, encoding: 'utf8' }).filter((file) =>
       file.endsWith('.js.map'),
