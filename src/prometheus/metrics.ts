@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry } from 'prom-client';
 import type { Consumer, ConsumerEventName, ConsumerListener } from '../consumer/types.js';
 import { InvalidArgumentError, SluiceError } from '../errors/index.js';
@@ -56,7 +57,8 @@ function reasonOf(error: unknown): string {
 export function prometheusMetrics(options: PrometheusOptions): PrometheusMetrics {
   validateOptionsObject('prometheus options', options, OPTIONS);
   if (options === undefined) throw new InvalidArgumentError('prometheus options are required');
-  if (!(options.sluice instanceof Sluice)) {
+  // A proxy's prototype lookup runs code of its own (and may throw): refused before instanceof.
+  if (types.isProxy(options.sluice) || !(options.sluice instanceof Sluice)) {
     throw new InvalidArgumentError('sluice must be a Sluice client');
   }
   if (

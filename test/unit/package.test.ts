@@ -36,34 +36,18 @@ describe('the built package', () => {
     expect(stdout).toBe('ok');
   });
 
-  it('exports the PostgreSQL inbox from sluice/postgres, to ESM and CommonJS', async () => {
-    const check = `typeof PostgresInbox === 'function' && typeof migrate === 'function'
-      && typeof migrationSql === 'function' && typeof purgeExpired === 'function'`;
+  it.each([
+    ['sluice/postgres', ['PostgresInbox', 'migrate', 'migrationSql', 'purgeExpired']],
+    ['sluice/prometheus', ['prometheusMetrics']],
+  ])('exports %s to ESM and CommonJS', async (subpath, names) => {
+    const list = names.join(', ');
+    const check = names.map((name) => `typeof ${name} === 'function'`).join(' && ');
     const esm = `
-      import { PostgresInbox, migrate, migrationSql, purgeExpired } from 'sluice/postgres';
+      import { ${list} } from '${subpath}';
       process.stdout.write(${check} ? 'ok' : 'missing exports');
     `;
     const cjs = `
-      const { PostgresInbox, migrate, migrationSql, purgeExpired } = require('sluice/postgres');
-      process.stdout.write(${check} ? 'ok' : 'missing exports');
-    `;
-    for (const args of [
-      ['--input-type=module', '-e', esm],
-      ['-e', cjs],
-    ]) {
-      const { stdout } = await run(process.execPath, args, { cwd: root });
-      expect(stdout).toBe('ok');
-    }
-  });
-
-  it('exports the Prometheus metrics from sluice/prometheus, to ESM and CommonJS', async () => {
-    const check = `typeof prometheusMetrics === 'function'`;
-    const esm = `
-      import { prometheusMetrics } from 'sluice/prometheus';
-      process.stdout.write(${check} ? 'ok' : 'missing exports');
-    `;
-    const cjs = `
-      const { prometheusMetrics } = require('sluice/prometheus');
+      const { ${list} } = require('${subpath}');
       process.stdout.write(${check} ? 'ok' : 'missing exports');
     `;
     for (const args of [
