@@ -46,6 +46,7 @@ import type { PublishConfirm } from './producer/publication.js';
 import { QueueData, type QueueInfo, type QueueStats } from './queue/data.js';
 import { partitionCount } from './queue/partitions.js';
 import { peekQueue, type PeekedMessage } from './queue/peek.js';
+import { loadTracing, type Tracing } from './tracing/tracing.js';
 import {
   assertDurabilitySupported,
   producerSettings,
@@ -110,12 +111,19 @@ export interface ClientOptions {
   readonly connectTimeoutMs?: number | undefined;
   /**
    * Deadline of every operation other than publishing (declarations, bindings, deletes,
-   * purges, `inspectQueue`, `stats`, `listTopology`, the `dlq` tools), retries included: it resolves or rejects within
-   * it, with TimeoutError when Redis did not answer in time. Default 10 000.
+   * purges, `inspectQueue`, `stats`, `listTopology`, the `dlq` tools), retries included: it
+   * resolves or rejects within it, with TimeoutError when Redis did not answer in time.
+   * Default 10 000.
    */
   readonly operationTimeoutMs?: number | undefined;
   /** Body codec. Default: Buffer as bytes, string as text, anything else as JSON. */
   readonly codec?: Codec | undefined;
+  /**
+   * OpenTelemetry spans of publishing and processing when the application has
+   * `@opentelemetry/api` (docs/metrics.md#tracing). Default true; false makes none, and the
+   * messages carry only the `traceparent` a publish gives.
+   */
+  readonly tracing?: boolean | undefined;
 }
 
 const CONNECT_OPTIONS = optionNames<
@@ -127,6 +135,7 @@ const CONNECT_OPTIONS = optionNames<
   connectTimeoutMs: true,
   operationTimeoutMs: true,
   codec: true,
+  tracing: true,
   maxBodyBytes: true,
   durability: true,
   replicas: true,
@@ -219,6 +228,8 @@ export class Sluice {
     private readonly codec: Codec,
     settings: ProducerSettings,
     private readonly operationTimeoutMs: number,
+    /** Spans of publishing and processing; undefined without `@opentelemetry/api`. */
+    private readonly tracing: Tracing | undefined,
   ) {
     this.queues = new QueueData(connection.redis, keys, (queue) =>
       this.topology.queueRecord(queue),
@@ -267,6 +278,7 @@ export class Sluice {
       relay: this.relay,
       expiry: this.keeper,
       events: this.events,
+      tracing,
     });
     this.watchConnection = watchConnection(connection.redis, this.events);
   }
@@ -300,6 +312,7 @@ export class Sluice {
     validateName('namespace', namespace);
     validateIntegerOption('connectTimeoutMs', options.connectTimeoutMs, 1, 600_000);
     validateIntegerOption('operationTimeoutMs', options.operationTimeoutMs, 100, 3_600_000);
+    validateBooleanOption('tracing', options.tracing);
     const settings = producerSettings(options);
     if (options.codec !== undefined) validateCodec(options.codec);
     const codec = options.codec ?? defaultCodec;
@@ -321,6 +334,7 @@ export class Sluice {
       codec,
       settings,
       options.operationTimeoutMs ?? 10_000,
+      options.tracing === false ? undefined : await loadTracing(),
     );
   }
 
@@ -582,6 +596,10 @@ export class Sluice {
     const prefetch = options.prefetch ?? 100;
     const concurrency = Math.min(options.concurrency ?? 1, prefetch);
     const consumerName = `${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const traced =
+      handler === undefined || this.tracing === undefined
+        ? handler
+        : this.tracing.processing(handler);
     const consumer: ConsumerImpl<T> = new ConsumerImpl<T>(
       {
         connection: this.connection,
@@ -593,7 +611,7 @@ export class Sluice {
         onClosed: () => this.consumers.delete(consumer),
       },
       queue,
-      handler,
+      traced,
       {
         prefetch,
         concurrency,

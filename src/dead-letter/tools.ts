@@ -370,6 +370,8 @@ export function describeEntry(
       publishedAt: envelope.publishedAt,
       body: codec.decode(envelope.body, envelope.contentType),
       deathHistory: envelope.deathHistory,
+      traceparent: envelope.traceparent,
+      tracestate: envelope.tracestate,
     };
   } catch {
     const raw: Record<string, string> = {};

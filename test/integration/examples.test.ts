@@ -148,6 +148,7 @@ const DOCUMENTS = [
   'docs/producer.md',
   'docs/idempotency.md',
   'docs/ordering.md',
+  'docs/metrics.md',
 ];
 
 function typeScriptBlocks(document: string): CodeBlock[] {
@@ -198,6 +199,7 @@ describe('documentation code blocks', { concurrent: true, timeout: 120_000 }, ()
           paths: {
             sluice: [join(ROOT, 'src', 'index.ts')],
             'sluice/postgres': [join(ROOT, 'src', 'postgres', 'index.ts')],
+            'sluice/prometheus': [join(ROOT, 'src', 'prometheus', 'index.ts')],
           },
         },
         include: ['*.ts'],

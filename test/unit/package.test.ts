@@ -36,15 +36,18 @@ describe('the built package', () => {
     expect(stdout).toBe('ok');
   });
 
-  it('exports the PostgreSQL inbox from sluice/postgres, to ESM and CommonJS', async () => {
-    const check = `typeof PostgresInbox === 'function' && typeof migrate === 'function'
-      && typeof migrationSql === 'function' && typeof purgeExpired === 'function'`;
+  it.each([
+    ['sluice/postgres', ['PostgresInbox', 'migrate', 'migrationSql', 'purgeExpired']],
+    ['sluice/prometheus', ['prometheusMetrics']],
+  ])('exports %s to ESM and CommonJS', async (subpath, names) => {
+    const list = names.join(', ');
+    const check = names.map((name) => `typeof ${name} === 'function'`).join(' && ');
     const esm = `
-      import { PostgresInbox, migrate, migrationSql, purgeExpired } from 'sluice/postgres';
+      import { ${list} } from '${subpath}';
       process.stdout.write(${check} ? 'ok' : 'missing exports');
     `;
     const cjs = `
-      const { PostgresInbox, migrate, migrationSql, purgeExpired } = require('sluice/postgres');
+      const { ${list} } = require('${subpath}');
       process.stdout.write(${check} ? 'ok' : 'missing exports');
     `;
     for (const args of [
