@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sluice } from '../../src/index.js';
 import { waitFor } from '../support/index.js';
 import { startDashboardProcess } from '../support/cli.js';
-import { useSluice } from '../support/sluice.js';
+import { declareWorkWithDeadLetters, useSluice } from '../support/sluice.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
@@ -46,12 +46,7 @@ afterAll(async () => {
 
 /** Orders to `work`, which dead-letters through fanout `dlx` into `work.dlq`; one rejected. */
 async function oneDeadLetter(sluice: Sluice): Promise<string> {
-  await sluice.declareExchange('orders', 'topic');
-  await sluice.declareExchange('dlx', 'fanout');
-  await sluice.declareQueue('work.dlq');
-  await sluice.bindQueue('work.dlq', 'dlx');
-  await sluice.declareQueue('work', { deadLetterExchange: 'dlx' });
-  await sluice.bindQueue('work', 'orders', 'order.*');
+  await declareWorkWithDeadLetters(sluice);
   await sluice.declareQueue('audit', { partitions: 2 });
   await sluice.bindQueue('audit', 'orders', '#');
   const { messageId } = await sluice.publish('orders', 'order.created', { orderId: 7 });

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Sluice } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
 import { CLI, run, sluiceCli, startCli, type CliRun } from '../support/cli.js';
-import { useSluice } from '../support/sluice.js';
+import { declareWorkWithDeadLetters, useSluice } from '../support/sluice.js';
 
 const { version } = JSON.parse(
   readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
@@ -27,12 +27,7 @@ function exited(run: CliRun, code: number): string {
 
 /** Topic `orders` to `work` (dead-lettering to fanout `dlx`, bound to `work.dlq`) and `audit` on `#`. */
 async function declareShop(sluice: Sluice): Promise<void> {
-  await sluice.declareExchange('orders', 'topic');
-  await sluice.declareExchange('dlx', 'fanout');
-  await sluice.declareQueue('work.dlq');
-  await sluice.bindQueue('work.dlq', 'dlx');
-  await sluice.declareQueue('work', { deadLetterExchange: 'dlx' });
-  await sluice.bindQueue('work', 'orders', 'order.*');
+  await declareWorkWithDeadLetters(sluice);
   await sluice.declareQueue('audit');
   await sluice.bindQueue('audit', 'orders', '#');
 }
@@ -231,7 +226,9 @@ describe('sluice command line', () => {
     // script(1) gives the command a terminal, answering the prompt with what it reads.
     const onTerminal = async (answer: string): Promise<CliRun> => {
       const command = [process.execPath, CLI, '--url', redisUrl(), '--namespace', namespace];
-      return run('script', ['-qec', `${command.join(' ')} queue purge work`, '/dev/null'], answer);
+      return run('script', ['-qec', `${command.join(' ')} queue purge work`, '/dev/null'], {
+        input: answer,
+      });
     };
     const declined = await onTerminal('n\n');
     expect(declined.code, shown(declined)).toBe(4);

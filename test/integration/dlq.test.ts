@@ -12,7 +12,13 @@ import { scriptBodies } from '../../src/connection/scripts.js';
 import type { ReplayRoute } from '../../src/dead-letter/relay.js';
 import { Keyspace } from '../../src/keys/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
-import { connectSluice, entryMessageId, streamKey, useSluice } from '../support/sluice.js';
+import {
+  declareWorkWithDeadLetters,
+  connectSluice,
+  entryMessageId,
+  streamKey,
+  useSluice,
+} from '../support/sluice.js';
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -43,12 +49,7 @@ async function reject(sluice: Sluice, queue: string, n: number): Promise<void> {
 
 /** Orders go through topic `orders` to `work`, which dead-letters into `work.dlq`; `n` rejected. */
 async function deadLetters(sluice: Sluice, n: number): Promise<string[]> {
-  await sluice.declareExchange('orders', 'topic');
-  await sluice.declareExchange('dlx', 'fanout');
-  await sluice.declareQueue('work.dlq');
-  await sluice.bindQueue('work.dlq', 'dlx');
-  await sluice.declareQueue('work', { deadLetterExchange: 'dlx' });
-  await sluice.bindQueue('work', 'orders', 'order.*');
+  await declareWorkWithDeadLetters(sluice);
   const confirms = await sluice.publishBatch(
     Array.from({ length: n }, (_, i) => ({
       exchange: 'orders',

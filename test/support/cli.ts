@@ -41,17 +41,27 @@ function assertBuilt(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does)`);
 }
 
-/** Runs `command` with `input` on its standard input; `result` resolves when it ends. */
+/** Options of {@link run}. */
+export interface RunOptions {
+  /** Written to its standard input, which is then closed. */
+  readonly input?: string | Buffer | undefined;
+  readonly env?: Readonly<Record<string, string>> | undefined;
+  readonly cwd?: string | undefined;
+  /** Killed after this long; default 30 s. */
+  readonly timeoutMs?: number | undefined;
+}
+
+/** Runs `command`; `result` resolves when it ends. */
 function spawnRun(
   command: string,
   args: readonly string[],
-  input: string | Buffer | undefined,
-  env: Readonly<Record<string, string>> = {},
+  options: RunOptions,
 ): { child: ChildProcess; result: Promise<CliRun> } {
   const child = spawn(command, args, {
-    env: { ...withoutSluiceVariables(), ...env },
+    env: { ...withoutSluiceVariables(), ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
-    timeout: RUN_TIMEOUT_MS,
+    timeout: options.timeoutMs ?? RUN_TIMEOUT_MS,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
   const result = new Promise<CliRun>((resolve, reject) => {
     let stdout = '';
@@ -60,14 +70,18 @@ function spawnRun(
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
+    child.stdin.end(options.input);
   });
   return { child, result };
 }
 
-/** Runs any `command` to its end, with `input` on its standard input. */
-export function run(command: string, args: readonly string[], input?: string): Promise<CliRun> {
-  return spawnRun(command, args, input).result;
+/** Runs any `command` to its end. */
+export function run(
+  command: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<CliRun> {
+  return spawnRun(command, args, options).result;
 }
 
 /**
@@ -81,7 +95,7 @@ export function startCli(
 ): { child: ChildProcess; result: Promise<CliRun> } {
   assertBuilt();
   const connection = options.bare === true ? [] : ['--url', redisUrl(), '--namespace', namespace];
-  return spawnRun(process.execPath, [CLI, ...connection, ...args], options.input, options.env);
+  return spawnRun(process.execPath, [CLI, ...connection, ...args], options);
 }
 
 /** Runs `sluice --url <project's Redis> --namespace <namespace> ...args` to its end. */
