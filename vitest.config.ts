@@ -5,6 +5,8 @@
  * `integration:redis-cluster-node` a `redis-server --cluster-enabled yes` that owns every slot,
  * and `integration:valkey` starts `valkey-server` (required under CI, skipped elsewhere if
  * missing). Every integration test asserts that each script call keeps its keys in one slot.
+ * `browser` drives the dashboard in headless Chromium, once, against redis-server (or REDIS_URL):
+ * what it checks is the dashboard, which the integration projects cover on every server kind.
  */
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 import { defaultRedisServerBinary, findOnPath } from './scripts/local-redis.js';
@@ -49,6 +51,20 @@ function integrationProjects(): TestProjectInlineConfiguration[] {
   return projects;
 }
 
+/** The dashboard in Chromium: one server is enough, the CLI and the API under it are tested on all. */
+function browserProject(): TestProjectInlineConfiguration {
+  return {
+    test: {
+      name: 'browser',
+      include: ['test/browser/**/*.test.ts'],
+      globalSetup: ['test/support/global-setup.ts'],
+      provide: { redisServerBinary: defaultRedisServerBinary(), redisClusterNode: false },
+      testTimeout: INTEGRATION_TIMEOUT_MS,
+      hookTimeout: INTEGRATION_TIMEOUT_MS,
+    },
+  };
+}
+
 export default defineConfig({
   test: {
     reporters: ['default', 'json'],
@@ -56,6 +72,7 @@ export default defineConfig({
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       ...integrationProjects(),
+      browserProject(),
     ],
   },
 });

@@ -66,7 +66,14 @@ export type {
   ReplayResult,
 } from './dead-letter/tools.js';
 export type { BatchMessage, PublishOptions } from './producer/prepare.js';
-export type { PartitionInfo, QueueInfo } from './queue/data.js';
+export type {
+  PartitionInfo,
+  QueueInfo,
+  QueueRates,
+  QueueStats,
+  QueueTotals,
+} from './queue/data.js';
+export type { PeekedMessage } from './queue/peek.js';
 export type { PublishBatchOptions } from './producer/producer.js';
 export type { ConfirmTarget, PublishConfirm } from './producer/publication.js';
 export type { Durability, ProducerConnectOptions } from './producer/settings.js';
@@ -76,7 +83,16 @@ export type {
   ExchangeOptions,
 } from './topology/topology.js';
 export type { BindingArguments } from './routing/headers.js';
-export type { ExchangeType, OverflowPolicy, QueueOptions } from './topology/types.js';
+export type {
+  BindingRecord,
+  DestinationType,
+  ExchangeRecord,
+  ExchangeType,
+  OverflowPolicy,
+  QueueOptions,
+  QueueRecord,
+  TopologyListing,
+} from './topology/types.js';
 export type { HeaderValue, Headers } from './message/headers.js';
 export { matchTopic } from './routing/topic.js';
 export { matchHeaders } from './routing/headers.js';

@@ -49,7 +49,10 @@ import { defaultCodec, type Codec } from './message/codec.js';
 import type { BatchMessage, PublishOptions } from './producer/prepare.js';
 import { Producer, type PublishBatchOptions } from './producer/producer.js';
 import type { PublishConfirm } from './producer/publication.js';
-import { QueueData, type QueueInfo } from './queue/data.js';
+import { QueueData, type QueueInfo, type QueueStats } from './queue/data.js';
+import { partitionCount } from './queue/partitions.js';
+import { peekQueue, type PeekedMessage } from './queue/peek.js';
+import { loadTracing, type Tracing } from './tracing/tracing.js';
 import {
   assertDurabilitySupported,
   producerSettings,
@@ -63,7 +66,7 @@ import {
   type ExchangeOptions,
 } from './topology/topology.js';
 import type { BindingArguments } from './routing/headers.js';
-import type { ExchangeType, QueueOptions } from './topology/types.js';
+import type { ExchangeType, QueueOptions, TopologyListing } from './topology/types.js';
 import {
   isPlainData,
   optionNames,
@@ -119,12 +122,19 @@ export interface ClientOptions {
   readonly connectTimeoutMs?: number | undefined;
   /**
    * Deadline of every operation other than publishing (declarations, bindings, deletes,
-   * purges, `inspectQueue`, the `dlq` tools), retries included: it resolves or rejects within
-   * it, with TimeoutError when Redis did not answer in time. Default 10 000.
+   * purges, `inspectQueue`, `stats`, `listTopology`, the `dlq` tools), retries included: it
+   * resolves or rejects within it, with TimeoutError when Redis did not answer in time.
+   * Default 10 000.
    */
   readonly operationTimeoutMs?: number | undefined;
   /** Body codec. Default: Buffer as bytes, string as text, anything else as JSON. */
   readonly codec?: Codec | undefined;
+  /**
+   * OpenTelemetry spans of publishing and processing when the application has
+   * `@opentelemetry/api` (docs/metrics.md#tracing). Default true; false makes none, and the
+   * messages carry only the `traceparent` a publish gives.
+   */
+  readonly tracing?: boolean | undefined;
 }
 
 const CONNECT_OPTIONS = new Set([
@@ -134,6 +144,7 @@ const CONNECT_OPTIONS = new Set([
     connectTimeoutMs: true,
     operationTimeoutMs: true,
     codec: true,
+    tracing: true,
     maxBodyBytes: true,
     durability: true,
     replicas: true,
@@ -227,6 +238,8 @@ export class Sluice {
     private readonly codec: Codec,
     settings: ProducerSettings,
     private readonly operationTimeoutMs: number,
+    /** Spans of publishing and processing; undefined without `@opentelemetry/api`. */
+    private readonly tracing: Tracing | undefined,
   ) {
     this.queues = new QueueData(connection.redis, keys, (queue) =>
       this.topology.queueRecord(queue),
@@ -275,6 +288,7 @@ export class Sluice {
       relay: this.relay,
       expiry: this.keeper,
       events: this.events,
+      tracing,
     });
     this.watchConnection = watchConnection(connection.redis, this.events);
   }
@@ -308,6 +322,7 @@ export class Sluice {
     validateName('namespace', namespace);
     validateIntegerOption('connectTimeoutMs', options.connectTimeoutMs, 1, 600_000);
     validateIntegerOption('operationTimeoutMs', options.operationTimeoutMs, 100, 3_600_000);
+    validateBooleanOption('tracing', options.tracing);
     const settings = producerSettings(options);
     if (options.codec !== undefined) validateCodec(options.codec);
     const codec = options.codec ?? defaultCodec;
@@ -325,6 +340,7 @@ export class Sluice {
       codec,
       settings,
       options.operationTimeoutMs ?? 10_000,
+      options.tracing === false ? undefined : await loadTracing(),
     );
   }
 
@@ -365,6 +381,49 @@ export class Sluice {
   /** Counts of a queue: ready, unacked, delayed, dead letters not yet routed, consumers. */
   inspectQueue(name: string): Promise<QueueInfo> {
     return this.admin('inspectQueue', () => this.queues.inspect(name));
+  }
+
+  /**
+   * Up to `count` (default 20, at most 10 000) of the oldest ready messages of a queue, read
+   * without consuming them: nothing is delivered, acked or moved.
+   */
+  peekQueue(name: string, options: { readonly count?: number } = {}): Promise<PeekedMessage[]> {
+    return this.admin('peekQueue', () =>
+      peekQueue(
+        this.connection.redis,
+        this.keys,
+        this.queues,
+        this.codec,
+        name,
+        options.count ?? 20,
+      ),
+    );
+  }
+
+  /**
+   * Statistics of a queue (see {@link QueueStats}): its counts, the age of its oldest message,
+   * its totals, and their per-second rates since this client's previous `stats()` of it.
+   * NotFoundError when the queue is not declared.
+   */
+  stats(queue: string): Promise<QueueStats>;
+  /** Statistics of every declared queue, sorted by name. */
+  stats(): Promise<QueueStats[]>;
+  stats(queue?: string): Promise<QueueStats | QueueStats[]> {
+    if (queue !== undefined) return this.admin('stats', () => this.queues.stats(queue));
+    return this.admin('stats', async () => {
+      const { queues } = await this.topology.list();
+      return Promise.all(
+        queues.map((record) => this.queues.statsOf(record.name, partitionCount(record))),
+      );
+    });
+  }
+
+  /**
+   * The topology at one version: exchanges (the default and `amq.*` ones included), queues with
+   * their arguments, and bindings, each sorted by name.
+   */
+  listTopology(): Promise<TopologyListing> {
+    return this.admin('listTopology', () => this.topology.list());
   }
 
   /** Removes the queue's ready messages (not the unacked ones); resolves with how many. */
@@ -543,6 +602,10 @@ export class Sluice {
     const prefetch = options.prefetch ?? 100;
     const concurrency = Math.min(options.concurrency ?? 1, prefetch);
     const consumerName = `${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const traced =
+      handler === undefined || this.tracing === undefined
+        ? handler
+        : this.tracing.processing(handler);
     const consumer: ConsumerImpl<T> = new ConsumerImpl<T>(
       {
         connection: this.connection,
@@ -554,7 +617,7 @@ export class Sluice {
         onClosed: () => this.consumers.delete(consumer),
       },
       queue,
-      handler,
+      traced,
       {
         prefetch,
         concurrency,

@@ -76,7 +76,7 @@ const ACK_OUTCOMES: Readonly<Record<number, AckOutcome>> = { 0: 'stale', 1: 'ack
 /** Acks and deletes owned entries: `true` when all were owned, else per id what happened. */
 export const ACK = defineScript({
   file: 'ack',
-  keys: ['stream', 'owner'],
+  keys: ['stream', 'owner', 'stats'],
   args: ['group', 'consumer', 'lowestId', 'highestId', 'limit', 'token', 'ids...'],
   decode: (reply): true | AckOutcome[] =>
     reply === 1 ? true : (reply as number[]).map((outcome) => ACK_OUTCOMES[outcome] ?? 'stale'),
@@ -93,7 +93,7 @@ export const DEAD_LETTER = defineScript({
 /** Gives an owned entry back (now, or into the delayed set); false when not owned. */
 export const REQUEUE = defineScript({
   file: 'requeue',
-  keys: ['stream', 'delayed', 'delayedEntries'],
+  keys: ['stream', 'delayed', 'delayedEntries', 'stats'],
   args: ['group', 'consumer', 'entryId', 'dueAtMs', 'retryId', 'lastError'],
   decode: (reply) => reply === 1,
 });
@@ -202,7 +202,7 @@ export const EXTEND = defineScript({
 /** Moves due delayed retries back into the stream: how many, and when the next one is due. */
 export const PROMOTE = defineScript({
   file: 'promote',
-  keys: ['stream', 'delayed', 'delayedEntries'],
+  keys: ['stream', 'delayed', 'delayedEntries', 'stats'],
   args: ['nowMs', 'limit'],
   decode: (reply) => {
     const [moved, nextDue] = reply as [number, string];
@@ -309,7 +309,7 @@ export interface PublishPlan {
 /** Takes the processing leases of idempotency keys (one per delivery), or acks duplicates. */
 export const IDEM_BEGIN = defineScript({
   file: 'idem_begin',
-  keys: ['stream', 'markers...'],
+  keys: ['stream', 'stats', 'markers...'],
   args: ['group', 'consumer', 'leaseMs', 'limit', 'entries...'],
   decode: (reply): IdempotencyBegin[] => {
     const values = reply as (string | number)[];
@@ -337,7 +337,7 @@ export type IdempotencyBegin =
  */
 export const IDEM_COMMIT = defineScript({
   file: 'idem_commit',
-  keys: ['stream', 'outbox', 'markers...', 'writeKeys...'],
+  keys: ['stream', 'outbox', 'stats', 'markers...', 'writeKeys...'],
   args: ['group', 'consumer', 'ttlMs', 'timeMs', 'limit', 'count', 'commits...'],
   crossSlotOnStandalone: true,
   decode: (reply): IdempotencyCommit[] => {

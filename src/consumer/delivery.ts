@@ -41,6 +41,8 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
   readonly publishedAt: number;
   readonly redelivered: boolean;
   readonly deathHistory: DeathHistory | undefined;
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
   readonly partitionKey: string;
   /** Not handed to the handler after all (an idempotent consumer's duplicate). */
   skipped = false;
@@ -76,6 +78,8 @@ export class DeliveryImpl<T = unknown> implements Delivery<T> {
     this.expirationMs = envelope.expirationMs;
     this.publishedAt = envelope.publishedAt;
     this.deathHistory = envelope.deathHistory;
+    this.traceparent = envelope.traceparent;
+    this.tracestate = envelope.tracestate;
     this.redelivered = deliveryCount > 1;
   }
 

@@ -213,7 +213,7 @@ export class IdempotentSettlement implements Settlement {
     this.hashTag = context.keys.queueHashTag(context.queue, context.partition);
     const { redis, consumerName: consumer } = context;
     this.begins = new TickBatch((items) =>
-      beginIdempotent(redis, this.queueKeys.stream, {
+      beginIdempotent(redis, this.queueKeys, {
         consumer,
         leaseMs: settings.leaseMs,
         limit: items.length + context.held() + SCAN_SLACK,

@@ -88,7 +88,7 @@ export interface AckArgs {
 /** ack.lua: acks and deletes the entries `consumer` owns; `true` when all were, else per id. */
 export function ackOwned(
   redis: RedisClient,
-  keys: Pick<QueueKeys, 'stream' | 'owner'>,
+  keys: Pick<QueueKeys, 'stream' | 'owner' | 'stats'>,
   args: AckArgs,
 ): Promise<true | AckOutcome[]> {
   const { consumer, lowestId, highestId, limit, ids } = args;
@@ -96,7 +96,7 @@ export function ackOwned(
   return run(
     redis,
     ACK,
-    { stream: keys.stream, owner: keys.owner },
+    { stream: keys.stream, owner: keys.owner, stats: keys.stats },
     { group: CONSUMER_GROUP, consumer, lowestId, highestId, limit, token, ids },
   );
 }
@@ -142,7 +142,7 @@ export async function deadLetterOwned(
  */
 export async function requeueOwned(
   redis: RedisClient,
-  keys: Pick<QueueKeys, 'stream' | 'delayed' | 'delayedEntries'>,
+  keys: Pick<QueueKeys, 'stream' | 'delayed' | 'delayedEntries' | 'stats'>,
   args: {
     readonly consumer: string;
     readonly id: string;
@@ -153,11 +153,11 @@ export async function requeueOwned(
     readonly lastError: string | undefined;
   },
 ): Promise<boolean> {
-  const { stream, delayed, delayedEntries } = keys;
+  const { stream, delayed, delayedEntries, stats } = keys;
   return run(
     redis,
     REQUEUE,
-    { stream, delayed, delayedEntries },
+    { stream, delayed, delayedEntries, stats },
     {
       group: CONSUMER_GROUP,
       consumer: args.consumer,
@@ -338,11 +338,11 @@ export interface PromoteResult {
 /** promote.lua: moves up to `limit` delayed retries due at `nowMs` back into the stream. */
 export async function promoteDue(
   redis: RedisClient,
-  keys: Pick<QueueKeys, 'stream' | 'delayed' | 'delayedEntries'>,
+  keys: Pick<QueueKeys, 'stream' | 'delayed' | 'delayedEntries' | 'stats'>,
   args: { readonly nowMs: number; readonly limit: number },
 ): Promise<PromoteResult> {
-  const { stream, delayed, delayedEntries } = keys;
-  return run(redis, PROMOTE, { stream, delayed, delayedEntries }, args);
+  const { stream, delayed, delayedEntries, stats } = keys;
+  return run(redis, PROMOTE, { stream, delayed, delayedEntries, stats }, args);
 }
 
 /** One delivery of a {@link beginIdempotent} call: its key's marker, entry and token. */
@@ -358,7 +358,7 @@ export interface BeginItem {
  */
 export async function beginIdempotent(
   redis: RedisClient,
-  stream: string,
+  { stream, stats }: Pick<QueueKeys, 'stream' | 'stats'>,
   args: {
     readonly consumer: string;
     readonly leaseMs: number;
@@ -371,7 +371,7 @@ export async function beginIdempotent(
   return run(
     redis,
     IDEM_BEGIN,
-    { stream, markers: items.map((item) => item.marker) },
+    { stream, stats, markers: items.map((item) => item.marker) },
     {
       group: CONSUMER_GROUP,
       consumer,
@@ -400,7 +400,7 @@ export interface CommitItem {
  */
 export async function commitIdempotent(
   redis: RedisClient,
-  keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters' | 'stats'>,
   args: {
     readonly consumer: string;
     readonly ttlMs: number;
@@ -417,6 +417,7 @@ export async function commitIdempotent(
     {
       stream: keys.stream,
       outbox: keys.deadLetters,
+      stats: keys.stats,
       markers: items.map((item) => item.marker),
       writeKeys: items.flatMap((item) => item.writes.keys),
     },

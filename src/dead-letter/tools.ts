@@ -183,7 +183,9 @@ export class DeadLetterTools {
     const count = options.count ?? 20;
     const start = options.after === undefined ? '-' : `(${options.after}`;
     const entries = await this.range(queue, start, count + 1);
-    const page = entries.slice(0, count).map(([id, fields]) => this.describe(id, fields));
+    const page = entries
+      .slice(0, count)
+      .map(([id, fields]) => describeEntry(this.codec, id, fields));
     return {
       messages: page,
       next: entries.length > count ? page[page.length - 1]?.streamId : undefined,
@@ -200,12 +202,12 @@ export class DeadLetterTools {
     await this.requireDeadLetterQueue(queue);
     if (isStreamId) {
       const [entry] = await this.range(queue, id, 1, id);
-      if (entry !== undefined) return this.describe(...entry);
+      if (entry !== undefined) return describeEntry(this.codec, ...entry);
     } else {
       for (let start = '-'; ;) {
         const entries = await this.range(queue, start, SCAN_BATCH);
         for (const [entryId, fields] of entries) {
-          const described = this.describe(entryId, fields);
+          const described = describeEntry(this.codec, entryId, fields);
           if ('messageId' in described && described.messageId === id) return described;
         }
         if (entries.length < SCAN_BATCH) break;
@@ -344,28 +346,38 @@ export class DeadLetterTools {
     )) as [Buffer, Buffer[]][];
     return entries.map(([id, fields]) => [id.toString(), fields]);
   }
+}
 
-  private describe(streamId: string, fields: Buffer[]): DeadLetter | ForeignEntry {
-    try {
-      const envelope = decodeEnvelope(fields);
-      return {
-        streamId,
-        messageId: envelope.messageId,
-        dedupKey: envelope.dedupKey ?? envelope.messageId,
-        exchange: envelope.exchange,
-        routingKey: envelope.routingKey,
-        headers: envelope.headers,
-        contentType: envelope.contentType,
-        publishedAt: envelope.publishedAt,
-        body: this.codec.decode(envelope.body, envelope.contentType),
-        deathHistory: envelope.deathHistory,
-      };
-    } catch {
-      const raw: Record<string, string> = {};
-      for (let i = 0; i + 1 < fields.length; i += 2) {
-        raw[(fields[i] as Buffer).toString()] = (fields[i + 1] as Buffer).toString();
-      }
-      return { streamId, fields: raw };
+/**
+ * A stream entry as the tools show it: a sluice message with its body decoded by `codec`, or,
+ * for an entry that is not one, its raw fields as text.
+ */
+export function describeEntry(
+  codec: Codec,
+  streamId: string,
+  fields: Buffer[],
+): DeadLetter | ForeignEntry {
+  try {
+    const envelope = decodeEnvelope(fields);
+    return {
+      streamId,
+      messageId: envelope.messageId,
+      dedupKey: envelope.dedupKey ?? envelope.messageId,
+      exchange: envelope.exchange,
+      routingKey: envelope.routingKey,
+      headers: envelope.headers,
+      contentType: envelope.contentType,
+      publishedAt: envelope.publishedAt,
+      body: codec.decode(envelope.body, envelope.contentType),
+      deathHistory: envelope.deathHistory,
+      traceparent: envelope.traceparent,
+      tracestate: envelope.tracestate,
+    };
+  } catch {
+    const raw: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      raw[(fields[i] as Buffer).toString()] = (fields[i + 1] as Buffer).toString();
     }
+    return { streamId, fields: raw };
   }
 }

@@ -37,6 +37,13 @@ export interface QueueKeys {
    */
   readonly members: string;
   readonly joined: string;
+  /**
+   * Counters of the partition that Redis does not keep itself, a hash written by the scripts
+   * that change them: `acked` (acks, duplicates an idempotent consumer acked included) and
+   * `reappended` (entries a requeue or a delayed retry's promotion appended again). With the
+   * stream's own `entries-added` they give the queue's publish, delivery and ack totals.
+   */
+  readonly stats: string;
 }
 
 /** Key names of one namespace. */
@@ -67,6 +74,7 @@ export class Keyspace {
       owner: `${prefix}:owner`,
       members: `${prefix}:members`,
       joined: `${prefix}:joined`,
+      stats: `${prefix}:stats`,
     };
   }
 

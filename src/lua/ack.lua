@@ -1,5 +1,5 @@
 -- ack: acknowledge and delete deliveries that this consumer still owns.
--- KEYS: stream owner
+-- KEYS: stream owner stats
 -- ARGV: group consumer lowestId highestId limit token ids...
 -- limit: the most entries this consumer may hold between lowestId and highestId.
 -- token '': no ownership to check; else (an ordered consumer) the consumer must own the
@@ -12,6 +12,7 @@
 -- 1 acked; 0 pending for another consumer (nothing changed); 2 pending for nobody: settled
 -- already (an ack whose reply was lost and that ioredis sent again finds its own work done).
 -- An entry acked before the call is always 2, never confused with one another consumer took.
+-- stats: the partition's counters; `acked` counts the entries acked here.
 if ARGV[6] ~= '' and not owns(KEYS[2], ARGV[2], ARGV[6], server_ms()) then
   local out = {}
   for i = 7, #ARGV do out[#out + 1] = 0 end
@@ -40,5 +41,6 @@ for first = 1, #acked, 1000 do
   redis.call('XACK', KEYS[1], ARGV[1], unpack(acked, first, last))
   redis.call('XDEL', KEYS[1], unpack(acked, first, last))
 end
+if #acked > 0 then redis.call('HINCRBY', KEYS[3], 'acked', #acked) end
 if #acked == #ARGV - 6 then return 1 end
 return out

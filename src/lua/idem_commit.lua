@@ -5,8 +5,9 @@
 -- cannot be undone once the writes before it ran: the key is then marked done all the same (so
 -- that they are never applied twice) and the delivery is dead-lettered (reason 'rejected')
 -- instead of acked.
--- KEYS: stream outbox markers... writeKeys...
+-- KEYS: stream outbox stats markers... writeKeys...
 -- ARGV: group consumer ttlMs timeMs limit count commits...
+-- stats: the partition's counters; `acked` counts the deliveries acked here.
 -- limit: the most deliveries the consumer may hold (bounds the ownership scan). count: how many
 -- deliveries (and markers). writeKeys: the keys the writes touch, declared for
 -- the server (a cluster-mode server needs them in the queue's slot). commits: per delivery its
@@ -18,7 +19,7 @@ local count = tonumber(ARGV[6])
 local commits, ids = {}, {}
 local i = 7
 for d = 1, count do
-  local commit = {marker = KEYS[2 + d], entry = ARGV[i], token = ARGV[i + 1]}
+  local commit = {marker = KEYS[3 + d], entry = ARGV[i], token = ARGV[i + 1]}
   local writes = tonumber(ARGV[i + 2])
   i = i + 3
   commit.first = i
@@ -27,7 +28,7 @@ for d = 1, count do
   commits[d], ids[d] = commit, commit.entry
 end
 local mine = owned_ids(KEYS[1], ARGV[1], ARGV[2], ids, tonumber(ARGV[5]))
-local out, settled = {}, {}
+local out, settled, acked = {}, {}, 0
 for _, commit in ipairs(commits) do
   if not mine[commit.entry] or redis.call('GET', commit.marker) ~= 'l ' .. commit.token then
     out[#out + 1], out[#out + 2], out[#out + 3] = 'stale', 0, ''
@@ -55,6 +56,7 @@ for _, commit in ipairs(commits) do
       out[#out + 1], out[#out + 2], out[#out + 3] = 'refused', n, refused
     else
       out[#out + 1], out[#out + 2], out[#out + 3] = 'ok', 0, ''
+      acked = acked + 1
     end
     settled[#settled + 1] = commit.entry
   end
@@ -64,4 +66,5 @@ if #settled > 0 then
   redis.call('XACK', KEYS[1], ARGV[1], unpack(settled))
   redis.call('XDEL', KEYS[1], unpack(settled))
 end
+if acked > 0 then redis.call('HINCRBY', KEYS[3], 'acked', acked) end
 return out

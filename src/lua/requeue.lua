@@ -1,9 +1,10 @@
 -- requeue: give back an owned delivery with its redelivery count raised, the time it first
 -- entered the queue kept (messageTtlMs counts from it) and, after a handler failure, that error
 -- recorded: at the tail of the queue now, or parked in the delayed set until it is due.
--- KEYS: stream delayed delayedEntries
+-- KEYS: stream delayed delayedEntries stats
 -- ARGV: group consumer entryId dueAtMs retryId lastError
 -- delayed: the set of retry ids by due time; delayedEntries: retry id to packed entry.
+-- stats: the partition's counters; `reappended` counts a requeue at the tail (not a publish).
 -- dueAtMs: 0 for now; retryId: the member of the delayed set; lastError: the handler's error
 -- for F.lastError, or '' to keep the entry's own.
 -- Returns 1, or 0 when the entry is not owned by this consumer (nothing changed).
@@ -43,6 +44,7 @@ for i = 1, #src, 2 do
 end
 if tonumber(ARGV[4]) == 0 then
   redis.call('XADD', KEYS[1], '*', unpack(fields))
+  redis.call('HINCRBY', KEYS[4], 'reappended', 1)
 else
   redis.call('HSET', KEYS[3], ARGV[5], cmsgpack.pack(fields))
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])

@@ -18,8 +18,9 @@ const L = 0x6c; // 'l'
 /**
  * Positions in the `m` array: version, message id, exchange, routing key, publish time,
  * content type, then the optional headers, expiration, correlation id, death history, dedup
- * key and partition key (null when absent, the dedup key also when it is the message id;
- * trailing absent ones left out).
+ * key, partition key and W3C trace context (`traceparent`, `tracestate`) (null when absent, the
+ * dedup key also when it is the message id; trailing absent ones left out). A reader of an
+ * earlier release ignores the positions it does not know.
  */
 const enum Meta {
   Version,
@@ -34,6 +35,8 @@ const enum Meta {
   DeathHistory,
   DedupKey,
   PartitionKey,
+  TraceParent,
+  TraceState,
 }
 
 /** Everything a message carries besides its body. */
@@ -54,6 +57,10 @@ export interface EnvelopeMeta {
   readonly dedupKey?: string;
   /** The partition key the producer gave, when it gave one (else the routing key is it). */
   readonly partitionKey?: string;
+  /** W3C trace context of the publish (the `traceparent` header's format), when it had one. */
+  readonly traceparent?: string;
+  /** W3C `tracestate` that goes with {@link traceparent}. */
+  readonly tracestate?: string;
 }
 
 /** A decoded stream entry. */
@@ -86,6 +93,8 @@ export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer): (string | Buff
     meta.deathHistory ?? null,
     meta.dedupKey === undefined || meta.dedupKey === meta.messageId ? null : meta.dedupKey,
     meta.partitionKey ?? null,
+    meta.traceparent ?? null,
+    meta.tracestate ?? null,
   ];
   while (packed[packed.length - 1] === null) packed.pop();
   const fields: (string | Buffer)[] = [Field.meta, JSON.stringify(packed)];
@@ -96,7 +105,8 @@ export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer): (string | Buff
 
 /**
  * The fields of a copy of a message sent on through another exchange (dead-lettering, DLQ
- * replay): same id, dedup key, body, headers, content type and correlation id; a new exchange,
+ * replay): same id, dedup key, body, headers, content type, correlation id and trace context (a
+ * dead letter stays in its publish's trace); a new exchange,
  * routing key and death history; a fresh delivery count; no expiration.
  */
 export function encodeCopy(
@@ -116,6 +126,8 @@ export function encodeCopy(
       ...(envelope.correlationId === undefined ? {} : { correlationId: envelope.correlationId }),
       ...(envelope.dedupKey === undefined ? {} : { dedupKey: envelope.dedupKey }),
       ...(envelope.partitionKey === undefined ? {} : { partitionKey: envelope.partitionKey }),
+      ...(envelope.traceparent === undefined ? {} : { traceparent: envelope.traceparent }),
+      ...(envelope.tracestate === undefined ? {} : { tracestate: envelope.tracestate }),
     },
     envelope.body,
   );
@@ -191,13 +203,23 @@ export function decodeEnvelope(fields: readonly Buffer[]): Envelope {
       throw new MalformedEntryError('metadata dedup key is not a string');
     envelope.dedupKey = dedupKey;
   }
-  const partitionKey: unknown = packed[Meta.PartitionKey] ?? undefined;
-  if (partitionKey !== undefined) {
-    if (typeof partitionKey !== 'string')
-      throw new MalformedEntryError('metadata partition key is not a string');
-    envelope.partitionKey = partitionKey;
-  }
+  const partitionKey = metaOptionalText(packed, Meta.PartitionKey);
+  if (partitionKey !== undefined) envelope.partitionKey = partitionKey;
+  const traceparent = metaOptionalText(packed, Meta.TraceParent);
+  if (traceparent !== undefined) envelope.traceparent = traceparent;
+  const tracestate = metaOptionalText(packed, Meta.TraceState);
+  if (tracestate !== undefined) envelope.tracestate = tracestate;
   return envelope;
+}
+
+/** An optional text element: undefined when absent (null or past the end). */
+function metaOptionalText(packed: readonly unknown[], index: Meta): string | undefined {
+  const value = packed[index] ?? undefined;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') {
+    throw new MalformedEntryError(`metadata element ${index} is not a string`);
+  }
+  return value;
 }
 
 function metaText(packed: readonly unknown[], index: Meta): string {

@@ -20,4 +20,12 @@ export interface MessageProperties {
   readonly publishedAt: number;
   /** Set when the message was dead-lettered before: its death records, first and last death. */
   readonly deathHistory: DeathHistory | undefined;
+  /**
+   * The W3C trace context the message was published in (`traceparent` header format): the
+   * publish span's when `@opentelemetry/api` traced it, else the publish's `traceparent`
+   * option. Dead letters and replays keep it.
+   */
+  readonly traceparent: string | undefined;
+  /** The W3C `tracestate` that goes with {@link traceparent}. */
+  readonly tracestate: string | undefined;
 }

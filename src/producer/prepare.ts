@@ -14,7 +14,9 @@ import {
   validateOptionsObject,
   validateRoutingKey,
   validateStringOption,
+  validateTraceContext,
 } from '../validation/index.js';
+import type { PublishSpan, PublishTracing } from '../tracing/tracing.js';
 import { packFields } from './pack.js';
 import {
   assertDurabilitySupported,
@@ -35,6 +37,8 @@ const PUBLISH_OPTIONS = optionNames<PublishOptions>({
   dedupWindowMs: true,
   durability: true,
   partitionKey: true,
+  traceparent: true,
+  tracestate: true,
 });
 const BATCH_MESSAGE = optionNames<BatchMessage>({
   exchange: true,
@@ -71,6 +75,16 @@ export interface PublishOptions {
    * time. Default: the routing key. Carried with the message (`Delivery.partitionKey`).
    */
   readonly partitionKey?: string | undefined;
+  /**
+   * W3C trace context to publish the message in (a `traceparent` header value), for an
+   * application that propagates traces without `@opentelemetry/api`, or from a context it
+   * received: carried with the message (`Delivery.traceparent`). With `@opentelemetry/api`
+   * present it is the parent of the publish span, whose context the message carries instead;
+   * without either, the message carries the active span's context, if any.
+   */
+  readonly traceparent?: string | undefined;
+  /** The W3C `tracestate` that goes with `traceparent`. */
+  readonly tracestate?: string | undefined;
 }
 
 /** One message of `publishBatch`. */
@@ -97,6 +111,8 @@ export interface Message {
   readonly expiresAt: number | undefined;
   /** The envelope's XADD field/value items, packed (see {@link packFields}). */
   readonly fields: Buffer;
+  /** Its publish span, when the application traces with `@opentelemetry/api`. */
+  readonly span: PublishSpan | undefined;
 }
 
 /**
@@ -126,6 +142,7 @@ export function prepare(
   settings: ProducerSettings,
   connection: Connection,
   codec: Codec,
+  tracing: PublishTracing | undefined,
   batchItem?: string,
 ): Message {
   if (batchItem !== undefined) {
@@ -148,6 +165,7 @@ export function prepare(
   validateDedupWindow(options.dedupWindowMs, settings.confirmTimeoutMs);
   validateEnumOption('durability', options.durability, DURABILITIES);
   validateStringOption('partitionKey', options.partitionKey);
+  validateTraceContext(options.traceparent, options.tracestate);
   const durability = options.durability ?? settings.durability;
   assertDurabilitySupported(connection, durability);
   const encoded = encode(codec, body);
@@ -158,6 +176,13 @@ export function prepare(
   const dedupKey = options.dedupKey ?? messageId;
   const headers = options.headers ?? {};
   const publishedAt = Date.now();
+  const given =
+    options.traceparent === undefined
+      ? undefined
+      : { traceparent: options.traceparent, tracestate: options.tracestate };
+  // Last, once nothing can refuse the message: a span started is a span ended by its confirm.
+  const span = tracing?.startPublish(exchange, routingKey, messageId, given);
+  const trace = span === undefined ? given : span.context;
   const fields = packFields(
     encodeEnvelope(
       {
@@ -172,6 +197,8 @@ export function prepare(
         ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
         dedupKey,
         ...(options.partitionKey === undefined ? {} : { partitionKey: options.partitionKey }),
+        ...(trace === undefined ? {} : { traceparent: trace.traceparent }),
+        ...(trace?.tracestate === undefined ? {} : { tracestate: trace.tracestate }),
       },
       encoded.data,
     ),
@@ -188,5 +215,6 @@ export function prepare(
     partitionKey: options.partitionKey ?? routingKey,
     expiresAt: options.expirationMs === undefined ? undefined : publishedAt + options.expirationMs,
     fields,
+    span,
   };
 }

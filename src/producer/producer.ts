@@ -32,6 +32,7 @@ import { Publication, toConfirm, type PublishConfirm } from './publication.js';
 import type { ProducerSettings } from './settings.js';
 import { FifoDeadlines } from '../connection/deadlines.js';
 import { CallState, Retrier, untilAborted, type RetryPolicy } from './retry.js';
+import type { PublishTracing } from '../tracing/tracing.js';
 
 const BATCH_OPTIONS = optionNames<PublishBatchOptions>({ atomic: true });
 
@@ -76,6 +77,8 @@ export interface ProducerOptions {
   /** Dead-letters the messages it appended as they expire (see QueueKeeper.expireAt). */
   readonly expiry: ExpiryPort;
   readonly events: Events<ClientEvents>;
+  /** Publish spans, when the application has `@opentelemetry/api`. */
+  readonly tracing: PublishTracing | undefined;
 }
 
 /** What the producer needs of the dead-letter relay. */
@@ -160,14 +163,17 @@ export class Producer {
       );
     }
     // Every element is validated, holes of a sparse array included (map would skip them).
-    const publications = Array.from(
-      { length: messages.length },
-      (_, i) =>
-        new Publication(
-          this.prepareMessage(messages[i] as BatchMessage, `message ${i}`),
-          this.options.events,
-        ),
-    );
+    const prepared: Message[] = [];
+    try {
+      for (let i = 0; i < messages.length; i++) {
+        prepared.push(this.prepareMessage(messages[i] as BatchMessage, `message ${i}`));
+      }
+    } catch (error) {
+      // The batch is refused: the spans of the messages before the refused one end with it.
+      for (const message of prepared) message.span?.end(true, error);
+      throw error;
+    }
+    const publications = prepared.map((message) => new Publication(message, this.options.events));
     if (publications.length === 0) return [];
     if (atomic) this.enqueue(publications);
     else for (const publication of publications) this.enqueue(publication);
@@ -176,8 +182,8 @@ export class Producer {
 
   /** Validates and encodes a message; nothing is sent until it is enqueued. */
   private prepareMessage(message: BatchMessage, what?: string): Message {
-    const { settings, connection, codec } = this.options;
-    return prepare(message, settings, connection, codec, what);
+    const { settings, connection, codec, tracing } = this.options;
+    return prepare(message, settings, connection, codec, tracing, what);
   }
 
   /** Queues a publication, or an atomic batch as one unit; flushed at the end of the tick. */

@@ -41,6 +41,7 @@ export class Publication {
     if (this.settled) return;
     this.settled = true;
     this.settle?.resolve(confirm);
+    this.message.span?.end(false);
     if (this.startedAt > 0 && this.events.has('publish.confirmed')) {
       const { exchange, routingKey } = this.message;
       this.events.emit('publish.confirmed', {
@@ -56,6 +57,7 @@ export class Publication {
     if (this.settled) return;
     this.settled = true;
     this.settle?.reject(error);
+    this.message.span?.end(true, error);
     if (this.events.has('publish.failed')) {
       const { messageId, exchange, routingKey } = this.message;
       this.events.emit('publish.failed', { messageId, exchange, routingKey, error });

@@ -43,6 +43,58 @@ export interface QueueInfo {
   readonly partitions: readonly PartitionInfo[];
 }
 
+/**
+ * Totals of a queue since it was declared: counters that only grow, summed over its partitions.
+ * Redis keeps the stream's `entries-added`; sluice's scripts keep the rest in each partition's
+ * stats hash (acks, entries appended again), so that no publish writes more than its entry.
+ */
+export interface QueueTotals {
+  /**
+   * Messages that entered the queue: publishes routed to it, dead letters and DLQ replays sent
+   * to it. A requeued message, or a delayed retry coming back, is not counted again.
+   */
+  readonly published: number;
+  /**
+   * Deliveries of new entries: messages read by a consumer for the first time since they were
+   * appended (a requeued message's next delivery counts; a reclaim of an unacked one does not).
+   * Derived as appended minus still unread, so a message that left the queue unread (purged,
+   * expired at the head, dropped by overflow, taken by a DLQ replay) counts here too.
+   */
+  readonly delivered: number;
+  /** Deliveries acked, duplicates an idempotent consumer acked without its handler included. */
+  readonly acked: number;
+}
+
+/** Per-second rates of a queue's {@link QueueTotals} between two readings of this client. */
+export interface QueueRates {
+  readonly publishedPerSecond: number;
+  readonly deliveredPerSecond: number;
+  readonly ackedPerSecond: number;
+  /** The interval the rates are averaged over: from the previous reading to this one. */
+  readonly intervalMs: number;
+}
+
+/** What {@link Sluice.stats} reports of a queue: {@link QueueInfo} plus age, totals and rates. */
+export interface QueueStats extends QueueInfo {
+  /**
+   * Age of the oldest message in the queue, ready or unacked (the lag of its slowest consumer):
+   * the server's time now minus the time in the stream id of the oldest entry of any partition
+   * (acked entries are deleted, so the oldest left is the oldest not yet acked). A requeued
+   * message counts from its requeue; delayed retries and dead letters waiting for routing are
+   * not in the stream. 0 when the queue's streams are empty.
+   */
+  readonly oldestMessageAgeMs: number;
+  readonly totals: QueueTotals;
+  /**
+   * The totals' rates since this client's previous `stats()` reading of the queue; undefined on
+   * the first reading (call again a moment later for rates from a single process), and after
+   * the queue's counters went back (it was deleted and declared again).
+   */
+  readonly rates: QueueRates | undefined;
+  /** When the reading was taken: the server's time, ms since the epoch. */
+  readonly sampledAtMs: number;
+}
+
 const PURGE_BATCH = 1000;
 
 /** The counts of one partition, as read in one transaction. */
@@ -51,6 +103,53 @@ interface PartitionCounts extends PartitionInfo {
   readonly deadLetterBacklog: number;
   /** Live registrations (partition 0 holds them). */
   readonly consumers: number;
+  readonly totals: QueueTotals;
+  /** The time in the stream id of the partition's oldest entry; undefined when it has none. */
+  readonly oldestEntryMs: number | undefined;
+  /** The server's time of the reading. */
+  readonly nowMs: number;
+}
+
+/** A reading of a queue's totals, kept for the rates of the next one. */
+interface TotalsReading {
+  readonly atMs: number;
+  readonly totals: QueueTotals;
+}
+
+/** Fields of a flat `[name, value, name, value, ...]` reply (XINFO STREAM) by name. */
+function replyFields(reply: unknown): Map<string, unknown> {
+  const items = Array.isArray(reply) ? (reply as unknown[]) : [];
+  const fields = new Map<string, unknown>();
+  for (let i = 0; i + 1 < items.length; i += 2) fields.set(String(items[i]), items[i + 1]);
+  return fields;
+}
+
+/**
+ * The rates between two readings of a queue's totals; undefined without an earlier reading, when
+ * no time passed, or when a counter went back (the queue was deleted and declared again).
+ */
+export function ratesBetween(
+  previous: TotalsReading | undefined,
+  current: TotalsReading,
+): QueueRates | undefined {
+  if (previous === undefined) return undefined;
+  const intervalMs = current.atMs - previous.atMs;
+  if (intervalMs <= 0) return undefined;
+  const perSecond = (field: keyof QueueTotals): number | undefined => {
+    const delta = current.totals[field] - previous.totals[field];
+    return delta < 0 ? undefined : (delta * 1000) / intervalMs;
+  };
+  const publishedPerSecond = perSecond('published');
+  const deliveredPerSecond = perSecond('delivered');
+  const ackedPerSecond = perSecond('acked');
+  if (
+    publishedPerSecond === undefined ||
+    deliveredPerSecond === undefined ||
+    ackedPerSecond === undefined
+  ) {
+    return undefined;
+  }
+  return { publishedPerSecond, deliveredPerSecond, ackedPerSecond, intervalMs };
 }
 
 /**
@@ -59,6 +158,9 @@ interface PartitionCounts extends PartitionInfo {
  * the topology's.
  */
 export class QueueData {
+  /** This client's last reading of each queue's totals, for {@link stats}'s rates. */
+  private readonly readings = new Map<string, TotalsReading>();
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keyspace,
@@ -85,11 +187,56 @@ export class QueueData {
     return this.counts(queue, partitionCount(await this.require(queue)));
   }
 
+  /**
+   * {@link inspect}'s counts with the oldest message's age, the totals and their rates since
+   * this client's previous reading of the queue.
+   */
+  async stats(queue: string): Promise<QueueStats> {
+    validateName('queue', queue);
+    return this.statsOf(queue, partitionCount(await this.require(queue)));
+  }
+
+  /** {@link stats} of a queue whose partition count is known (from a topology snapshot). */
+  async statsOf(queue: string, partitions: number): Promise<QueueStats> {
+    const parts = await this.allPartitionCounts(queue, partitions);
+    const info = this.info(queue, parts);
+    const sum = (field: keyof QueueTotals): number =>
+      parts.reduce((total, part) => total + part.totals[field], 0);
+    const totals = {
+      published: sum('published'),
+      delivered: sum('delivered'),
+      acked: sum('acked'),
+    };
+    // One clock for the whole reading: the latest of the partitions' (their servers may differ).
+    const sampledAtMs = Math.max(...parts.map((part) => part.nowMs));
+    const oldest = parts.reduce(
+      (min, part) => Math.min(min, part.oldestEntryMs ?? Number.POSITIVE_INFINITY),
+      Number.POSITIVE_INFINITY,
+    );
+    const reading = { atMs: sampledAtMs, totals };
+    const rates = ratesBetween(this.readings.get(queue), reading);
+    this.readings.set(queue, reading);
+    return {
+      ...info,
+      oldestMessageAgeMs:
+        oldest === Number.POSITIVE_INFINITY ? 0 : Math.max(0, sampledAtMs - oldest),
+      totals,
+      rates,
+      sampledAtMs,
+    };
+  }
+
   /** The counts of {@link inspect}; all 0 for missing streams. */
   async counts(queue: string, partitions: number): Promise<QueueInfo> {
-    const parts = await Promise.all(
-      partitionNumbers(partitions).map((p) => this.partitionCounts(queue, p)),
-    );
+    return this.info(queue, await this.allPartitionCounts(queue, partitions));
+  }
+
+  private allPartitionCounts(queue: string, partitions: number): Promise<PartitionCounts[]> {
+    return Promise.all(partitionNumbers(partitions).map((p) => this.partitionCounts(queue, p)));
+  }
+
+  /** A queue's {@link QueueInfo} from its partitions' counts. */
+  private info(queue: string, parts: readonly PartitionCounts[]): QueueInfo {
     const sum = (field: 'messages' | 'unacked' | 'delayed' | 'deadLetterBacklog'): number =>
       parts.reduce((total, part) => total + part[field], 0);
     return {
@@ -120,6 +267,8 @@ export class QueueData {
       .time()
       .zrange(keys.consumers, 0, -1, 'WITHSCORES')
       .hmget(keys.owner, 'consumer', 'token', 'until')
+      .xinfo('STREAM', keys.stream)
+      .hmget(keys.stats, 'acked', 'reappended')
       .exec();
     // A missing group (XPENDING / XINFO errors) means nothing is pending and no one consumes.
     const value = (index: number): unknown =>
@@ -127,8 +276,9 @@ export class QueueData {
     const length = Number(value(0) ?? 0);
     // Deliveries given back in place (pending for RELEASED_HOLDER) are ready, not unacked.
     const pending = value(1) as [number, unknown, unknown, [string, string][] | null] | undefined;
+    const pendingCount = Number(pending?.[0] ?? 0);
     const released = Number(pending?.[3]?.find(([holder]) => holder === RELEASED_HOLDER)?.[1] ?? 0);
-    const unacked = Number(pending?.[0] ?? 0) - released;
+    const unacked = pendingCount - released;
     // Leases by when they end, against the server's clock.
     const [seconds, micros] = (value(4) as [string, string] | undefined) ?? ['0', '0'];
     const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
@@ -136,6 +286,12 @@ export class QueueData {
     let consumers = 0;
     for (let i = 1; i < leases.length; i += 2) if (Number(leases[i]) >= nowMs) consumers++;
     const [owner, token, until] = (value(6) as (string | null)[] | undefined) ?? [];
+    const stream = replyFields(value(7));
+    const [acked, reappended] = (value(8) as (string | null)[] | undefined) ?? [];
+    const appended = Number(stream.get('entries-added') ?? 0);
+    // Acked entries are deleted: what the stream holds is pending (released ones too) or unread.
+    const unread = length - pendingCount;
+    const firstEntry = stream.get('first-entry') as [string, unknown] | null | undefined;
     return {
       partition,
       messages: length - unacked,
@@ -147,6 +303,13 @@ export class QueueData {
         typeof owner === 'string' && Number(until) >= nowMs
           ? { consumer: owner, token: Number(token) }
           : undefined,
+      totals: {
+        published: appended - Number(reappended ?? 0),
+        delivered: Math.max(0, appended - unread),
+        acked: Number(acked ?? 0),
+      },
+      oldestEntryMs: firstEntry ? Number(firstEntry[0].split('-')[0]) : undefined,
+      nowMs,
     };
   }
 
@@ -191,6 +354,7 @@ export class QueueData {
         keys.owner,
         keys.members,
         keys.joined,
+        keys.stats,
       );
       // Dedup slots are named by window, so they are found by pattern; left alone they would
       // make a new queue of the same name report duplicates until they expire.

@@ -38,6 +38,7 @@ import type {
   OverflowPolicy,
   QueueOptions,
   QueueRecord,
+  TopologyListing,
   TopologySnapshot,
 } from './types.js';
 
@@ -96,6 +97,13 @@ const PREDECLARED: ReadonlyMap<string, ExchangeRecord> = new Map(
     { name: `amq.${type}`, type, durable: true, internal: false },
   ]),
 );
+/** The default exchange `""`, as a listing shows it: every queue is bound to it by its name. */
+const DEFAULT_EXCHANGE: ExchangeRecord = {
+  name: '',
+  type: 'direct',
+  durable: true,
+  internal: false,
+};
 const OVERFLOW_POLICIES: readonly OverflowPolicy[] = [
   'reject-publish',
   'drop-head',
@@ -573,6 +581,27 @@ export class Topology {
       { binding: bindingField(binding) },
     );
     await this.changed(Number(version));
+  }
+
+  /**
+   * The whole topology at one version, sorted by name: the exchanges (the default exchange and
+   * the predeclared `amq.*` ones included), the queues with their arguments, and the bindings
+   * (not the implicit ones of the default exchange). One read of the topology's own slot: no
+   * scan of the namespace.
+   */
+  async list(): Promise<TopologyListing> {
+    const snapshot = await this.snapshot();
+    const byName = (a: { readonly name: string }, b: { readonly name: string }): number =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+    return {
+      version: snapshot.version,
+      exchanges: [DEFAULT_EXCHANGE, ...snapshot.exchanges.values()].sort(byName),
+      queues: [...snapshot.queues.values()].sort(byName),
+      bindings: [...snapshot.bindings].sort((a, b) => {
+        const [x, y] = [bindingField(a), bindingField(b)];
+        return x < y ? -1 : x > y ? 1 : 0;
+      }),
+    };
   }
 
   /** Reads the whole topology in one transaction, so it is consistent with its version. */

@@ -79,3 +79,12 @@ export interface TopologySnapshot {
   readonly queues: ReadonlyMap<string, QueueRecord>;
   readonly bindings: readonly BindingRecord[];
 }
+
+/** What {@link Sluice.listTopology} reports: the topology at one version, sorted by name. */
+export interface TopologyListing {
+  /** The topology version: it grows with every change. */
+  readonly version: number;
+  readonly exchanges: readonly ExchangeRecord[];
+  readonly queues: readonly QueueRecord[];
+  readonly bindings: readonly BindingRecord[];
+}

@@ -3,6 +3,7 @@ import { AccessRefusedError, InvalidArgumentError } from '../errors/index.js';
 import type { Codec } from '../message/codec.js';
 import type { Headers, HeaderValue } from '../message/headers.js';
 import type { BindingArguments } from '../routing/headers.js';
+import { MAX_TRACESTATE_LENGTH, parseTraceparent } from '../tracing/trace-context.js';
 
 /** AMQP short strings (names, routing keys) are at most 255 bytes; sluice keeps that limit. */
 export const MAX_NAME_BYTES = 255;
@@ -13,6 +14,9 @@ export const MAX_NAME_BYTES = 255;
 const FORBIDDEN_NAME_CHARS = /[:{}\s\u0000-\u001f\u007f-\u009f]/u;
 /** A surrogate without its pair: Redis would store it as U+FFFD, so two such names would meet. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
+
+/** What a W3C `tracestate` is made of (its member list is the application's business). */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/u;
 
 function byteLength(value: string): number {
   return Buffer.byteLength(value, 'utf8');
@@ -252,6 +256,32 @@ export function validateStringOption(
     );
   }
   validateWellFormed(name, value);
+}
+
+/**
+ * Checks the optional W3C trace context of a publish: `traceparent` a valid header value (see
+ * {@link parseTraceparent}), `tracestate` a printable ASCII string of at most 512 characters
+ * that comes with a `traceparent`.
+ */
+export function validateTraceContext(traceparent: unknown, tracestate: unknown): void {
+  if (traceparent !== undefined) {
+    if (typeof traceparent !== 'string' || parseTraceparent(traceparent) === undefined) {
+      throw new InvalidArgumentError(
+        'traceparent must be a W3C traceparent header value (00-<32 hex>-<16 hex>-<2 hex>)',
+      );
+    }
+  }
+  if (tracestate === undefined) return;
+  if (
+    typeof tracestate !== 'string' ||
+    tracestate.length > MAX_TRACESTATE_LENGTH ||
+    !PRINTABLE_ASCII.test(tracestate)
+  ) {
+    throw new InvalidArgumentError(
+      `tracestate must be printable ASCII of at most ${MAX_TRACESTATE_LENGTH} characters`,
+    );
+  }
+  if (traceparent === undefined) throw new InvalidArgumentError('tracestate requires traceparent');
 }
 
 /** Checks that an optional option is one of the allowed literals. */

@@ -12,7 +12,13 @@ import { scriptBodies } from '../../src/connection/scripts.js';
 import type { ReplayRoute } from '../../src/dead-letter/relay.js';
 import { Keyspace } from '../../src/keys/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
-import { connectSluice, entryMessageId, streamKey, useSluice } from '../support/sluice.js';
+import {
+  declareWorkWithDeadLetters,
+  connectSluice,
+  entryMessageId,
+  streamKey,
+  useSluice,
+} from '../support/sluice.js';
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -43,12 +49,7 @@ async function reject(sluice: Sluice, queue: string, n: number): Promise<void> {
 
 /** Orders go through topic `orders` to `work`, which dead-letters into `work.dlq`; `n` rejected. */
 async function deadLetters(sluice: Sluice, n: number): Promise<string[]> {
-  await sluice.declareExchange('orders', 'topic');
-  await sluice.declareExchange('dlx', 'fanout');
-  await sluice.declareQueue('work.dlq');
-  await sluice.bindQueue('work.dlq', 'dlx');
-  await sluice.declareQueue('work', { deadLetterExchange: 'dlx' });
-  await sluice.bindQueue('work', 'orders', 'order.*');
+  await declareWorkWithDeadLetters(sluice);
   const confirms = await sluice.publishBatch(
     Array.from({ length: n }, (_, i) => ({
       exchange: 'orders',
@@ -269,10 +270,10 @@ describe('sluice dlq command line', () => {
       await sluiceCli(namespace, 'dlq', 'show', 'work.dlq', first ?? ''),
     ) as { messageId: string };
     expect(shown.messageId).toBe(first);
-    expect(await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq', '--limit', '2')).toContain(
-      'replayed 2, skipped 0, failed 0',
-    );
-    expect(await sluiceCli(namespace, 'dlq', 'purge', 'work.dlq')).toContain('purged 4');
+    expect(
+      await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq', '--limit', '2', '--yes'),
+    ).toContain('replayed 2, skipped 0, failed 0');
+    expect(await sluiceCli(namespace, 'dlq', 'purge', 'work.dlq', '--yes')).toContain('purged 4');
   });
 
   it('replay says in --help where messages go, and goes through the exchange when asked', async () => {
@@ -283,13 +284,22 @@ describe('sluice dlq command line', () => {
     await bindShipping(sluice);
     await deadLetters(sluice, 4);
     expect(
-      await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq', '--via-exchange', '--limit', '2'),
+      await sluiceCli(
+        namespace,
+        'dlq',
+        'replay',
+        'work.dlq',
+        '--via-exchange',
+        '--limit',
+        '2',
+        '--yes',
+      ),
     ).toContain('replayed 2, skipped 0, failed 0');
     expect(await redis.xlen(streamKey(namespace, 'work'))).toBe(2);
     expect(await redis.xlen(streamKey(namespace, 'shipping'))).toBe(6);
 
     await sluice.deleteQueue('work');
-    const failure = await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq').catch(
+    const failure = await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq', '--yes').catch(
       (error: unknown) => error,
     );
     expect(failure).toMatchObject({
@@ -335,13 +345,13 @@ describe('sluice dlq command line', () => {
     ]);
   });
 
-  it('reports a typed error and exits with 1', async () => {
+  it('reports a missing queue as a typed error and exits with 3', async () => {
     const { namespace } = await useSluice();
     const failure = await sluiceCli(namespace, 'dlq', 'list', 'ghost').catch(
       (error: unknown) => error,
     );
     expect(failure).toMatchObject({
-      code: 1,
+      code: 3,
       stderr: expect.stringContaining('NOT_FOUND') as string,
     });
   });

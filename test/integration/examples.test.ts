@@ -4,7 +4,6 @@
  * runs as a program of its own, and the tables of routing edge cases in docs/routing.md agree
  * with sluice's matchers and with the decisions recorded from RabbitMQ.
  */
-import { spawn } from 'node:child_process';
 import {
   mkdtempSync,
   readdirSync,
@@ -23,6 +22,7 @@ import { findPostgres, type FoundPostgres } from '../../scripts/local-postgres.j
 import { matchHeaders, matchTopic, type Headers } from '../../src/index.js';
 import { connectRedis, deleteNamespaceKeys, redisUrl, testNamespace } from '../support/index.js';
 import { createSchema, withSearchPath } from '../support/postgres.js';
+import { run as runCommand, type CliRun } from '../support/cli.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -34,26 +34,13 @@ const DOCS_NAMESPACE = /namespace: '[^']*'/g;
 /** The PostgreSQL URL the documentation uses; a test swaps in its server with a schema of its own. */
 const DOCS_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
 function run(command: string, args: readonly string[], cwd: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd,
-      env: { ...process.env, REDIS_URL: redisUrl() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: RUN_TIMEOUT_MS,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  return runCommand(command, args, {
+    cwd,
+    env: { REDIS_URL: redisUrl() },
+    timeoutMs: RUN_TIMEOUT_MS,
   });
 }
 
@@ -148,6 +135,7 @@ const DOCUMENTS = [
   'docs/producer.md',
   'docs/idempotency.md',
   'docs/ordering.md',
+  'docs/metrics.md',
 ];
 
 function typeScriptBlocks(document: string): CodeBlock[] {
@@ -198,6 +186,7 @@ describe('documentation code blocks', { concurrent: true, timeout: 120_000 }, ()
           paths: {
             sluice: [join(ROOT, 'src', 'index.ts')],
             'sluice/postgres': [join(ROOT, 'src', 'postgres', 'index.ts')],
+            'sluice/prometheus': [join(ROOT, 'src', 'prometheus', 'index.ts')],
           },
         },
         include: ['*.ts'],

@@ -32,6 +32,8 @@ import {
   type SluiceErrorCode,
 } from '../../src/index.js';
 import { Keyspace } from '../../src/keys/index.js';
+import { Registry } from 'prom-client';
+import { prometheusMetrics } from '../../src/prometheus/index.js';
 import {
   argument,
   callback,
@@ -484,6 +486,15 @@ const PUBLISH_OPTIONS: OptionsSpec = {
   dedupWindowMs: { valid: fc.constantFrom(0, CONFIRM_TIMEOUT_MS, 60_000), type: isInteger },
   durability: { valid: fc.constantFrom('written', 'replicated', 'fsynced'), type: isString },
   partitionKey: { valid: fc.string({ minLength: 1, maxLength: 10 }), type: isString },
+  traceparent: {
+    valid: fc.constantFrom(
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
+      'not a traceparent',
+    ),
+    type: isString,
+  },
+  tracestate: { valid: fc.constantFrom('vendor=value', '', 'é'), type: isString },
 };
 const RETRY_POLICY: OptionsSpec = {
   initialDelayMs: { valid: integer(1, 30 * 86_400_000), type: isInteger },
@@ -656,6 +667,7 @@ describe('every public operation, fed hostile values', () => {
       connectTimeoutMs: { valid: fc.constantFrom(100, 1000, 5000), type: isInteger },
       operationTimeoutMs: { valid: fc.constantFrom(100, 2000), type: isInteger },
       codec,
+      tracing: boolean,
       maxBodyBytes: { valid: integer(1, 512 * 1024 * 1024), type: isInteger },
       durability: PUBLISH_OPTIONS['durability'] as OptionSpec,
       replicas: { valid: integer(1, 1000), type: isInteger },
@@ -778,15 +790,66 @@ describe('every public operation, fed hostile values', () => {
     }));
   });
 
-  it('inspectQueue and purgeQueue read, purge or refuse', async () => {
+  it('inspectQueue, stats and purgeQueue read, purge or refuse', async () => {
     const world = await useWorld();
-    const args = fc.tuple(fc.constantFrom('inspectQueue', 'purgeQueue'), argument(queueName));
+    const args = fc.tuple(
+      fc.constantFrom('inspectQueue', 'stats', 'purgeQueue'),
+      argument(queueName),
+    );
     await forEveryCall(world, args, ([method, name]) => ({
       run: () => invoke(world.sluice, method, [name]),
       form: 'promise',
       boundMs: ADMIN_BOUND_MS,
-      mustRefuse: typeof name !== 'string',
+      // stats() without a queue reads every queue.
+      mustRefuse: typeof name !== 'string' && !(method === 'stats' && name === undefined),
     }));
+  });
+
+  it('listTopology lists, whatever it is given', async () => {
+    const world = await useWorld();
+    await forEveryCall(world, fc.array(hostileValue, { maxLength: 3 }), (args) => ({
+      run: () => invoke(world.sluice, 'listTopology', args),
+      form: 'promise',
+      boundMs: ADMIN_BOUND_MS,
+    }));
+  });
+
+  it('prometheusMetrics registers or refuses, and observe takes consumers only', async () => {
+    const world = await useWorld();
+    const registry = new Registry();
+    const spec: OptionsSpec = {
+      sluice: {
+        valid: fc.oneof(fc.constant(world.sluice), unreadableObject),
+        type: (value) => value instanceof Sluice,
+      },
+      registry: {
+        valid: fc.oneof(fc.constant(registry), unreadableObject),
+        type: (value) => value instanceof Registry,
+      },
+      queues: {
+        valid: fc.array(argument(queueName), { maxLength: 3 }),
+        type: (value) =>
+          (arrayItems(value) ?? [undefined]).every((item) => typeof item === 'string'),
+      },
+    };
+    const args = fc.tuple(optionsOf(spec, ['sluice']), argument(fc.constant(undefined)));
+    await forEveryCall(world, args, ([metricsOptions, observed]) => ({
+      run: () => {
+        const metrics = prometheusMetrics(metricsOptions as never);
+        try {
+          metrics.observe(observed as never);
+        } finally {
+          metrics.close();
+        }
+      },
+      form: 'sync',
+      boundMs: ADMIN_BOUND_MS,
+      mustRefuse: true,
+    }));
+    // What it made works: a scrape of real queues.
+    const metrics = prometheusMetrics({ sluice: world.sluice, registry });
+    expect(await registry.metrics()).toContain('sluice_queue_messages_ready{queue="q-a"}');
+    metrics.close();
   });
 
   it('publish confirms or refuses, with every option', async () => {
@@ -1082,6 +1145,8 @@ describe('every public operation, fed hostile values', () => {
         'bindExchange',
         'unbindExchange',
         'inspectQueue',
+        'stats',
+        'listTopology',
         'purgeQueue',
         'publish',
         'publishBatch',

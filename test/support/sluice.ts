@@ -41,3 +41,16 @@ export function streamKey(namespace: string, queue: string): string {
 export function entryMessageId(fields: readonly string[]): string {
   return decodeEnvelope(fields.map((field) => Buffer.from(field))).messageId;
 }
+
+/**
+ * Topic `orders` routes `order.*` to `work`, which dead-letters through fanout `dlx` into
+ * `work.dlq`: the dead-letter setup of the DLQ, CLI and dashboard tests.
+ */
+export async function declareWorkWithDeadLetters(sluice: Sluice): Promise<void> {
+  await sluice.declareExchange('orders', 'topic');
+  await sluice.declareExchange('dlx', 'fanout');
+  await sluice.declareQueue('work.dlq');
+  await sluice.bindQueue('work.dlq', 'dlx');
+  await sluice.declareQueue('work', { deadLetterExchange: 'dlx' });
+  await sluice.bindQueue('work', 'orders', 'order.*');
+}

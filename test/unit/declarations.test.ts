@@ -36,6 +36,8 @@ const DELIVERY_MEMBERS = [
   'routingKey',
   'settled',
   'streamId',
+  'traceparent',
+  'tracestate',
 ];
 const CONSUMER_MEMBERS = ['close', 'off', 'on', 'queue', 'stats'];
 /** Methods of the implementations that callers must never see. */

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { recordDeath } from '../../src/dead-letter/death.js';
-import { decodeEnvelope, encodeEnvelope, MalformedEntryError } from '../../src/message/envelope.js';
+import {
+  decodeEnvelope,
+  encodeCopy,
+  encodeEnvelope,
+  MalformedEntryError,
+} from '../../src/message/envelope.js';
 import { defaultCodec } from '../../src/message/codec.js';
 
 const asBuffers = (fields: (string | Buffer)[]): Buffer[] =>
@@ -31,6 +36,21 @@ describe('envelope', () => {
     const fields = encodeEnvelope(meta, body);
     expect(fields.at(-2)).toBe('b');
     expect(decodeEnvelope(asBuffers(fields))).toEqual({ ...meta, body });
+  });
+
+  it('round-trips the W3C trace context, and a copy (dead letter, replay) keeps it', () => {
+    const traced = {
+      ...meta,
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: 'vendor=value',
+    };
+    const body = Buffer.from('x');
+    const decoded = decodeEnvelope(asBuffers(encodeEnvelope(traced, body)));
+    expect(decoded).toEqual({ ...traced, body });
+    const copy = decodeEnvelope(
+      asBuffers(encodeCopy(decoded, { exchange: 'dlx', routingKey: 'k', deathHistory: undefined })),
+    );
+    expect(copy).toMatchObject({ traceparent: traced.traceparent, tracestate: 'vendor=value' });
   });
 
   it('stores the metadata in one field, requeue count apart, body last', () => {

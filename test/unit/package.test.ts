@@ -36,15 +36,18 @@ describe('the built package', () => {
     expect(stdout).toBe('ok');
   });
 
-  it('exports the PostgreSQL inbox from sluice/postgres, to ESM and CommonJS', async () => {
-    const check = `typeof PostgresInbox === 'function' && typeof migrate === 'function'
-      && typeof migrationSql === 'function' && typeof purgeExpired === 'function'`;
+  it.each([
+    ['sluice/postgres', ['PostgresInbox', 'migrate', 'migrationSql', 'purgeExpired']],
+    ['sluice/prometheus', ['prometheusMetrics']],
+  ])('exports %s to ESM and CommonJS', async (subpath, names) => {
+    const list = names.join(', ');
+    const check = names.map((name) => `typeof ${name} === 'function'`).join(' && ');
     const esm = `
-      import { PostgresInbox, migrate, migrationSql, purgeExpired } from 'sluice/postgres';
+      import { ${list} } from '${subpath}';
       process.stdout.write(${check} ? 'ok' : 'missing exports');
     `;
     const cjs = `
-      const { PostgresInbox, migrate, migrationSql, purgeExpired } = require('sluice/postgres');
+      const { ${list} } = require('${subpath}');
       process.stdout.write(${check} ? 'ok' : 'missing exports');
     `;
     for (const args of [
@@ -84,5 +87,18 @@ describe('the built package', () => {
     expect(readFileSync(`${root}LICENSE`, 'utf8')).toContain('MIT License');
     expect(manifest.files).toContain('LICENSE');
     expect(manifest.keywords).toContain('rabbitmq');
+  });
+
+  it('ships the dashboard: its server and its built front end, inside dist/', () => {
+    const manifest = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { files: string[] };
+    expect(manifest.files).toContain('dist');
+    expect(existsSync(`${root}dist/dashboard/server.js`)).toBe(true);
+    const index = readFileSync(`${root}dist/dashboard/app/index.html`, 'utf8');
+    // Built by Vite: the module script is a hashed asset, addressed relative to the page.
+    const script = /<script type="module" crossorigin src="\.\/(assets\/[^"]+\.js)">/u.exec(
+      index,
+    )?.[1];
+    expect(script).toBeDefined();
+    expect(existsSync(`${root}dist/dashboard/app/${script}`)).toBe(true);
   });
 });

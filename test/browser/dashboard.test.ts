@@ -1,0 +1,162 @@
+/**
+ * The dashboard as an operator uses it: `sluice dashboard` (the built command) in a child
+ * process, driven in Debian's headless Chromium through playwright-core. Screenshots go to
+ * test-results/.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sluice } from '../../src/index.js';
+import { waitFor } from '../support/index.js';
+import { startDashboardProcess } from '../support/cli.js';
+import { declareWorkWithDeadLetters, useSluice } from '../support/sluice.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
+const TOKEN = 'browser-test-token-0123456789';
+
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `${CHROMIUM} is missing: the dashboard tests need Debian's Chromium (apt-get install -y chromium)`,
+    );
+  }
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // No sandbox as root; no background traffic, which this machine's closed network refuses.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** Orders to `work`, which dead-letters through fanout `dlx` into `work.dlq`; one rejected. */
+async function oneDeadLetter(sluice: Sluice): Promise<string> {
+  await declareWorkWithDeadLetters(sluice);
+  await sluice.declareQueue('audit', { partitions: 2 });
+  await sluice.bindQueue('audit', 'orders', '#');
+  const { messageId } = await sluice.publish('orders', 'order.created', { orderId: 7 });
+  const rejecting = await sluice.consume('work', (msg) => msg.reject());
+  await waitFor(async () => (await sluice.inspectQueue('work.dlq')).messages === 1, {
+    timeoutMs: 15_000,
+  });
+  await rejecting.close();
+  return messageId;
+}
+
+async function openPage(url: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+  await page.goto(url);
+  return page;
+}
+
+describe('dashboard in a browser', () => {
+  it('shows the overview, opens a dead-letter queue and replays its message through a confirmation', async () => {
+    const { sluice, namespace } = await useSluice();
+    const messageId = await oneDeadLetter(sluice);
+    const { url } = await startDashboardProcess(namespace, ['--token', TOKEN]);
+    const page = await openPage(url);
+    try {
+      await page
+        .getByTestId('queues')
+        .getByRole('link', { name: /work\.dlq/u })
+        .waitFor();
+      await expect(page.getByTestId('bindings-graph').textContent()).resolves.toContain(
+        'orders (topic)',
+      );
+      // The token moved from the address into the tab's storage.
+      expect(page.url()).not.toContain('token=');
+      // A second depth sample, so that the chart has a line.
+      await page
+        .locator('[data-testid="depth-chart"] polyline[points*=" "]')
+        .first()
+        .waitFor({ state: 'attached', timeout: 15_000 });
+      await page.screenshot({ path: `${SCREENSHOTS}dashboard-overview.png`, fullPage: true });
+
+      await page
+        .getByTestId('queues')
+        .getByRole('link', { name: /work\.dlq/u })
+        .click();
+      await page.getByTestId('dead-letter-list').getByText('rejected in work ×1').waitFor();
+      await page.getByTestId('dead-letter-list').getByRole('button').first().click();
+      // Shown once its fetch answers.
+      await page.getByTestId('dead-letter-detail').filter({ hasText: messageId }).waitFor();
+      await page.getByTestId('replay').click();
+      await page.getByTestId('confirm-dialog').waitFor();
+      await page.screenshot({ path: `${SCREENSHOTS}dashboard-replay-confirm.png`, fullPage: true });
+      await page.getByTestId('confirm').click();
+      await page.getByText('replayed 1, skipped 0, failed 0').waitFor();
+    } finally {
+      await page.close();
+    }
+
+    const delivered: { messageId: string; body: unknown }[] = [];
+    const consumer = await sluice.consume('work', (msg) => {
+      delivered.push({ messageId: msg.messageId, body: msg.body });
+    });
+    await waitFor(() => delivered.length === 1, { timeoutMs: 15_000 });
+    await consumer.close();
+    expect(delivered).toEqual([{ messageId, body: { orderId: 7 } }]);
+    expect((await sluice.inspectQueue('work.dlq')).messages).toBe(0);
+  });
+
+  it('shows a queue with partitions and its ready messages', async () => {
+    const { sluice, namespace } = await useSluice();
+    await oneDeadLetter(sluice);
+    const { url } = await startDashboardProcess(namespace, ['--token', TOKEN]);
+    const page = await openPage(`${url}#/queues/audit`);
+    try {
+      await page.getByTestId('partitions').getByRole('row').nth(2).waitFor();
+      await expect(page.getByTestId('ready-messages').textContent()).resolves.toContain('orderId');
+      await page.screenshot({ path: `${SCREENSHOTS}dashboard-queue.png`, fullPage: true });
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('in read-only mode hides write actions and refuses them with 403; without the token with 401', async () => {
+    const { sluice, namespace } = await useSluice();
+    await oneDeadLetter(sluice);
+    const readOnly = await startDashboardProcess(namespace, ['--read-only', '--token', TOKEN]);
+    const page = await openPage(`${readOnly.url}#/queues/work.dlq`);
+    try {
+      await page.getByTestId('dead-letter-list').waitFor();
+      await expect(page.getByTestId('mode').textContent()).resolves.toBe('read-only');
+      expect(await page.getByTestId('replay').count()).toBe(0);
+      expect(await page.getByTestId('purge').count()).toBe(0);
+      const status = await page.evaluate(
+        async (token) =>
+          (
+            await fetch('api/queues/work.dlq/purge', {
+              method: 'POST',
+              headers: { 'x-sluice-token': token },
+            })
+          ).status,
+        TOKEN,
+      );
+      expect(status).toBe(403);
+    } finally {
+      await page.close();
+    }
+    const writable = await startDashboardProcess(namespace, ['--token', TOKEN]);
+    const noToken = await fetch(new URL('api/queues/work.dlq/purge', writable.url), {
+      method: 'POST',
+    });
+    expect(noToken.status).toBe(401);
+    expect((await sluice.inspectQueue('work.dlq')).messages).toBe(1);
+  });
+});
