@@ -49,6 +49,20 @@ describe('a local Redis Cluster', () => {
     }
   }
 
+  /** Writes `key` through the client; resolves once its master's replica has it too. */
+  async function writeReplicated(
+    key: string,
+    value: string,
+  ): Promise<{ master: ClusterNode; replica: ClusterNode }> {
+    const { cluster, client } = started();
+    await client.set(key, value);
+    const master = await cluster.masterFor(key);
+    const [replica] = cluster.replicasOf(master);
+    if (replica === undefined) throw new Error('the master has no replica');
+    await replicated(replica, key, value);
+    return { master, replica };
+  }
+
   it('splits the slots among 3 masters, each with a replica, and serves a Cluster client', async ({
     annotate,
   }) => {
@@ -67,11 +81,7 @@ describe('a local Redis Cluster', () => {
 
   it('keeps a written key readable after a manual failover of its master', async () => {
     const { cluster, client } = started();
-    await client.set('kit:{failover}', 'kept');
-    const master = await cluster.masterFor('kit:{failover}');
-    const [replica] = cluster.replicasOf(master);
-    if (replica === undefined) throw new Error('the master has no replica');
-    await replicated(replica, 'kit:{failover}', 'kept');
+    const { master, replica } = await writeReplicated('kit:{failover}', 'kept');
     await cluster.failover(replica);
     expect((await cluster.masterFor('kit:{failover}')).id).toBe(replica.id);
     expect(cluster.nodes.find((node) => node.id === master.id)?.role).toBe('replica');
@@ -82,11 +92,7 @@ describe('a local Redis Cluster', () => {
     annotate,
   }) => {
     const { cluster, client } = started();
-    await client.set('kit:{crash}', 'survives');
-    const master = await cluster.masterFor('kit:{crash}');
-    const [replica] = cluster.replicasOf(master);
-    if (replica === undefined) throw new Error('the master has no replica');
-    await replicated(replica, 'kit:{crash}', 'survives');
+    const { master, replica } = await writeReplicated('kit:{crash}', 'survives');
     const killedAt = Date.now();
     const promoted = await cluster.killMaster(master);
     const takeoverMs = Date.now() - killedAt;

@@ -3,8 +3,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitFor } from '../../scripts/local-redis.js';
 import { startSentinelSet, type LocalSentinelSet } from '../support/sentinel.js';
 
-/** Down after 1 s, then a vote among the sentinels and the promotion. */
-const FAILOVER_MS = 15_000;
+/**
+ * Down after 1 s, then a vote among the sentinels and the promotion; a split vote is tried
+ * again after twice the failover-timeout (6 s).
+ */
+const FAILOVER_MS = 30_000;
 
 describe('a local Redis Sentinel set', () => {
   let set: LocalSentinelSet | undefined;
