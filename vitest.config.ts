@@ -7,6 +7,8 @@
  * missing). Every integration test asserts that each script call keeps its keys in one slot.
  * `browser` drives the dashboard in headless Chromium, once, against redis-server (or REDIS_URL):
  * what it checks is the dashboard, which the integration projects cover on every server kind.
+ * The `integration:topologies:*` projects run test/topologies, whose tests start servers of their
+ * own (a Cluster, a Sentinel set, TLS and ACL servers) with the project's binary.
  */
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 import { defaultRedisServerBinary, findOnPath } from './scripts/local-redis.js';
@@ -31,17 +33,37 @@ function integrationProject(
   };
 }
 
+/** Tests that start their own topology of `binary` servers: no shared Redis, no global setup. */
+function topologiesProject(name: string, binary: string): TestProjectInlineConfiguration {
+  return {
+    test: {
+      name,
+      include: ['test/topologies/**/*.test.ts'],
+      provide: { redisServerBinary: binary },
+      testTimeout: INTEGRATION_TIMEOUT_MS,
+      hookTimeout: INTEGRATION_TIMEOUT_MS,
+    },
+  };
+}
+
 function integrationProjects(): TestProjectInlineConfiguration[] {
   if (process.env.REDIS_URL) {
-    return [integrationProject('integration', defaultRedisServerBinary())];
+    return [
+      integrationProject('integration', defaultRedisServerBinary()),
+      topologiesProject('integration:topologies', defaultRedisServerBinary()),
+    ];
   }
   const projects = [
     integrationProject('integration:redis', 'redis-server'),
     // A one-node Redis Cluster: every script and command must keep its keys in one slot.
     integrationProject('integration:redis-cluster-node', 'redis-server', true),
+    topologiesProject('integration:topologies:redis', 'redis-server'),
   ];
   if (findOnPath('valkey-server') !== undefined) {
-    projects.push(integrationProject('integration:valkey', 'valkey-server'));
+    projects.push(
+      integrationProject('integration:valkey', 'valkey-server'),
+      topologiesProject('integration:topologies:valkey', 'valkey-server'),
+    );
   } else if (process.env.CI) {
     throw new Error(
       'CI is set but valkey-server is not on PATH: integration tests must run on Valkey as well. ' +

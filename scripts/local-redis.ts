@@ -6,11 +6,20 @@
  * replica of another; `findRedis` picks the Redis a run should use, in the order DESIGN.md
  * section 10 gives.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { connect as connectTls } from 'node:tls';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { unlinkMatching } from '../src/connection/connection.js';
@@ -109,14 +118,22 @@ export function findOnPath(binary: string): string | undefined {
   });
 }
 
+/** Opens a new connection to a server (plain TCP, or TLS for a TLS-only server). */
+type Dial = () => Socket;
+
+/** Plain TCP to `port` of 127.0.0.1. */
+function plainDial(port: number): Dial {
+  return () => createConnection({ host: HOST, port });
+}
+
 /**
  * Sends one command on a fresh connection and resolves with the first reply line (`+PONG`,
  * `-ERR ...`), or `''` if the server closed the connection without replying (as SHUTDOWN does).
  * Rejects when the connection fails or no reply comes within `timeoutMs`.
  */
-function sendCommand(port: number, args: string[], timeoutMs: number): Promise<string> {
+function sendCommand(dial: Dial, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: HOST, port });
+    const socket = dial();
     let received = '';
     const finish = (outcome: () => void): void => {
       clearTimeout(timer);
@@ -124,15 +141,12 @@ function sendCommand(port: number, args: string[], timeoutMs: number): Promise<s
       outcome();
     };
     const timer = setTimeout(() => {
-      finish(() =>
-        reject(new Error(`no reply to ${args[0]} from port ${port} in ${timeoutMs} ms`)),
-      );
+      finish(() => reject(new Error(`no reply to ${args[0]} in ${timeoutMs} ms`)));
     }, timeoutMs);
     socket.setEncoding('utf8');
-    socket.once('connect', () => {
-      const parts = args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
-      socket.write(`*${args.length}\r\n${parts.join('')}`);
-    });
+    // Written at once: a socket (TLS too) holds what is written before it is connected.
+    const parts = args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
+    socket.write(`*${args.length}\r\n${parts.join('')}`);
     socket.on('data', (chunk: string) => {
       received += chunk;
       const end = received.indexOf('\r\n');
@@ -143,10 +157,10 @@ function sendCommand(port: number, args: string[], timeoutMs: number): Promise<s
   });
 }
 
-/** True if a Redis on `port` of 127.0.0.1 answers PING with PONG within `timeoutMs`. */
-async function pingsWithin(port: number, timeoutMs: number): Promise<boolean> {
+/** True if the server `dial` reaches answers PING with PONG within `timeoutMs`. */
+async function pingsWithin(dial: Dial, timeoutMs: number): Promise<boolean> {
   try {
-    return (await sendCommand(port, ['PING'], timeoutMs)) === '+PONG';
+    return (await sendCommand(dial, ['PING'], timeoutMs)) === '+PONG';
   } catch {
     return false;
   }
@@ -182,6 +196,42 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * A fresh temp dir (`<prefix>XXXXXX`) that is removed when this process exits, unless
+ * {@link removeTempDir} removed it before: for the servers of a test and their files.
+ */
+export function makeTempDir(prefix: string): string {
+  installExitHook();
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  ownedDirs.add(dir);
+  return dir;
+}
+
+/** Removes a dir made by {@link makeTempDir}, with everything in it. */
+export function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  ownedDirs.delete(dir);
+}
+
+/** PEM files of a TLS setup: a CA, a certificate it signed for the server, and one for a client. */
+export interface TlsFiles {
+  readonly caCertFile: string;
+  readonly serverCertFile: string;
+  readonly serverKeyFile: string;
+  readonly clientCertFile: string;
+  readonly clientKeyFile: string;
+}
+
+/** TLS options of {@link startRedisServer}. */
+export interface RedisTlsOptions {
+  readonly files: TlsFiles;
+  /**
+   * `tls-auth-clients`: `yes` refuses a client without a certificate the CA signed; `optional`
+   * accepts a client without one (default `yes`).
+   */
+  readonly authClients?: 'yes' | 'optional';
+}
+
 /** Options of {@link startRedisServer}. */
 export interface RedisServerOptions {
   /** Server binary, e.g. `valkey-server` (default {@link defaultRedisServerBinary}). */
@@ -196,11 +246,16 @@ export interface RedisServerOptions {
   dir?: string;
   /** Port on 127.0.0.1 (default: a free one). */
   port?: number;
+  /**
+   * Serve TLS only: `port` becomes the `tls-port` and the plain port is closed (`--port 0`). The
+   * handle's own commands (PING, SHUTDOWN) use the client certificate of `files`.
+   */
+  tls?: RedisTlsOptions;
 }
 
 /** A server process started by {@link startRedisServer}. */
 export interface RedisServerHandle {
-  /** `redis://127.0.0.1:<port>`. */
+  /** `redis://127.0.0.1:<port>`, or `rediss://` for a TLS server. */
   readonly url: string;
   readonly port: number;
   /** Data directory (RDB, AOF, `server.log`); kept across restarts. */
@@ -232,15 +287,21 @@ class LocalRedisServer implements RedisServerHandle {
   #running = false;
   #paused = false;
 
+  readonly #dial: Dial;
+  readonly #tls: RedisTlsOptions | undefined;
+
   constructor(
     readonly binary: string,
     readonly port: number,
     readonly dir: string,
     args: readonly string[],
     private readonly ownsDir: boolean,
+    tls: RedisTlsOptions | undefined,
   ) {
-    this.url = `redis://${HOST}:${port}`;
-    this.#argv = serverArgv(port, dir, this.#logFile(), args);
+    this.#tls = tls;
+    this.url = `${tls === undefined ? 'redis' : 'rediss'}://${HOST}:${port}`;
+    this.#argv = serverArgv(listenArgs(port, tls), dir, this.#logFile(), args);
+    this.#dial = tls === undefined ? plainDial(port) : tlsDial(port, tls.files);
   }
 
   get pid(): number {
@@ -250,9 +311,13 @@ class LocalRedisServer implements RedisServerHandle {
   async start(): Promise<void> {
     installExitHook();
     const setpriv = findOnPath('setpriv');
-    const child = setpriv
-      ? spawn(setpriv, ['--pdeathsig', 'SIGKILL', this.binary, ...this.#argv], { stdio: 'ignore' })
-      : spawn(this.binary, this.#argv, { stdio: 'ignore' });
+    // A configuration the server refuses is reported on stderr, before it opens its log file.
+    const stderr = openSync(this.#stderrFile(), 'a');
+    const stdio: StdioOptions = ['ignore', 'ignore', stderr];
+    const child: ChildProcess = setpriv
+      ? spawn(setpriv, ['--pdeathsig', 'SIGKILL', this.binary, ...this.#argv], { stdio })
+      : spawn(this.binary, this.#argv, { stdio });
+    closeSync(stderr);
     this.#child = child;
     this.#running = true;
     this.#paused = false;
@@ -273,13 +338,21 @@ class LocalRedisServer implements RedisServerHandle {
   }
 
   async waitUntilReady(options: { timeoutMs?: number } = {}): Promise<void> {
-    await waitFor(async () => !this.#running || (await pingsWithin(this.port, 1000)), {
+    await waitFor(async () => !this.#running || (await pingsWithin(this.#dial, 1000)), {
       timeoutMs: options.timeoutMs ?? READY_TIMEOUT_MS,
       description: `${this.binary} on port ${this.port} answering PING`,
     });
     if (!this.#running) {
+      const stderr = this.#stderrTail();
+      if (this.#tls !== undefined && />>> 'tls-[^\n]*\nBad directive/u.test(stderr)) {
+        throw new Error(
+          `${this.binary} was built without TLS support (it does not know tls-port); ` +
+            "use a build with BUILD_TLS=yes, as Debian's redis-server and valkey-server are",
+        );
+      }
       throw new Error(
-        `${this.binary} on port ${this.port} exited before answering PING; last log lines:\n${this.logTail()}`,
+        `${this.binary} on port ${this.port} exited before answering PING; last log lines:\n` +
+          `${this.logTail()}\nstderr:\n${stderr}`,
       );
     }
   }
@@ -302,7 +375,7 @@ class LocalRedisServer implements RedisServerHandle {
     const child = this.#child;
     if (!this.#running || child === undefined) return;
     if (this.#paused) await this.kill('SIGCONT');
-    const reply = await sendCommand(this.port, ['SHUTDOWN', 'NOSAVE', 'NOW'], 2000).catch(
+    const reply = await sendCommand(this.#dial, ['SHUTDOWN', 'NOSAVE', 'NOW'], 2000).catch(
       () => '-unreachable',
     );
     // An error reply (NOAUTH, a replica refusing) leaves the process running: ask with a signal.
@@ -319,10 +392,7 @@ class LocalRedisServer implements RedisServerHandle {
 
   async dispose(): Promise<void> {
     await this.stop();
-    if (this.ownsDir) {
-      rmSync(this.dir, { recursive: true, force: true });
-      ownedDirs.delete(this.dir);
-    }
+    if (this.ownsDir) removeTempDir(this.dir);
   }
 
   logTail(lines = 20): string {
@@ -335,6 +405,18 @@ class LocalRedisServer implements RedisServerHandle {
 
   #logFile(): string {
     return join(this.dir, 'server.log');
+  }
+
+  #stderrFile(): string {
+    return join(this.dir, 'stderr.log');
+  }
+
+  #stderrTail(): string {
+    try {
+      return readFileSync(this.#stderrFile(), 'utf8').trimEnd().split('\n').slice(-10).join('\n');
+    } catch {
+      return '(none)';
+    }
   }
 
   async #exitsWithin(timeoutMs: number): Promise<boolean> {
@@ -352,9 +434,33 @@ class LocalRedisServer implements RedisServerHandle {
   }
 }
 
+/** TLS to `port` of 127.0.0.1, checking the server against the CA, with the client certificate. */
+function tlsDial(port: number, files: TlsFiles): Dial {
+  const [ca, cert, key] = [files.caCertFile, files.clientCertFile, files.clientKeyFile].map(
+    (file) => readFileSync(file),
+  );
+  return () => connectTls({ host: HOST, port, ca, cert, key });
+}
+
+/** Where the server listens: `port` in plain TCP, or, with `tls`, in TLS only. */
+function listenArgs(port: number, tls: RedisTlsOptions | undefined): string[] {
+  if (tls === undefined) return ['--port', String(port)];
+  const { files, authClients = 'yes' } = tls;
+  return [
+    ...['--port', '0', '--tls-port', String(port)],
+    ...['--tls-cert-file', files.serverCertFile, '--tls-key-file', files.serverKeyFile],
+    ...['--tls-ca-cert-file', files.caCertFile, '--tls-auth-clients', authClients],
+  ];
+}
+
 /** Server arguments: ours first, so that the caller's `args` override the defaults. */
-function serverArgv(port: number, dir: string, logFile: string, args: readonly string[]): string[] {
-  for (const reserved of ['--port', '--dir']) {
+function serverArgv(
+  listen: readonly string[],
+  dir: string,
+  logFile: string,
+  args: readonly string[],
+): string[] {
+  for (const reserved of ['--port', '--dir', '--tls-port']) {
     if (args.includes(reserved)) {
       throw new Error(`pass ${reserved} as an option of startRedisServer, not in args`);
     }
@@ -368,7 +474,8 @@ function serverArgv(port: number, dir: string, logFile: string, args: readonly s
   ];
   return [
     ...(hasConfigFile ? [first] : []),
-    ...['--port', String(port), '--bind', HOST, '--dir', dir, '--logfile', logFile],
+    ...listen,
+    ...['--bind', HOST, '--dir', dir, '--logfile', logFile],
     ...defaults,
     ...options,
   ];
@@ -388,12 +495,18 @@ export async function startRedisServer(
     throw new Error(`${binary} is not on PATH (try: apt-get install ${binary})`);
   }
   const ownsDir = options.dir === undefined;
-  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'sluice-redis-'));
-  if (ownsDir) ownedDirs.add(dir);
+  const dir = options.dir ?? makeTempDir('sluice-redis-');
   const maxAttempts = options.port === undefined ? 3 : 1;
   for (let attempt = 1; ; attempt += 1) {
     const port = options.port ?? (await findFreePort());
-    const server = new LocalRedisServer(binary, port, dir, options.args ?? [], ownsDir);
+    const server = new LocalRedisServer(
+      binary,
+      port,
+      dir,
+      options.args ?? [],
+      ownsDir,
+      options.tls,
+    );
     try {
       await server.start();
       return server;
@@ -518,7 +631,7 @@ const doNothing = (): Promise<void> => Promise.resolve();
 export async function findRedis(options: FindRedisOptions): Promise<FoundRedis> {
   const envUrl = process.env.REDIS_URL;
   if (envUrl) return { url: envUrl, source: 'env', stop: doNothing };
-  if (options.preferLocal6379 && (await pingsWithin(6379, 500))) {
+  if (options.preferLocal6379 && (await pingsWithin(plainDial(6379), 500))) {
     return { url: `redis://${HOST}:6379`, source: 'local', stop: doNothing };
   }
   const binary = options.binary ?? defaultRedisServerBinary();
