@@ -263,6 +263,12 @@ export function classify(error: unknown, redis: RedisClient, what: string): Fail
 function missingPermission(error: unknown): string | undefined {
   if (!isReplyError(error)) return undefined;
   const text = error.message;
+  if (text.startsWith('EXECABORT')) {
+    // A transaction refused as a whole: the refusal is among the replies it met when queued.
+    const previous = (error as { previousErrors?: unknown }).previousErrors;
+    if (!Array.isArray(previous)) return undefined;
+    return previous.map(missingPermission).find((permission) => permission !== undefined);
+  }
   const inScript = /user executing the script can't (run|access)/u.exec(text);
   if (!/\bNOPERM\b/u.test(text) && inScript === null) return undefined;
   const command = /permissions to run the '([^']+)' command/u.exec(text);

@@ -86,7 +86,7 @@ const CONSUMER_COMMANDS = [
 const ADMIN_COMMANDS = [
   ...PRODUCER_SCRIPTS,
   ...['+hget', '+hexists', '+hsetnx', '+hdel', '+incr', '+set', '+xack', '+xgroup|create'],
-  ...['+zcard', '+zrange', '+scan', '+unlink'],
+  ...['+zcard', '+zrange', '+scan', '+unlink', '+xinfo|stream'],
 ];
 
 /**
