@@ -10,9 +10,9 @@ import {
   UnsupportedError,
 } from '../errors/index.js';
 import { hashSlot } from '../keys/slot.js';
-import { isCluster, type RedisClient } from './client.js';
+import { ignoreError, isCluster, type RedisClient } from './client.js';
 import { commandOnLine, registerScripts } from './scripts.js';
-import { createClient, ignoreError, type RedisSource } from './source.js';
+import { createClient, type RedisSource } from './source.js';
 
 /** What the connected server is and which optional commands it has. */
 export interface ServerInfo {
