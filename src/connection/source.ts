@@ -297,6 +297,9 @@ export function createClient(
         name: source.name,
         ...(sentinelUsername === undefined ? {} : { sentinelUsername }),
         ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
+        // Without it, ioredis ignores `tls` for the servers the Sentinels name and connects to
+        // them in plain TCP; the Sentinels themselves stay plain (its `sentinelTLS`).
+        ...(source.credentials.tls === undefined ? {} : { enableTLSForSentinelMode: true }),
         retryStrategy: reconnectDelayMs,
         // Until the first connection, one round over the Sentinels: when none answers (or none
         // knows the primary) connect fails at once and says why, as for a URL that refuses.

@@ -2,7 +2,7 @@
  * sluice over TLS (issue E): Sluice.connect to a TLS-only server that asks every client for a
  * certificate (`tls-auth-clients yes`), with a CA and client certificate made by openssl.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import {
@@ -13,7 +13,13 @@ import {
   type RedisServerHandle,
   type TlsFiles,
 } from '../../scripts/local-redis.js';
-import { ConnectionError, Sluice, type ConnectOptions, type TlsOptions } from '../../src/index.js';
+import {
+  ConnectionError,
+  Sluice,
+  type ConnectOptions,
+  type ServerLocation,
+  type TlsOptions,
+} from '../../src/index.js';
 import { createTlsMaterial } from '../support/tls.js';
 
 /**
@@ -48,11 +54,11 @@ describe('Sluice.connect over TLS', () => {
     if (dir !== undefined) removeTempDir(dir);
   });
 
-  function started(): { url: string; own: TlsFiles; foreign: TlsFiles } {
+  function started(): { url: string; port: number; own: TlsFiles; foreign: TlsFiles } {
     if (server === undefined || files === undefined || strangers === undefined) {
       throw new Error('TLS server not started');
     }
-    return { url: server.url, own: files, foreign: strangers };
+    return { url: server.url, port: server.port, own: files, foreign: strangers };
   }
 
   /** The CA and client certificate of `material`, as Sluice.connect's `tls` takes them. */
@@ -66,9 +72,13 @@ describe('Sluice.connect over TLS', () => {
     };
   }
 
-  async function connect(tls: TlsOptions, namespace: string): Promise<Sluice> {
+  async function connect(
+    tls: TlsOptions,
+    namespace: string,
+    location: ServerLocation = { url: started().url },
+  ): Promise<Sluice> {
     const options: ConnectOptions = {
-      url: started().url,
+      ...location,
       tls,
       namespace,
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
@@ -88,10 +98,8 @@ describe('Sluice.connect over TLS', () => {
     return { error, elapsedMs: Date.now() - startedAt };
   }
 
-  it('publishes and consumes with the CA and a client certificate, on a rediss:// URL', async () => {
-    const { url, own } = started();
-    expect(url).toMatch(/^rediss:\/\//u);
-    const sluice = await connect(credentials(own), 'tls-round-trip');
+  /** Publishes to a new queue of `sluice` and consumes the message back. */
+  async function roundTrip(sluice: Sluice): Promise<void> {
     await sluice.declareQueue('jobs');
     const confirm = await sluice.publish('', 'jobs', { job: 1 }, { messageId: 'over-tls' });
     expect(confirm.targets.map(({ queue }) => queue)).toEqual(['jobs']);
@@ -103,6 +111,34 @@ describe('Sluice.connect over TLS', () => {
     await waitFor(() => consumer.stats.acked === 1, { description: 'the message acked' });
     expect(received).toEqual([{ id: 'over-tls', body: { job: 1 } }]);
     expect(await sluice.inspectQueue('jobs')).toMatchObject({ messages: 0, unacked: 0 });
+  }
+
+  it('publishes and consumes with the CA and a client certificate, on a rediss:// URL', async () => {
+    const { url, own } = started();
+    expect(url).toMatch(/^rediss:\/\//u);
+    await roundTrip(await connect(credentials(own), 'tls-round-trip'));
+  });
+
+  it('reaches over TLS the primary a Sentinel names', async () => {
+    const { port, own } = started();
+    // A plain Sentinel that names the TLS server as the primary of `tls-primary`: it cannot
+    // monitor it (no TLS of its own), but it answers GET-MASTER-ADDR-BY-NAME all the same,
+    // which is all a client asks it. The tls option is for the data servers.
+    const sentinelDir = join(dir ?? '', 'sentinel');
+    mkdirSync(sentinelDir);
+    const config = join(sentinelDir, 'sentinel.conf');
+    writeFileSync(config, `sentinel monitor tls-primary 127.0.0.1 ${port} 1\n`);
+    const sentinel = await startRedisServer({
+      binary: inject('redisServerBinary'),
+      dir: sentinelDir,
+      args: [config, '--sentinel'],
+    });
+    onTestFinished(() => sentinel.dispose());
+    const location = {
+      sentinels: [{ host: '127.0.0.1', port: sentinel.port }],
+      name: 'tls-primary',
+    };
+    await roundTrip(await connect(credentials(own), 'tls-sentinel', location));
   });
 
   it('fails with ConnectionError, within the connect timeout, without a client certificate', async () => {
