@@ -51,7 +51,8 @@ async function publishLoop(producer: Sluice, loop: number, log: PublishLog): Pro
   for (let n = 0; !log.stop; n++) {
     const messageId = `m-${loop}-${n}`;
     log.issuedAtMs.set(messageId, Date.now());
-    for (;;) {
+    // Until confirmed, or the test stops publishing: one left unconfirmed then fails its check.
+    while (!log.stop) {
       try {
         await producer.publish('', QUEUE, { loop, n }, { messageId });
         log.confirmed.add(messageId);
