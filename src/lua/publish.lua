@@ -176,6 +176,7 @@ for m = 1, #messages do
     end
   else
     local key, kept_id = messages[m][1], messages[m][2]
+    local items -- the entry's XADD items, unpacked once for all of the message's copies
     local status = #out + 1
     out[status] = 'new'
     for t = 1, targets(m) do
@@ -188,11 +189,12 @@ for m = 1, #messages do
       else
         local bounded_drop = overflow(q) == 'drop-head' and max_length(q) >= 0
         if bounded_drop then make_room(q) end
-        local id = redis.call('XADD', stream(q), '*', cmsgpack.unpack(fields))
+        items = items or {cmsgpack.unpack(fields)}
+        local id = redis.call('XADD', stream(q), '*', unpack(items))
         out[#out + 1] = id
         -- A drop-head queue of max length 0 holds nothing: the copy is its own oldest message.
         if bounded_drop and max_length(q) == 0 then
-          to_outbox(outbox(q), 'maxlen', now_ms, id, {cmsgpack.unpack(fields)})
+          to_outbox(outbox(q), 'maxlen', now_ms, id, items)
           redis.call('XDEL', stream(q), id)
           level[q] = 0
         end
