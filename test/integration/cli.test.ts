@@ -78,6 +78,37 @@ describe('sluice command line', () => {
     expect(url.code, shown(url)).toBe(2);
   });
 
+  it('exits with 2 on a value that sluice refuses (INVALID_ARGUMENT), with one line on stderr', async () => {
+    const { sluice, namespace } = await useSluice();
+    await declareShop(sluice);
+    for (const args of [
+      ['publish', 'bad:exchange', 'k', '{}'],
+      ['dlq', 'list', 'work.dlq', '--after', 'not-a-stream-id'],
+    ]) {
+      const refused = await sluiceCli(namespace, args);
+      expect(refused.code, shown(refused)).toBe(2);
+      expect(refused.stderr.trim()).toMatch(/^error: INVALID_ARGUMENT: [^\n]+$/u);
+    }
+  });
+
+  it('ends quietly with 0 when its reader stops early (| head)', async () => {
+    const { sluice, namespace } = await useSluice();
+    await sluice.declareQueue('big');
+    await sluice.publishBatch(
+      Array.from({ length: 500 }, (_, i) => ({
+        exchange: '',
+        routingKey: 'big',
+        body: { i, padding: 'x'.repeat(1000) },
+      })),
+    );
+    // 500 KiB of output: far more than a pipe holds, so writing goes on after head has exited.
+    const command = `"${process.execPath}" "${CLI}" --url "${redisUrl()}" --namespace ${namespace} peek big --count 500 | head -n 1`;
+    const piped = await run('bash', ['-c', `set -o pipefail; ${command}`]);
+    expect(piped.code, shown(piped)).toBe(0);
+    expect(piped.stderr).toBe('');
+    expect(piped.stdout.split('\n')).toHaveLength(2);
+  });
+
   it('exits with 3 when the queue does not exist, with one line on stderr', async () => {
     const { namespace } = await useSluice();
     const run = await sluiceCli(namespace, ['queue', 'inspect', 'ghost']);
@@ -306,7 +337,9 @@ describe('sluice command line', () => {
       timeoutMs: 20_000,
     });
     first.child.kill('SIGKILL');
-    await first.result;
+    // It was killed, not finished: some messages had not been moved yet.
+    expect((await first.result).signal).toBe('SIGKILL');
+    expect((await sluice.inspectQueue('new')).messages).toBeLessThan(total);
     exited(await sluiceCli(namespace, ['move', 'old', 'new', '--yes']), 0);
     const moved = await sluice.peekQueue('new', { count: total + 10 });
     const bodies = moved.map((m) => ('body' in m ? (m.body as { i: number }).i : -1));

@@ -15,6 +15,8 @@ const RUN_TIMEOUT_MS = 30_000;
 /** How a run of the command ended. */
 export interface CliRun {
   readonly code: number | null;
+  /** The signal that ended it, when one did (its code is then null). */
+  readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -69,7 +71,7 @@ function spawnRun(
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     child.stdin.end(options.input);
   });
   return { child, result };
