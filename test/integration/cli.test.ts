@@ -271,6 +271,26 @@ describe('sluice command line', () => {
     expect((await sluice.inspectQueue('work')).messages).toBe(0);
   });
 
+  it('shows a progress bar on a terminal while it moves', async () => {
+    const { sluice, namespace } = await useSluice();
+    await sluice.declareQueue('old');
+    await sluice.declareQueue('new');
+    await sluice.publishBatch(
+      Array.from({ length: 200 }, (_, i) => ({ exchange: '', routingKey: 'old', body: { i } })),
+    );
+    const command = [process.execPath, CLI, '--url', redisUrl(), '--namespace', namespace];
+    const moved = await run('script', [
+      '-qec',
+      `${command.join(' ')} move old new --yes`,
+      '/dev/null',
+    ]);
+    expect(moved.code, shown(moved)).toBe(0);
+    // cli-progress's bar, drawn on the terminal (script(1) passes it through to stdout).
+    expect(moved.stdout).toMatch(/100% \| ETA: 0s \| 200\/200/u);
+    expect(moved.stdout).toContain('moved 200, skipped 0');
+    expect((await sluice.inspectQueue('new')).messages).toBe(200);
+  });
+
   it('inspects, purges and deletes a queue with --yes', async () => {
     const { sluice, namespace } = await useSluice();
     await declareShop(sluice);
@@ -310,6 +330,7 @@ describe('sluice command line', () => {
     );
     const run = await sluiceCli(namespace, ['move', 'old', 'new', '--yes']);
     expect(exited(run, 0).trim()).toBe('moved 50, skipped 0');
+    expect(run.stderr).toBe(''); // no progress bar when standard error is not a terminal
     expect((await sluice.inspectQueue('old')).messages).toBe(0);
     const moved = await sluice.peekQueue('new', { count: 100 });
     expect(moved.map((m) => ('body' in m ? m.body : undefined))).toEqual(
