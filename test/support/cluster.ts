@@ -382,6 +382,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<LocalC
         args: [
           ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
           ...['--cluster-node-timeout', String(NODE_TIMEOUT_MS)],
+          // A node learns its own address from the peers it meets: the lone node of a 1-master
+          // cluster would report an empty one in CLUSTER SLOTS, which a client cannot dial.
+          ...['--cluster-announce-ip', HOST],
           // A replica must not wait 5 s for company before its full sync.
           ...['--repl-diskless-sync-delay', '0'],
           ...(options.args ?? []),
