@@ -162,14 +162,34 @@ async function publishWithFault(setup: Setup, fault: () => Promise<void>): Promi
 }
 
 /**
- * How many ASK and TRYAGAIN replies the server gave since it started (`INFO errorstats`): what
- * it answers commands on the keys of a slot it is migrating.
+ * A counter of the server since it started: `errorstat` for the replies of an error (`ASK`,
+ * `TRYAGAIN`), `cmdstat` for the calls of a command (`wait`).
  */
+async function serverCount(
+  redis: Redis,
+  kind: 'errorstat' | 'cmdstat',
+  name: string,
+): Promise<number> {
+  const stats = await redis.info(kind === 'errorstat' ? 'errorstats' : 'commandstats');
+  const pattern = new RegExp(`^${kind}_${name}:(?:count|calls)=(\\d+)`, 'mu');
+  return Number(pattern.exec(stats)?.[1] ?? 0);
+}
+
+/** XLEN of `stream` on the node importing its slot (ASKING lets it answer for the slot). */
+async function importedLength(node: Redis, stream: string): Promise<number> {
+  const replies = await node.pipeline().call('ASKING').xlen(stream).exec();
+  const [error, length] = replies?.[1] ?? [new Error('no reply to XLEN')];
+  if (error !== null) throw error;
+  return Number(length);
+}
+
+/** How many ASK and TRYAGAIN replies a server gave: what it answers on a slot it migrates. */
 async function migrationReplies(redis: Redis): Promise<number> {
-  const stats = await redis.info('errorstats');
-  const count = (error: string): number =>
-    Number(new RegExp(`^errorstat_${error}:count=(\\d+)`, 'mu').exec(stats)?.[1] ?? 0);
-  return count('ASK') + count('TRYAGAIN');
+  const [ask, tryAgain] = await Promise.all([
+    serverCount(redis, 'errorstat', 'ASK'),
+    serverCount(redis, 'errorstat', 'TRYAGAIN'),
+  ]);
+  return ask + tryAgain;
 }
 
 /** The effect counts of every message id, over every partition. */
@@ -297,5 +317,76 @@ describe('sluice on a Redis Cluster', () => {
         `${redirected} ASK or TRYAGAIN replies meanwhile; ` +
         `${result.republished} publishes failed and were published again under their ids`,
     );
+  });
+
+  it('writes a replicated publish met mid-migration on the new owner once the migration ends, and WAITs there', async () => {
+    const cluster = await startCluster({
+      masters: 2,
+      replicasPerMaster: 1,
+      binary: inject('redisServerBinary'),
+    });
+    onTestFinished(() => cluster.stop());
+    const reader = new Cluster([...cluster.seeds]);
+    reader.on('error', () => undefined);
+    onTestFinished(() => reader.disconnect());
+    const sluice = await Sluice.connect({
+      cluster: cluster.seeds,
+      namespace: 'cluster-ask',
+      durability: 'replicated',
+      durabilityTimeoutMs: 300,
+    });
+    onTestFinished(() => sluice.close());
+    await sluice.declareQueue('q');
+    const keys = new Keyspace('cluster-ask').queue('q');
+    // A message that expires goes through the queue's dead-letter outbox, which stays, empty:
+    // every key that a publish call without dedup lists (stream, fence, outbox) exists now.
+    // Only then does a migrating source answer ASK, and the importing node run the call.
+    await sluice.publish('', 'q', 'expires', { expirationMs: 1 });
+    await waitFor(
+      async () =>
+        (await reader.exists(keys.deadLetters)) === 1 &&
+        (await reader.xlen(keys.deadLetters)) === 0 &&
+        (await reader.xlen(keys.stream)) === 0,
+      { description: 'the expired message dead-lettered and its outbox drained' },
+    );
+    const slot = hashSlot(keys.stream);
+    const source = await cluster.masterFor(slot);
+    const target = cluster.nodes.find(
+      (node) => node.role === 'master' && node.id !== source.id,
+    ) as ClusterNode;
+    const admin = (node: ClusterNode): Redis => {
+      const client = new Redis(node.port, node.host);
+      onTestFinished(() => client.disconnect());
+      return client;
+    };
+    const [sourceAdmin, targetAdmin] = [admin(source), admin(target)];
+    // The first half of a reshard: every key of the slot is on the target, which imports it.
+    await targetAdmin.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', source.id);
+    await sourceAdmin.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', target.id);
+    const slotKeys = (await sourceAdmin.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+    expect(slotKeys).toContain(keys.deadLetters);
+    await sourceAdmin.call('MIGRATE', target.host, target.port, '', 0, 5000, 'KEYS', ...slotKeys);
+    const [waitsBefore, refusalsBefore] = await Promise.all([
+      serverCount(targetAdmin, 'cmdstat', 'wait'),
+      serverCount(targetAdmin, 'errorstat', 'TRYAGAIN'),
+    ]);
+    const published = sluice.publish('', 'q', 'mid-migration', { dedupWindowMs: 0 });
+    // The source sends the call on (ASK, as its keys are gone) and the importing target refuses
+    // it: run there, its WAIT would go to the source, the slot's owner in the client's map.
+    await waitFor(
+      async () => (await serverCount(targetAdmin, 'errorstat', 'TRYAGAIN')) > refusalsBefore,
+      { description: 'the importing node refusing the publish' },
+    );
+    expect(await importedLength(targetAdmin, keys.stream)).toBe(0);
+    // The second half of the reshard: the publish follows MOVED to the new owner.
+    for (const node of [targetAdmin, sourceAdmin]) {
+      await node.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.id);
+    }
+    const confirm = await published;
+    expect(confirm.targets.map(({ queue, partition }) => ({ queue, partition }))).toEqual([
+      { queue: 'q', partition: 0 },
+    ]);
+    expect(await targetAdmin.xlen(keys.stream)).toBe(1);
+    expect(await serverCount(targetAdmin, 'cmdstat', 'wait')).toBeGreaterThan(waitsBefore);
   });
 });
