@@ -11,7 +11,7 @@ import { registerDlq } from './commands/dlq.js';
 import { registerPublish } from './commands/publish.js';
 import { registerQueue } from './commands/queue.js';
 import { registerQueues, registerTopology } from './commands/topology.js';
-import { nameOf, redisUrl } from './context.js';
+import { nameOf, redisUrl, serverList } from './context.js';
 import { EXIT, EXIT_CODES_HELP, RefusedError, UsageError } from './exit-codes.js';
 
 /** The package's own manifest: dist/cli/main.js and src/cli/main.ts both sit two folders down. */
@@ -30,6 +30,30 @@ function buildProgram(): Command {
         .env('SLUICE_URL')
         .default('redis://127.0.0.1:6379')
         .argParser(redisUrl),
+    )
+    .addOption(
+      new Option('--cluster <host:port,...>', 'Redis Cluster seed nodes, instead of --url')
+        .env('SLUICE_CLUSTER')
+        .argParser(serverList),
+    )
+    .addOption(
+      new Option(
+        '--sentinels <host:port,...>',
+        'Sentinels, instead of --url (with --sentinel-name)',
+      )
+        .env('SLUICE_SENTINELS')
+        .argParser(serverList),
+    )
+    .addOption(
+      new Option('--sentinel-name <name>', 'the primary the Sentinels monitor').env(
+        'SLUICE_SENTINEL_NAME',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--username <user>',
+        'ACL user for --cluster or --sentinels (a URL carries its own); password: SLUICE_PASSWORD',
+      ).env('SLUICE_USERNAME'),
     )
     .addOption(
       new Option('--namespace <namespace>', 'sluice namespace (prefix of every key)')
