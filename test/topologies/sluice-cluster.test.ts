@@ -65,14 +65,14 @@ function messageId(index: number): string {
 }
 
 /**
- * A cluster, a producer with `replicated` confirms and an idempotent consumer, on a topic
- * exchange bound to a queue of {@link PARTITIONS} partitions; everything is stopped after the
- * test. Each consumer's effect is one HINCRBY of the partition's `effects` hash, field the
- * message id: a count of 1 per message is exactly-once.
+ * A cluster of `masters` masters with a replica each, and a plain Cluster client on it (to read
+ * effects and the slot map); both stopped after the test.
  */
-async function setUp(namespace: string): Promise<Setup> {
+async function clusterWithReader(
+  masters: number,
+): Promise<{ cluster: LocalCluster; reader: Cluster }> {
   const cluster = await startCluster({
-    masters: 3,
+    masters,
     replicasPerMaster: 1,
     binary: inject('redisServerBinary'),
   });
@@ -80,6 +80,17 @@ async function setUp(namespace: string): Promise<Setup> {
   const reader = new Cluster([...cluster.seeds]);
   reader.on('error', () => undefined);
   onTestFinished(() => reader.disconnect());
+  return { cluster, reader };
+}
+
+/**
+ * A cluster, a producer with `replicated` confirms and an idempotent consumer, on a topic
+ * exchange bound to a queue of {@link PARTITIONS} partitions; everything is stopped after the
+ * test. Each consumer's effect is one HINCRBY of the partition's `effects` hash, field the
+ * message id: a count of 1 per message is exactly-once.
+ */
+async function setUp(namespace: string): Promise<Setup> {
+  const { cluster, reader } = await clusterWithReader(3);
   const producer = await Sluice.connect({
     cluster: cluster.seeds,
     namespace,
@@ -322,15 +333,7 @@ describe('sluice on a Redis Cluster', () => {
   });
 
   it('writes a replicated publish met mid-migration on the new owner once the migration ends, and WAITs there', async () => {
-    const cluster = await startCluster({
-      masters: 2,
-      replicasPerMaster: 1,
-      binary: inject('redisServerBinary'),
-    });
-    onTestFinished(() => cluster.stop());
-    const reader = new Cluster([...cluster.seeds]);
-    reader.on('error', () => undefined);
-    onTestFinished(() => reader.disconnect());
+    const { cluster, reader } = await clusterWithReader(2);
     const sluice = await Sluice.connect({
       cluster: cluster.seeds,
       namespace: 'cluster-ask',
