@@ -15,13 +15,12 @@
  * (default 50,000), `BENCH_ROUNDS` the measured rounds (default 3), `BENCH_ONLY` a
  * comma-separated list of scenario ids to run.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { findPostgres, type FoundPostgres } from '../scripts/local-postgres.js';
 import {
@@ -40,23 +39,18 @@ import {
   summarize,
   type RunRecord,
 } from './report.js';
-import {
-  RESULT_PREFIX,
-  benchScenarios,
-  warmupPrefix,
-  type BenchConfig,
-  type WorkerTask,
-} from './scenarios.js';
+import { benchScenarios, warmupPrefix, type BenchConfig, type WorkerTask } from './scenarios.js';
 import {
   BODY_BYTES,
   contendersOf,
   messagesFromEnv,
   roundsFromEnv,
+  ROOT,
+  runWorkerProcess,
   type Measurement,
   type Scenario,
 } from './support.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const WORKER = join(ROOT, 'bench', 'worker.ts');
 /** Where the results go as JSON (`bench-results/` is not committed). */
 const RESULTS_FILE = join(ROOT, 'bench-results', 'latest.json');
@@ -146,27 +140,10 @@ function selectScenarios(all: readonly Scenario[]): Scenario[] {
 
 /** Runs `task` in a worker process and resolves with the measurement it prints. */
 function runWorker(task: WorkerTask, env: NodeJS.ProcessEnv): Promise<Measurement> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(task)], {
-    cwd: ROOT,
+  return runWorkerProcess<Measurement>(WORKER, task, {
     env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let stdout = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => (stdout += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_TIMEOUT_MS);
-  const what = `${task.scenario} ${task.contender}`;
-  return new Promise<Measurement>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const line = stdout.split('\n').find((candidate) => candidate.startsWith(RESULT_PREFIX));
-      if (code !== 0 || line === undefined) {
-        reject(new Error(`worker ${what} failed (exit ${code ?? signal}); its output:\n${stdout}`));
-        return;
-      }
-      resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as Measurement);
-    });
+    timeoutMs: WORKER_TIMEOUT_MS,
+    what: `${task.scenario} ${task.contender}`,
   });
 }
 

@@ -45,9 +45,6 @@ export function warmupPrefix(prefix: string): string {
   return `${prefix}-warmup`;
 }
 
-/** Starts the line on which a worker prints its measurement as JSON. */
-export const RESULT_PREFIX = 'bench-result ';
-
 /** The contender `name` of the scenario `id`. */
 export function findContender(scenarios: readonly Scenario[], id: string, name: string): Contender {
   const scenario = scenarios.find((candidate) => candidate.id === id);

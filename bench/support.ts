@@ -3,10 +3,15 @@
  * what a contender measures, the sliding window that keeps a fixed number of operations in
  * flight, and timing.
  */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ChainableCommander, Redis } from 'ioredis';
+import { fileURLToPath } from 'node:url';
+import { Cluster, type ChainableCommander, type Redis } from 'ioredis';
 import { waitFor } from '../scripts/local-redis.js';
-import type { Consumer, QueueOptions, Sluice } from '../src/index.js';
+import { unlinkMatching } from '../src/connection/connection.js';
+import type { Consumer, QueueOptions, ServerAddress, Sluice } from '../src/index.js';
+import { escapeGlob } from '../src/keys/index.js';
 
 /** N, the messages of most scenarios, unless `BENCH_MESSAGES` says otherwise. */
 export const DEFAULT_MESSAGES = 50_000;
@@ -315,4 +320,56 @@ export async function timed(operation: () => Promise<unknown>): Promise<number> 
 /** Fails the run when a contender did not do all of its work (a fast wrong result is no result). */
 export function expectCount(what: string, actual: number, expected: number): void {
   if (actual !== expected) throw new Error(`${what}: expected ${expected}, found ${actual}`);
+}
+
+/** Deletes every key of `namespace` on every master of the Redis Cluster that `seeds` lead to. */
+export async function deleteClusterNamespace(
+  seeds: readonly ServerAddress[],
+  namespace: string,
+): Promise<void> {
+  const admin = new Cluster([...seeds]);
+  try {
+    await unlinkMatching(admin, `${escapeGlob(namespace)}:*`);
+  } finally {
+    await admin.quit();
+  }
+}
+
+/** The repository's root, where worker processes run. */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** Starts the line on which a worker prints its measurement as JSON. */
+export const RESULT_PREFIX = 'bench-result ';
+
+/**
+ * Runs `node --import tsx <worker> <task as JSON>` and resolves with the JSON it prints after
+ * {@link RESULT_PREFIX}; rejects, with its output, if it fails or prints none. A worker still
+ * running after `timeoutMs` is killed, so that a hung one fails the run rather than stalling it.
+ */
+export function runWorkerProcess<T>(
+  worker: string,
+  task: unknown,
+  options: { readonly env: NodeJS.ProcessEnv; readonly timeoutMs: number; readonly what: string },
+): Promise<T> {
+  const child = spawn(process.execPath, ['--import', 'tsx', worker, JSON.stringify(task)], {
+    cwd: ROOT,
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => (stdout += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+  return new Promise<T>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((candidate) => candidate.startsWith(RESULT_PREFIX));
+      if (code !== 0 || line === undefined) {
+        const exit = code ?? signal ?? 'unknown';
+        reject(new Error(`worker ${options.what} failed (exit ${exit}); its output:\n${stdout}`));
+        return;
+      }
+      resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as T);
+    });
+  });
 }

@@ -6,13 +6,8 @@
  */
 import { Redis } from 'ioredis';
 import { deleteNamespaceKeys } from '../scripts/local-redis.js';
-import {
-  RESULT_PREFIX,
-  benchScenarios,
-  findContender,
-  warmupPrefix,
-  type WorkerTask,
-} from './scenarios.js';
+import { RESULT_PREFIX } from './support.js';
+import { benchScenarios, findContender, warmupPrefix, type WorkerTask } from './scenarios.js';
 
 async function main(): Promise<void> {
   const task = JSON.parse(process.argv[2] ?? '') as WorkerTask;

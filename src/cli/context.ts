@@ -1,11 +1,17 @@
 import { InvalidArgumentError as CommanderArgumentError, type Command } from 'commander';
 import { SluiceError } from '../errors/index.js';
-import { Sluice } from '../sluice.js';
+import type { ServerAddress } from '../connection/source.js';
+import { Sluice, type ConnectOptions } from '../sluice.js';
 import { validateName } from '../validation/index.js';
+import { UsageError } from './exit-codes.js';
 
-/** The options every command takes: where Redis is and which namespace. */
+/** The options every command takes: where Redis is, as whom, and which namespace. */
 export interface GlobalOptions {
   readonly url: string;
+  readonly cluster?: ServerAddress[];
+  readonly sentinels?: ServerAddress[];
+  readonly sentinelName?: string;
+  readonly username?: string;
   readonly namespace: string;
 }
 
@@ -53,13 +59,51 @@ export function redisUrl(value: string): string {
   return value;
 }
 
+/** Parses `--cluster` and `--sentinels`: `host:port` servers, separated by commas. */
+export function serverList(value: string): ServerAddress[] {
+  return value.split(',').map((part) => {
+    const match = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/u.exec(part.trim());
+    const port = Number(match?.[2]);
+    if (match?.[1] === undefined || port < 1 || port > 65_535)
+      throw new CommanderArgumentError(`expected host:port[,host:port...], not '${part}'`);
+    return { host: match[1].replace(/^\[|\]$/gu, ''), port };
+  });
+}
+
+/**
+ * Where the global options say Redis is: a Cluster's seed nodes, the Sentinels of a primary,
+ * else the URL; with the ACL user and `SLUICE_PASSWORD`, when given, for the data servers.
+ */
+function location(program: Command): ConnectOptions {
+  const options = program.opts<GlobalOptions>();
+  const { cluster, sentinels, sentinelName, username } = options;
+  const password = process.env.SLUICE_PASSWORD;
+  const explicitUrl = program.getOptionValueSource('url') !== 'default';
+  const forms = [cluster && '--cluster', sentinels && '--sentinels', explicitUrl && '--url'];
+  const given = forms.filter((form): form is string => typeof form === 'string');
+  if (given.length > 1)
+    throw new UsageError(`give one of --url, --cluster, --sentinels, not ${given.join(' and ')}`);
+  if ((sentinels === undefined) !== (sentinelName === undefined))
+    throw new UsageError('--sentinels and --sentinel-name go together');
+  const credentials = {
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined || password === '' ? {} : { password }),
+  };
+  const common = { namespace: options.namespace, connectTimeoutMs: CONNECT_TIMEOUT_MS };
+  if (cluster !== undefined) return { cluster, ...credentials, ...common };
+  if (sentinels !== undefined && sentinelName !== undefined)
+    return { sentinels, name: sentinelName, ...credentials, ...common };
+  if (username !== undefined)
+    throw new UsageError('--username goes with --cluster or --sentinels: a URL carries its user');
+  return { url: options.url, ...common };
+}
+
 /** Runs `action` with a client connected as the global options say, closing it afterwards. */
 export async function withSluice<R>(
   program: Command,
   action: (sluice: Sluice) => Promise<R>,
 ): Promise<R> {
-  const { url, namespace } = program.opts<GlobalOptions>();
-  const sluice = await Sluice.connect({ url, namespace, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+  const sluice = await Sluice.connect(location(program));
   try {
     return await action(sluice);
   } finally {

@@ -7,7 +7,7 @@ export const EXIT = {
   ok: 0,
   /** It failed: Redis unreachable, a sluice error, or part of the work left undone. */
   error: 1,
-  /** The call itself is wrong: unknown command or option, a value that does not parse. */
+  /** The call itself is wrong: unknown command or option, a value that does not parse or is refused. */
   usage: 2,
   /** A queue, exchange or message named by the call does not exist. */
   notFound: 3,
@@ -30,6 +30,6 @@ export const EXIT_CODES_HELP = `
 Exit codes:
   0  ok
   1  error (Redis unreachable, a sluice error, work left undone)
-  2  usage (unknown command or option, a value that does not parse)
+  2  usage (unknown command or option, a value that does not parse or that sluice refuses)
   3  not found (no such queue, exchange or message)
   4  refused (a destructive command not confirmed: declined, or no terminal and no --yes)`;

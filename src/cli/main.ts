@@ -11,7 +11,7 @@ import { registerDlq } from './commands/dlq.js';
 import { registerPublish } from './commands/publish.js';
 import { registerQueue } from './commands/queue.js';
 import { registerQueues, registerTopology } from './commands/topology.js';
-import { nameOf, redisUrl } from './context.js';
+import { nameOf, redisUrl, serverList } from './context.js';
 import { EXIT, EXIT_CODES_HELP, RefusedError, UsageError } from './exit-codes.js';
 
 /** The package's own manifest: dist/cli/main.js and src/cli/main.ts both sit two folders down. */
@@ -32,6 +32,30 @@ function buildProgram(): Command {
         .argParser(redisUrl),
     )
     .addOption(
+      new Option('--cluster <host:port,...>', 'Redis Cluster seed nodes, instead of --url')
+        .env('SLUICE_CLUSTER')
+        .argParser(serverList),
+    )
+    .addOption(
+      new Option(
+        '--sentinels <host:port,...>',
+        'Sentinels, instead of --url (with --sentinel-name)',
+      )
+        .env('SLUICE_SENTINELS')
+        .argParser(serverList),
+    )
+    .addOption(
+      new Option('--sentinel-name <name>', 'the primary the Sentinels monitor').env(
+        'SLUICE_SENTINEL_NAME',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--username <user>',
+        'ACL user for --cluster or --sentinels (a URL carries its own); password: SLUICE_PASSWORD',
+      ).env('SLUICE_USERNAME'),
+    )
+    .addOption(
       new Option('--namespace <namespace>', 'sluice namespace (prefix of every key)')
         .env('SLUICE_NAMESPACE')
         .default('sluice')
@@ -47,6 +71,16 @@ function buildProgram(): Command {
   return program;
 }
 
+/**
+ * A sluice error's exit code: a value sluice refused before sending anything (a name, a count, a
+ * stream id) is a wrong call, as a value the command itself cannot parse is.
+ */
+function sluiceErrorExit(error: SluiceError): number {
+  if (error.code === 'NOT_FOUND') return EXIT.notFound;
+  if (error.code === 'INVALID_ARGUMENT') return EXIT.usage;
+  return EXIT.error;
+}
+
 /** The exit code and the line to print for an error that ended a command. */
 function failure(error: unknown): { code: number; line?: string } {
   // Commander printed its own message already (or the help, or the version: exit code 0).
@@ -54,10 +88,7 @@ function failure(error: unknown): { code: number; line?: string } {
   if (error instanceof UsageError) return { code: EXIT.usage, line: `error: ${error.message}` };
   if (error instanceof RefusedError) return { code: EXIT.refused, line: error.message };
   if (error instanceof SluiceError) {
-    return {
-      code: error.code === 'NOT_FOUND' ? EXIT.notFound : EXIT.error,
-      line: `error: ${error.code}: ${error.message}`,
-    };
+    return { code: sluiceErrorExit(error), line: `error: ${error.code}: ${error.message}` };
   }
   return {
     code: EXIT.error,
@@ -75,5 +106,12 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = code;
   }
 }
+
+// A reader that stops early (`sluice dlq list q | head`) closes the pipe: that ends the
+// command quietly, as it ends any Unix filter, instead of an unhandled 'error' event.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') console.error(`error: writing the output: ${error.message}`);
+  process.exit(error.code === 'EPIPE' ? EXIT.ok : EXIT.error);
+});
 
 await main(process.argv);

@@ -272,7 +272,7 @@ export type PublishReply =
 /** Appends messages to queues with dedup, overflow and the fence check. */
 export const PUBLISH = defineScript({
   file: 'publish',
-  keys: ['queues...', 'dedupSlots...'],
+  keys: ['queues...', 'dedupSlots...', 'guards...'],
   args: ['version', 'plan', 'fields...'],
   crossSlotOnStandalone: true,
   decode: (reply): PublishReply => {

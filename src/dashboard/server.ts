@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Sluice } from '../sluice.js';
 import { apiRoutes, type Route } from './api.js';
@@ -21,6 +21,11 @@ export interface DashboardOptions {
   readonly readOnly: boolean;
   /** What a write action must carry in the `x-sluice-token` header. */
   readonly token: string;
+  /**
+   * Host names (besides IP addresses, `localhost` and `host`) that a request's `Host` header may
+   * name: the names the operator reaches an exposed dashboard by. Default none.
+   */
+  readonly allowedHosts?: readonly string[];
 }
 
 /** A running dashboard. */
@@ -47,10 +52,29 @@ function tokenMatches(request: IncomingMessage, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** The host name of a `Host` header (`name:port`, `[v6]:port`), lower-cased; '' if absent. */
+function hostName(header: string | undefined): string {
+  if (header === undefined) return '';
+  const name = header.startsWith('[') ? header.slice(1, header.indexOf(']')) : header.split(':')[0];
+  return (name ?? '').toLowerCase();
+}
+
 /**
- * Serves the dashboard: the JSON API under /api/ and the built front end. A write action
- * (POST) is refused with 403 in read-only mode, and with 401 unless it carries the token; the
- * token travels in a header, which a cross-site form cannot set.
+ * Whether a request's `Host` names this server: an IP address, `localhost`, the address it
+ * listens on or a name the operator allowed. Anything else is refused, so that a web page that
+ * rebinds a name of its own to 127.0.0.1 (DNS rebinding) cannot read the API from the
+ * operator's browser.
+ */
+function hostAllowed(request: IncomingMessage, allowed: ReadonlySet<string>): boolean {
+  const name = hostName(request.headers.host);
+  return isIP(name) !== 0 || name === 'localhost' || allowed.has(name);
+}
+
+/**
+ * Serves the dashboard: the JSON API under /api/ and the built front end. A request whose `Host`
+ * header names another host is refused with 403 (DNS rebinding). A write action (POST) is
+ * refused with 403 in read-only mode, and with 401 unless it carries the token; the token
+ * travels in a header, which a cross-site form cannot set.
  */
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   if (!existsSync(`${ASSETS}index.html`)) {
@@ -60,8 +84,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   }
   const sampler = new StatsSampler(options.sluice, HISTORY_SAMPLES, SAMPLE_INTERVAL_MS);
   const routes = apiRoutes(options.sluice, sampler, options.readOnly);
+  const allowedHosts = new Set(
+    [options.host, ...(options.allowedHosts ?? [])].map((name) => name.toLowerCase()),
+  );
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    if (!hostAllowed(request, allowedHosts)) {
+      throw new HttpError(
+        403,
+        `this dashboard does not answer for host '${hostName(request.headers.host)}'`,
+      );
+    }
     const url = new URL(request.url ?? '/', 'http://dashboard');
     if (!url.pathname.startsWith('/api/')) {
       if (request.method !== 'GET' && request.method !== 'HEAD')
@@ -110,6 +143,15 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
 }
 
+/** A part of an API path, percent-decoded; malformed encoding is the client's error (400). */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in the path: '${part}'`);
+  }
+}
+
 /** The route for a request and the parts of its path; 404 or 405 when none. */
 function match(
   routes: readonly Route[],
@@ -122,7 +164,7 @@ function match(
     if (found === null) continue;
     pathMatched = true;
     if (route.method === method) {
-      return { route, params: found.slice(1).map((part) => decodeURIComponent(part)) };
+      return { route, params: found.slice(1).map(decodePathPart) };
     }
   }
   throw new HttpError(pathMatched ? 405 : 404, pathMatched ? 'method not allowed' : 'no such API');

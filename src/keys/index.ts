@@ -44,6 +44,14 @@ export interface QueueKeys {
    * stream's own `entries-added` they give the queue's publish, delivery and ack totals.
    */
   readonly stats: string;
+  /**
+   * Never written. Every publish call on a cluster-mode server lists it, so that while the
+   * partition's slot migrates Redis refuses the call (TRYAGAIN: a multi-key command with a key
+   * missing) instead of running it on the importing node after an ASK redirection: a confirm's
+   * WAIT goes to the slot's owner in the client's map, which must be the node that took the
+   * write. Once the migration ends, MOVED leads the call and the map to the new owner.
+   */
+  readonly slotGuard: string;
 }
 
 /** Key names of one namespace. */
@@ -75,6 +83,7 @@ export class Keyspace {
       members: `${prefix}:members`,
       joined: `${prefix}:joined`,
       stats: `${prefix}:stats`,
+      slotGuard: `${prefix}:slot-guard`,
     };
   }
 

@@ -1,11 +1,14 @@
 -- publish: append messages to their target queues, deduplicated and bounded, if the fence of
 -- every target queue is at or below the topology version the producer routed with.
--- KEYS: queues... dedupSlots...
+-- KEYS: queues... dedupSlots... guards...
 -- ARGV: version plan fields...
 --
 -- KEYS: per target queue, in plan order, its stream, fence and dead-letter outbox; then per
 -- dedup group (a queue and a window), slot 0 and slot 1. On a cluster-mode server every key of
 -- one call is in one queue's slot; on a standalone server one call may cover several queues.
+-- guards: on a cluster-mode server, the queue's slot guard, a key never written and never read
+-- here: while the slot migrates, Redis refuses the call (TRYAGAIN) rather than run it on the
+-- importing node, so that the node the producer WAITs on is the one that took the write.
 -- ARGV: the version; the plan, JSON: {group, released, atomic, touch, queues: [[maxLength (-1 for none),
 -- overflow]], groups: [[queue index, window ms]], messages: [[dedup key, kept message id, queue
 -- index, group index (0: no dedup), ...]]}; then per message its XADD items packed as msgpack
@@ -176,6 +179,7 @@ for m = 1, #messages do
     end
   else
     local key, kept_id = messages[m][1], messages[m][2]
+    local items -- the entry's XADD items, unpacked once for all of the message's copies
     local status = #out + 1
     out[status] = 'new'
     for t = 1, targets(m) do
@@ -188,11 +192,12 @@ for m = 1, #messages do
       else
         local bounded_drop = overflow(q) == 'drop-head' and max_length(q) >= 0
         if bounded_drop then make_room(q) end
-        local id = redis.call('XADD', stream(q), '*', cmsgpack.unpack(fields))
+        items = items or {cmsgpack.unpack(fields)}
+        local id = redis.call('XADD', stream(q), '*', unpack(items))
         out[#out + 1] = id
         -- A drop-head queue of max length 0 holds nothing: the copy is its own oldest message.
         if bounded_drop and max_length(q) == 0 then
-          to_outbox(outbox(q), 'maxlen', now_ms, id, {cmsgpack.unpack(fields)})
+          to_outbox(outbox(q), 'maxlen', now_ms, id, items)
           redis.call('XDEL', stream(q), id)
           level[q] = 0
         end

@@ -156,6 +156,8 @@ async function appendCall(
   const { keys } = target;
   const queueKeys: string[] = [];
   const dedupSlots: string[] = [];
+  /** On a cluster-mode server, the slot guard of the call's one queue partition. */
+  const guards: string[] = [];
   const queues: [number, string][] = [];
   const groups: [number, number][] = [];
   const messages: (string | number)[][] = [];
@@ -170,6 +172,7 @@ async function appendCall(
     if (index === undefined) {
       const k = keys.queue(queue, partition);
       queueKeys.push(k.stream, k.fence, k.deadLetters);
+      if (target.cluster) guards.push(k.slotGuard);
       const limit = options.limits(queue);
       index = queues.push([limit.maxLength, limit.overflow]);
       queueIndex.set(name, index);
@@ -214,7 +217,7 @@ async function appendCall(
   const reply = await callScript(
     target.redis,
     PUBLISH,
-    { queues: queueKeys, dedupSlots },
+    { queues: queueKeys, dedupSlots, guards },
     { version: options.version, plan: JSON.stringify(plan), fields },
   );
   return { reply, queues: queueNames };

@@ -16,7 +16,7 @@ import {
   validateStringOption,
   validateTraceContext,
 } from '../validation/index.js';
-import type { PublishSpan, PublishTracing } from '../tracing/tracing.js';
+import type { PublishSpan, PublishTracing } from '../tracing/publish-tracing.js';
 import { packFields } from './pack.js';
 import {
   assertDurabilitySupported,

@@ -32,7 +32,7 @@ import { Publication, toConfirm, type PublishConfirm } from './publication.js';
 import type { ProducerSettings } from './settings.js';
 import { FifoDeadlines } from '../connection/deadlines.js';
 import { CallState, Retrier, untilAborted, type RetryPolicy } from './retry.js';
-import type { PublishTracing } from '../tracing/tracing.js';
+import type { PublishTracing } from '../tracing/publish-tracing.js';
 
 const BATCH_OPTIONS = optionNames<PublishBatchOptions>({ atomic: true });
 

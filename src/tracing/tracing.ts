@@ -8,6 +8,7 @@
  */
 import type * as OpenTelemetryApi from '@opentelemetry/api';
 import { SluiceError } from '../errors/index.js';
+import type { PublishSpan, PublishTracing } from './publish-tracing.js';
 import { formatTraceparent, parseTraceparent, type TraceContext } from './trace-context.js';
 
 type Api = typeof OpenTelemetryApi;
@@ -16,25 +17,6 @@ type Api = typeof OpenTelemetryApi;
 const SYSTEM = 'sluice';
 /** The name the messaging conventions give RabbitMQ's default exchange, `""` here too. */
 const DEFAULT_EXCHANGE = 'amq.default';
-
-/** A publish span: the context its message carries, and its end at the publish's outcome. */
-export interface PublishSpan {
-  /** What the envelope carries: the span's context, or the parent's without an SDK. */
-  readonly context: TraceContext | undefined;
-  /** Ends the span: the publish was confirmed, or (`failed`) rejected with `error`. */
-  end(failed: boolean, error?: unknown): void;
-}
-
-/** What the producer asks of tracing; undefined without `@opentelemetry/api`. */
-export interface PublishTracing {
-  /** Starts the span of one message, a child of `parent` (else of the active context). */
-  startPublish(
-    exchange: string,
-    routingKey: string,
-    messageId: string,
-    parent: TraceContext | undefined,
-  ): PublishSpan;
-}
 
 /** The part of a delivery a process span reads. */
 interface TracedDelivery {

@@ -78,6 +78,37 @@ describe('sluice command line', () => {
     expect(url.code, shown(url)).toBe(2);
   });
 
+  it('exits with 2 on a value that sluice refuses (INVALID_ARGUMENT), with one line on stderr', async () => {
+    const { sluice, namespace } = await useSluice();
+    await declareShop(sluice);
+    for (const args of [
+      ['publish', 'bad:exchange', 'k', '{}'],
+      ['dlq', 'list', 'work.dlq', '--after', 'not-a-stream-id'],
+    ]) {
+      const refused = await sluiceCli(namespace, args);
+      expect(refused.code, shown(refused)).toBe(2);
+      expect(refused.stderr.trim()).toMatch(/^error: INVALID_ARGUMENT: [^\n]+$/u);
+    }
+  });
+
+  it('ends quietly with 0 when its reader stops early (| head)', async () => {
+    const { sluice, namespace } = await useSluice();
+    await sluice.declareQueue('big');
+    await sluice.publishBatch(
+      Array.from({ length: 500 }, (_, i) => ({
+        exchange: '',
+        routingKey: 'big',
+        body: { i, padding: 'x'.repeat(1000) },
+      })),
+    );
+    // 500 KiB of output: far more than a pipe holds, so writing goes on after head has exited.
+    const command = `"${process.execPath}" "${CLI}" --url "${redisUrl()}" --namespace ${namespace} peek big --count 500 | head -n 1`;
+    const piped = await run('bash', ['-c', `set -o pipefail; ${command}`]);
+    expect(piped.code, shown(piped)).toBe(0);
+    expect(piped.stderr).toBe('');
+    expect(piped.stdout.split('\n')).toHaveLength(2);
+  });
+
   it('exits with 3 when the queue does not exist, with one line on stderr', async () => {
     const { namespace } = await useSluice();
     const run = await sluiceCli(namespace, ['queue', 'inspect', 'ghost']);
@@ -240,6 +271,26 @@ describe('sluice command line', () => {
     expect((await sluice.inspectQueue('work')).messages).toBe(0);
   });
 
+  it('shows a progress bar on a terminal while it moves', async () => {
+    const { sluice, namespace } = await useSluice();
+    await sluice.declareQueue('old');
+    await sluice.declareQueue('new');
+    await sluice.publishBatch(
+      Array.from({ length: 200 }, (_, i) => ({ exchange: '', routingKey: 'old', body: { i } })),
+    );
+    const command = [process.execPath, CLI, '--url', redisUrl(), '--namespace', namespace];
+    const moved = await run('script', [
+      '-qec',
+      `${command.join(' ')} move old new --yes`,
+      '/dev/null',
+    ]);
+    expect(moved.code, shown(moved)).toBe(0);
+    // cli-progress's bar, drawn on the terminal (script(1) passes it through to stdout).
+    expect(moved.stdout).toMatch(/100% \| ETA: 0s \| 200\/200/u);
+    expect(moved.stdout).toContain('moved 200, skipped 0');
+    expect((await sluice.inspectQueue('new')).messages).toBe(200);
+  });
+
   it('inspects, purges and deletes a queue with --yes', async () => {
     const { sluice, namespace } = await useSluice();
     await declareShop(sluice);
@@ -279,6 +330,7 @@ describe('sluice command line', () => {
     );
     const run = await sluiceCli(namespace, ['move', 'old', 'new', '--yes']);
     expect(exited(run, 0).trim()).toBe('moved 50, skipped 0');
+    expect(run.stderr).toBe(''); // no progress bar when standard error is not a terminal
     expect((await sluice.inspectQueue('old')).messages).toBe(0);
     const moved = await sluice.peekQueue('new', { count: 100 });
     expect(moved.map((m) => ('body' in m ? m.body : undefined))).toEqual(
@@ -306,7 +358,9 @@ describe('sluice command line', () => {
       timeoutMs: 20_000,
     });
     first.child.kill('SIGKILL');
-    await first.result;
+    // It was killed, not finished: some messages had not been moved yet.
+    expect((await first.result).signal).toBe('SIGKILL');
+    expect((await sluice.inspectQueue('new')).messages).toBeLessThan(total);
     exited(await sluiceCli(namespace, ['move', 'old', 'new', '--yes']), 0);
     const moved = await sluice.peekQueue('new', { count: total + 10 });
     const bodies = moved.map((m) => ('body' in m ? (m.body as { i: number }).i : -1));

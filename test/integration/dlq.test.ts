@@ -1,6 +1,3 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
   InvalidArgumentError,
@@ -11,7 +8,8 @@ import {
 import { scriptBodies } from '../../src/connection/scripts.js';
 import type { ReplayRoute } from '../../src/dead-letter/relay.js';
 import { Keyspace } from '../../src/keys/index.js';
-import { redisUrl, waitFor } from '../support/index.js';
+import { sluiceCli as runCli } from '../support/cli.js';
+import { waitFor } from '../support/index.js';
 import {
   declareWorkWithDeadLetters,
   connectSluice,
@@ -20,21 +18,11 @@ import {
   useSluice,
 } from '../support/sluice.js';
 
-const run = promisify(execFile);
-const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-
+/** Runs the built `sluice` command on `namespace`; resolves with its stdout if it exited 0. */
 async function sluiceCli(namespace: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, [
-    '--import',
-    'tsx',
-    cli,
-    '--url',
-    redisUrl(),
-    '--namespace',
-    namespace,
-    ...args,
-  ]);
-  return stdout;
+  const run = await runCli(namespace, args);
+  expect(run.code, `exit ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`).toBe(0);
+  return run.stdout;
 }
 
 /** Rejects the next `n` messages of `queue`. */
@@ -276,6 +264,28 @@ describe('sluice dlq command line', () => {
     expect(await sluiceCli(namespace, 'dlq', 'purge', 'work.dlq', '--yes')).toContain('purged 4');
   });
 
+  it('lists (one JSON object per line, then the next page) and shows as JSON', async () => {
+    const { sluice, namespace } = await useSluice();
+    const [first] = await deadLetters(sluice, 3);
+    const lines = (await sluiceCli(namespace, 'dlq', 'list', 'work.dlq', '--count', '2', '--json'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as unknown);
+    const page = JSON.parse(JSON.stringify(await sluice.dlq.list('work.dlq', { count: 2 }))) as {
+      messages: unknown[];
+      next: string;
+    };
+    expect(lines).toEqual([...page.messages, { next: page.next }]);
+    expect(lines[0]).toMatchObject({ messageId: first });
+    const shown = (
+      await sluiceCli(namespace, 'dlq', 'show', 'work.dlq', first ?? '', '--json')
+    ).trim();
+    expect(shown.split('\n')).toHaveLength(1);
+    expect(JSON.parse(shown)).toEqual(
+      JSON.parse(JSON.stringify(await sluice.dlq.show('work.dlq', first ?? ''))),
+    );
+  });
+
   it('replay says in --help where messages go, and goes through the exchange when asked', async () => {
     const { sluice, redis, namespace } = await useSluice();
     const help = (await sluiceCli(namespace, 'dlq', 'replay', '--help')).replace(/\s+/gu, ' ');
@@ -299,9 +309,7 @@ describe('sluice dlq command line', () => {
     expect(await redis.xlen(streamKey(namespace, 'shipping'))).toBe(6);
 
     await sluice.deleteQueue('work');
-    const failure = await sluiceCli(namespace, 'dlq', 'replay', 'work.dlq', '--yes').catch(
-      (error: unknown) => error,
-    );
+    const failure = await runCli(namespace, ['dlq', 'replay', 'work.dlq', '--yes']);
     expect(failure).toMatchObject({
       code: 1,
       stdout: expect.stringContaining('replayed 0, skipped 0, failed 2') as string,
@@ -347,9 +355,7 @@ describe('sluice dlq command line', () => {
 
   it('reports a missing queue as a typed error and exits with 3', async () => {
     const { namespace } = await useSluice();
-    const failure = await sluiceCli(namespace, 'dlq', 'list', 'ghost').catch(
-      (error: unknown) => error,
-    );
+    const failure = await runCli(namespace, ['dlq', 'list', 'ghost']);
     expect(failure).toMatchObject({
       code: 3,
       stderr: expect.stringContaining('NOT_FOUND') as string,

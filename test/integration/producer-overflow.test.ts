@@ -129,6 +129,32 @@ describe('queue maxLength with overflow drop-head', () => {
     );
     expect(await queueMessageIds(redis, namespace, 'q')).toEqual(['c', 'd']);
   });
+
+  it('of max length 0 dead-letters every copy at once, whole, next to a queue that keeps it', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('dead');
+    await sluice.bindQueue('dead', 'dlx');
+    await sluice.declareExchange('events', 'fanout');
+    await sluice.declareQueue('keeps');
+    await sluice.declareQueue('empty', {
+      maxLength: 0,
+      overflow: 'drop-head',
+      deadLetterExchange: 'dlx',
+    });
+    for (const queue of ['keeps', 'empty']) await sluice.bindQueue(queue, 'events');
+    await sluice.publish('events', 'k', { n: 1 }, { messageId: 'm1', headers: { h: 'v' } });
+    expect(await queueMessageIds(redis, namespace, 'keeps')).toEqual(['m1']);
+    expect(await queueMessageIds(redis, namespace, 'empty')).toEqual([]);
+    await waitFor(async () => (await queueMessageIds(redis, namespace, 'dead')).length === 1);
+    // The dead letter carries the entry's fields as written to the other queue: body, headers.
+    expect((await sluice.dlq.list('dead')).messages[0]).toMatchObject({
+      messageId: 'm1',
+      body: { n: 1 },
+      headers: { h: 'v' },
+      deathHistory: { deaths: [{ queue: 'empty', reason: 'maxlen', count: 1 }] },
+    });
+  });
 });
 
 describe('queue maxLength with overflow reject-publish-dlx', () => {

@@ -15,6 +15,8 @@ const RUN_TIMEOUT_MS = 30_000;
 /** How a run of the command ended. */
 export interface CliRun {
   readonly code: number | null;
+  /** The signal that ended it, when one did (its code is then null). */
+  readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -32,8 +34,7 @@ export interface CliOptions {
 /** This process's environment less the variables the command reads, which a test sets itself. */
 function withoutSluiceVariables(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  delete env.SLUICE_URL;
-  delete env.SLUICE_NAMESPACE;
+  for (const name of Object.keys(env)) if (name.startsWith('SLUICE_')) delete env[name];
   return env;
 }
 
@@ -69,7 +70,7 @@ function spawnRun(
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     child.stdin.end(options.input);
   });
   return { child, result };
@@ -111,16 +112,25 @@ export function sluiceCli(
  * Starts `sluice dashboard --port 0 ...args` on `namespace`, killed when the test ends;
  * resolves with the URL it prints (with the token, unless read-only) and the process.
  */
-export async function startDashboardProcess(
+export function startDashboardProcess(
   namespace: string,
   args: readonly string[],
 ): Promise<{ url: string; process: ChildProcess }> {
+  return startDashboardProcessWith(['--url', redisUrl(), '--namespace', namespace], args);
+}
+
+/**
+ * Starts `sluice <connection...> dashboard --port 0 ...args` (the connection flags as given),
+ * killed when the test ends; resolves as {@link startDashboardProcess} does.
+ */
+export async function startDashboardProcessWith(
+  connection: readonly string[],
+  args: readonly string[],
+): Promise<{ url: string; process: ChildProcess }> {
   assertBuilt();
-  const child = spawn(
-    process.execPath,
-    [CLI, '--url', redisUrl(), '--namespace', namespace, 'dashboard', '--port', '0', ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(process.execPath, [CLI, ...connection, 'dashboard', '--port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   onTestFinished(() => {
     child.kill('SIGKILL');
   });

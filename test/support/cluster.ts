@@ -24,7 +24,7 @@ const SLOT_COUNT = 16384;
  */
 const NODE_TIMEOUT_MS = 1000;
 const HEALTHY_TIMEOUT_MS = 30_000;
-/** Keys per MIGRATE while resharding: small batches keep the slot's traffic moving. */
+/** Keys per MIGRATE while resharding, by default: small batches keep the slot's traffic moving. */
 const MIGRATE_BATCH = 100;
 const MIGRATE_TIMEOUT_MS = 5000;
 
@@ -79,8 +79,10 @@ export interface LocalCluster {
    * Moves `slot` to the master `to`, as `redis-cli --cluster reshard` does: IMPORTING on `to`,
    * MIGRATING on the owner, MIGRATE of its keys in batches, then SETSLOT NODE on every master.
    * Clients keep working meanwhile (ASK redirections, TRYAGAIN for multi-key commands).
+   * `keysPerMigrate` (default 100) sets the batch: smaller batches keep the slot migrating for
+   * longer, for load to meet it.
    */
-  reshard(slot: number, to: ClusterNode): Promise<void>;
+  reshard(slot: number, to: ClusterNode, options?: { keysPerMigrate?: number }): Promise<void>;
   /** Starts a node again (stopping it first if it runs) and waits until the cluster is healthy. */
   restart(node: ClusterNode): Promise<void>;
   /**
@@ -214,7 +216,11 @@ class Cluster implements LocalCluster {
     await this.waitHealthy();
   }
 
-  async reshard(slot: number, to: ClusterNode): Promise<void> {
+  async reshard(
+    slot: number,
+    to: ClusterNode,
+    options: { keysPerMigrate?: number } = {},
+  ): Promise<void> {
     const source = this.byId((await this.masterFor(slot)).id);
     const target = this.byId(to.id);
     if (source === target) return;
@@ -225,7 +231,7 @@ class Cluster implements LocalCluster {
         'CLUSTER',
         'GETKEYSINSLOT',
         slot,
-        MIGRATE_BATCH,
+        options.keysPerMigrate ?? MIGRATE_BATCH,
       )) as string[];
       if (keys.length === 0) break;
       await source.client.call(
@@ -376,6 +382,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<LocalC
         args: [
           ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
           ...['--cluster-node-timeout', String(NODE_TIMEOUT_MS)],
+          // A node learns its own address from the peers it meets: the lone node of a 1-master
+          // cluster would report an empty one in CLUSTER SLOTS, which a client cannot dial.
+          ...['--cluster-announce-ip', HOST],
           // A replica must not wait 5 s for company before its full sync.
           ...['--repl-diskless-sync-delay', '0'],
           ...(options.args ?? []),

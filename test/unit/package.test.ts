@@ -1,11 +1,39 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * The packages that the declarations reachable from `entry` (a .d.ts of dist/) import: what a
+ * TypeScript user of that entry point must have installed for its types to resolve.
+ */
+function declarationImports(entry: string): Set<string> {
+  const packages = new Set<string>();
+  const seen = new Set<string>();
+  const pending = [resolve(root, entry)];
+  for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const [, specifier = ''] of text.matchAll(/(?:from|import\()\s*'([^']+)'/gu)) {
+      if (specifier.startsWith('.')) {
+        pending.push(resolve(dirname(file), specifier.replace(/\.js$/u, '.d.ts')));
+      } else if (!specifier.startsWith('node:')) {
+        packages.add(
+          specifier.startsWith('@')
+            ? specifier.split('/').slice(0, 2).join('/')
+            : (specifier.split('/')[0] ?? ''),
+        );
+      }
+    }
+  }
+  return packages;
+}
 
 describe('the built package', () => {
   it('exists (npm test builds it first; alone, run `npm run build`)', () => {
@@ -58,6 +86,18 @@ describe('the built package', () => {
       expect(stdout).toBe('ok');
     }
   });
+
+  it.each([
+    ['dist/index.d.ts', ['ioredis']],
+    ['dist/postgres/index.d.ts', ['ioredis', 'pg']],
+    ['dist/prometheus/index.d.ts', ['ioredis', 'prom-client']],
+  ])(
+    'has declarations (%s) that need no optional peer dependency but their own',
+    (entry, expected) => {
+      // A user without @opentelemetry/api (optional) must be able to type-check against sluice.
+      expect([...declarationImports(entry)].sort()).toEqual(expected);
+    },
+  );
 
   it('ships source maps that need no file outside the package (sources inlined)', () => {
     const maps = readdirSync(`${root}dist`, { recursive: true, encoding: 'utf8' }).filter((file) =>

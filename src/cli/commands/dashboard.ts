@@ -10,6 +10,7 @@ interface DashboardFlags {
   readonly host: string;
   readonly readOnly?: true;
   readonly token?: string;
+  readonly allowHost: string[];
 }
 
 /** Parses `--port`: 0 (any free port) to 65535. */
@@ -26,6 +27,11 @@ function token(value: string): string {
   return value;
 }
 
+/** Collects `--allow-host` names, one per use of the option. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 /** `sluice dashboard`: serves the web dashboard until interrupted. */
 export function registerDashboard(program: Command): void {
   program
@@ -35,13 +41,20 @@ export function registerDashboard(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--read-only', 'hide write actions and refuse them (403)')
     .option('--token <token>', 'token that write actions must carry (default: a random one)', token)
+    .option(
+      '--allow-host <name>',
+      'a host name the dashboard is reached by, besides IP addresses and localhost (repeatable)',
+      collect,
+      [],
+    )
     .addHelpText(
       'after',
       `
 Write actions (replay, purge) need the token in the x-sluice-token header; the
 URL printed at the start carries it for the browser (?token=…), which keeps it
-for the tab. Listens on 127.0.0.1 unless --host says otherwise. Stops on
-SIGINT or SIGTERM.`,
+for the tab. Listens on 127.0.0.1 unless --host says otherwise. Requests for
+any other host name than an IP address, localhost, --host or an --allow-host
+are refused (403), against DNS rebinding. Stops on SIGINT or SIGTERM.`,
     )
     .action(async (flags: DashboardFlags) => {
       await withSluice(program, async (sluice) => {
@@ -52,6 +65,7 @@ SIGINT or SIGTERM.`,
           port: flags.port,
           readOnly: flags.readOnly === true,
           token: writeToken,
+          allowedHosts: flags.allowHost,
         });
         print(
           flags.readOnly === true

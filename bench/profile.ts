@@ -1,0 +1,120 @@
+/**
+ * Where one contender's time goes: `npm run bench:profile -- <scenario> <contender> [messages]`
+ * runs the contender as a bench worker does (a warm-up, then the measured run) against
+ * `REDIS_URL` (default redis://127.0.0.1:6379), with the V8 CPU profiler on for the measured
+ * run only. It resets the server's command statistics (`CONFIG RESETSTAT`) after the warm-up and
+ * prints them afterwards, with the client's self time by function and by module over the timed
+ * part of the run (its last messages / rate seconds, so a consume run's untimed pre-fill is left
+ * out), and writes the whole profile to `bench-results/<scenario>-<contender>.cpuprofile` (open
+ * it in Chrome DevTools). Scenario and contender ids are those of bench/run.ts.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { Profiler, Runtime } from 'node:inspector';
+import { Session } from 'node:inspector/promises';
+import { Redis } from 'ioredis';
+import { deleteNamespaceKeys } from '../scripts/local-redis.js';
+import { benchScenarios, findContender, warmupPrefix } from './scenarios.js';
+
+const TOP_FUNCTIONS = 25;
+const TOP_MODULES = 12;
+const SAMPLING_INTERVAL_US = 100;
+const DEFAULT_MESSAGES = 50_000;
+const WARMUP_MESSAGES = 5000;
+
+/** Where a profile node's self time is counted: its module, or V8's own category. */
+function moduleOf(frame: Runtime.CallFrame): string {
+  if (frame.url === '') return frame.functionName.startsWith('(') ? frame.functionName : '(native)';
+  if (frame.url.startsWith('node:')) return 'node internals';
+  const packageAt = frame.url.lastIndexOf('node_modules/');
+  if (packageAt >= 0) {
+    const [scopeOrName = '', name = ''] = frame.url.slice(packageAt + 13).split('/');
+    return scopeOrName.startsWith('@') ? `${scopeOrName}/${name}` : scopeOrName;
+  }
+  return frame.url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '');
+}
+
+/** Self time (µs) per function and per module, of the samples in the profile's last `seconds`. */
+function selfTimes(profile: Profiler.Profile, seconds: number) {
+  const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
+  const byFunction = new Map<string, number>();
+  const byModule = new Map<string, number>();
+  const from = profile.endTime - seconds * 1e6;
+  let time = profile.startTime;
+  let total = 0;
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  samples.forEach((id, index) => {
+    const delta = deltas[index] ?? 0;
+    time += delta;
+    const frame = nodes.get(id)?.callFrame;
+    if (time < from || frame === undefined) return;
+    total += delta;
+    const where = moduleOf(frame);
+    const name = `${frame.functionName || '(anonymous)'} ${where}`;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + delta);
+    byModule.set(where, (byModule.get(where) ?? 0) + delta);
+  });
+  return { total, byFunction, byModule };
+}
+
+function printShares(title: string, times: Map<string, number>, total: number, top: number): void {
+  console.log(`\n${title}`);
+  for (const [name, time] of [...times].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`${((100 * time) / total).toFixed(1).padStart(6)}%  ${name}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const [scenario, name, count] = process.argv.slice(2);
+  if (scenario === undefined || name === undefined) {
+    throw new Error('usage: npm run bench:profile -- <scenario> <contender> [messages]');
+  }
+  const messages = count === undefined ? DEFAULT_MESSAGES : Number(count);
+  if (!Number.isSafeInteger(messages) || messages < 1)
+    throw new Error(`bad message count ${count}`);
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const contender = findContender(benchScenarios({ replicated: false }), scenario, name);
+  const prefix = `sluice-profile-${process.pid}`;
+  const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await admin.connect();
+  try {
+    await contender.run({ url, prefix: warmupPrefix(prefix), messages: WARMUP_MESSAGES });
+    await deleteNamespaceKeys(admin, warmupPrefix(prefix));
+    await admin.call('CONFIG', 'RESETSTAT');
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
+    await session.post('Profiler.start');
+    const measurement = await contender.run({ url, prefix, messages });
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    const commandStats = (await admin.call('INFO', 'commandstats')) as string;
+
+    mkdirSync('bench-results', { recursive: true });
+    const file = `bench-results/${scenario}-${name}.cpuprofile`;
+    writeFileSync(file, JSON.stringify(profile));
+    console.log(`${scenario} ${name}, ${messages} messages: ${JSON.stringify(measurement)}`);
+    console.log(`profile: ${file}`);
+    const rate = measurement.msgPerSecond;
+    const seconds = rate !== undefined && rate > 0 ? messages / rate : 0;
+    const { total, byFunction, byModule } = selfTimes(profile, seconds);
+    console.log(`client self time over the last ${(total / 1e6).toFixed(2)} s (the timed part):`);
+    printShares('by module', byModule, total, TOP_MODULES);
+    printShares('by function', byFunction, total, TOP_FUNCTIONS);
+    console.log('\nserver (INFO commandstats since the warm-up; calls inside scripts included):');
+    for (const line of commandStats.split('\r\n')) {
+      if (line.startsWith('cmdstat_') && !line.startsWith('cmdstat_config')) console.log(line);
+    }
+  } finally {
+    await deleteNamespaceKeys(admin, prefix);
+    await admin.quit();
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(error);
+  process.exitCode = 1;
+}
