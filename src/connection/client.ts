@@ -11,3 +11,9 @@ export type RedisClient = Redis | Cluster;
 export function isCluster(client: RedisClient): client is Cluster {
   return client.isCluster;
 }
+
+/**
+ * The `error` listener of the ioredis clients sluice creates: their failures reach callers as
+ * rejected commands, and without a listener ioredis would log each one as unhandled too.
+ */
+export function ignoreError(): void {}

@@ -10,9 +10,9 @@ import {
   UnsupportedError,
 } from '../errors/index.js';
 import { hashSlot } from '../keys/slot.js';
-import { isCluster, type RedisClient } from './client.js';
+import { ignoreError, isCluster, type RedisClient } from './client.js';
 import { commandOnLine, registerScripts } from './scripts.js';
-import { createClient, ignoreError, type RedisSource } from './source.js';
+import { createClient, type RedisSource } from './source.js';
 
 /** What the connected server is and which optional commands it has. */
 export interface ServerInfo {
@@ -460,12 +460,14 @@ export class Connection {
         });
       }
       if (cause instanceof UnsupportedError) throw cause;
-      if (cause instanceof TimeoutError) {
-        // What kept it from connecting (all Sentinels down, no such primary, ...), if said.
-        const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-        throw new ConnectionError(`${cause.message}${why}`, cause);
-      }
-      throw new ConnectionError(`cannot reach Redis: ${(cause as Error).message}`, cause);
+      // What kept it from connecting (all Sentinels down, no such primary, a refused TLS
+      // handshake, ...), if said: connect() itself often only says the connection closed.
+      const why =
+        lastError instanceof Error && lastError !== cause
+          ? ` (last error: ${lastError.message})`
+          : '';
+      if (cause instanceof TimeoutError) throw new ConnectionError(`${cause.message}${why}`, cause);
+      throw new ConnectionError(`cannot reach Redis: ${(cause as Error).message}${why}`, cause);
     }
   }
 

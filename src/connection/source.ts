@@ -12,7 +12,8 @@ import {
   validateOptionsObject,
   validateStringOption,
 } from '../validation/index.js';
-import type { RedisClient } from './client.js';
+import { ignoreError, type RedisClient } from './client.js';
+import { ClosingSentinelConnector } from './sentinel-connector.js';
 
 /** One server: a Cluster seed node or a Sentinel. */
 export interface ServerAddress {
@@ -296,14 +297,19 @@ export function createClient(
         name: source.name,
         ...(sentinelUsername === undefined ? {} : { sentinelUsername }),
         ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
+        // Without it, ioredis ignores `tls` for the servers the Sentinels name and connects to
+        // them in plain TCP; the Sentinels themselves stay plain (its `sentinelTLS`).
+        ...(source.credentials.tls === undefined ? {} : { enableTLSForSentinelMode: true }),
         retryStrategy: reconnectDelayMs,
         // Until the first connection, one round over the Sentinels: when none answers (or none
         // knows the primary) connect fails at once and says why, as for a URL that refuses.
         // Once connected, retrying for good: giving up would end the client.
         sentinelRetryStrategy: (attempt) => (connected ? reconnectDelayMs(attempt) : null),
         // Learn of a failover from the Sentinels' +switch-master at once, rather than when the
-        // old primary's connection fails.
+        // old primary's connection fails; the connector keeps that from ending a client that is
+        // reconnecting when the news comes (see ClosingSentinelConnector).
         failoverDetector: true,
+        Connector: ClosingSentinelConnector,
         // A demoted primary answers writes with READONLY: reconnect, which asks the Sentinels
         // for the primary again; the command fails with READONLY, which sluice retries.
         reconnectOnError: (error) => error.message.startsWith('READONLY'),
@@ -323,6 +329,3 @@ export function createClient(
   client.on('error', ignoreError);
   return client;
 }
-
-/** The listener that keeps an ioredis client's errors from being logged (see createClient). */
-export function ignoreError(): void {}

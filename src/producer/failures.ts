@@ -1,12 +1,6 @@
 import type { RedisClient } from '../connection/client.js';
-import { classifyFailure, isReplyError } from '../connection/connection.js';
-import {
-  ClosedError,
-  ConfirmTimeoutError,
-  ConnectionError,
-  ServerError,
-  SluiceError,
-} from '../errors/index.js';
+import { classifyFailure, isReplyError, toSluiceError } from '../connection/connection.js';
+import { ClosedError, ConfirmTimeoutError, ConnectionError, SluiceError } from '../errors/index.js';
 import type { Publication } from './publication.js';
 import type { CallState } from './retry.js';
 
@@ -39,9 +33,8 @@ export function publishFailure(
     case 'closed':
       return new ClosedError('the Redis client was closed before the publish was confirmed');
     case 'fatal':
-      return isReplyError(error)
-        ? new ServerError(`Redis refused the publish: ${error.message}`, error)
-        : error;
+      // AccessRefusedError naming the permission for an ACL refusal, ServerError otherwise.
+      return isReplyError(error) ? toSluiceError(error, redis, 'Redis refused the publish') : error;
     default:
       // Out of retries, or not retriable without dedup (it may have been applied).
       return confirmTimeout(publication, state, `no confirm after ${String(error)}`);

@@ -21,11 +21,17 @@ export interface AclCredentials {
 }
 
 /**
- * Creates the user `name` (or redefines it from scratch: `reset` first) with `password` and only
- * `rules`, enabled; resolves with its credentials for ioredis.
+ * The command that defines the user `name` from scratch (`reset` first) with `password` and
+ * only `rules`, enabled: what {@link createAclUser} sends, and docs/operations.md shows.
  */
+export function aclSetUser(spec: AclUserSpec): [string, ...string[]] {
+  return ['ACL', 'SETUSER', spec.name, 'reset', 'on', `>${spec.password}`, ...spec.rules];
+}
+
+/** Creates the user of {@link aclSetUser}; resolves with its credentials for ioredis. */
 export async function createAclUser(redis: Redis, spec: AclUserSpec): Promise<AclCredentials> {
-  await redis.call('ACL', 'SETUSER', spec.name, 'reset', 'on', `>${spec.password}`, ...spec.rules);
+  const [command, ...args] = aclSetUser(spec);
+  await redis.call(command, ...args);
   return { username: spec.name, password: spec.password };
 }
 

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { startRedisServer, waitFor, type RedisServerHandle } from '../../scripts/local-redis.js';
 import { parseServerInfo } from '../../src/connection/connection.js';
-import { Sluice, type Delivery } from '../../src/index.js';
+import { AccessRefusedError, Sluice, type Delivery } from '../../src/index.js';
 import { Keyspace } from '../../src/keys/index.js';
 import {
   createAclUser,
@@ -55,6 +55,40 @@ describe('ACL users of a sluice namespace', () => {
     });
   }
 
+  /** A client of `namespace` as the default user (every right), closed when the test finishes. */
+  async function connectAsRoot(namespace: string): Promise<Sluice> {
+    const client = await Sluice.connect({ url: server?.url ?? '', namespace });
+    onTestFinished(() => client.close());
+    return client;
+  }
+
+  /** An ioredis client logged in as `user`, for raw commands; closed when the test finishes. */
+  function rawClient(user: AclCredentials): Redis {
+    const client = new Redis({ port: server?.port ?? 0, ...user, maxRetriesPerRequest: 0 });
+    onTestFinished(() => client.disconnect());
+    return client;
+  }
+
+  /** The AccessRefusedError `operation` rejects with; fails the test if it does anything else. */
+  async function refusal(operation: Promise<unknown>): Promise<AccessRefusedError> {
+    const outcome: unknown = await operation.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    expect(outcome).toBeInstanceOf(AccessRefusedError);
+    return outcome as AccessRefusedError;
+  }
+
+  /** B's topology, made by its admin: exchange `orders` → queue `billing`, one message in it. */
+  async function namespaceWithMessage(namespace: string): Promise<Sluice> {
+    const owner = await connectAsRoot(namespace);
+    await owner.declareExchange('orders', 'topic');
+    await owner.declareQueue('billing');
+    await owner.bindQueue('billing', 'orders', 'order.#');
+    await owner.publish('orders', 'order.created', { total: 1 }, { messageId: 'kept' });
+    return owner;
+  }
+
   it('lets a user touch the keys of its own namespace only, not of one its name is a prefix of', async () => {
     const patterns = namespaceKeyPatterns('app');
     const user = await createAclUser(admin(), {
@@ -100,7 +134,8 @@ describe('ACL users of a sluice namespace', () => {
       await adminSluice.declareQueue('billing');
       await adminSluice.bindQueue('billing', 'orders', 'order.#');
       await producer.publish('orders', 'order.created', { total: 10 });
-      await expect(producer.declareQueue('other')).rejects.toThrow(/NOPERM|no permissions/u);
+      // A declaration first reads the queue's record (HGET), a command producers lack.
+      expect((await refusal(producer.declareQueue('other'))).permission).toBe("command 'hget'");
       const seen: Delivery[] = [];
       const consumer = await consumerSluice.consume('billing', (message) => {
         seen.push(message);
@@ -113,5 +148,90 @@ describe('ACL users of a sluice namespace', () => {
     } finally {
       await Promise.all(clients.map((client) => client.close()));
     }
+  });
+
+  it('keeps a producer of namespace A out of namespace B: no publish, read, purge, delete or raw command there', async () => {
+    const owner = await namespaceWithMessage('acl-b');
+    const producerOfA = await roleUser('acl-a', 'producer');
+    // sluice itself, as A's producer pointed at B: every operation refused, naming why.
+    const intruder = await connect(producerOfA, 'acl-b');
+    onTestFinished(() => intruder.close());
+    // Routing reads B's topology, which is not A's to read.
+    expect((await refusal(intruder.publish('orders', 'order.created', 2))).permission).toBe('key');
+    expect((await refusal(intruder.publish('', 'billing', 2))).permission).toBe('key');
+    expect((await refusal(intruder.consume('billing', () => undefined))).permission).toBe('key');
+    // A producer has no HGET at all (the queue record's read), in any namespace.
+    for (const operation of [
+      () => intruder.inspectQueue('billing'),
+      () => intruder.peekQueue('billing'),
+      () => intruder.purgeQueue('billing'),
+      () => intruder.deleteQueue('billing'),
+    ]) {
+      expect((await refusal(operation())).permission).toBe("command 'hget'");
+    }
+    // The topology is read-only to a producer even in its own namespace; B's is not A's at all.
+    expect((await refusal(intruder.deleteExchange('orders'))).permission).toBe('key');
+
+    // Raw commands the producer's rules grant, on B's keys: refused for the keys alone, as the
+    // same commands on A's keys are allowed.
+    const commandsOn = (namespace: string): [string, ...string[]][] => {
+      const keys = new Keyspace(namespace);
+      const queue = keys.queue('billing');
+      return [
+        ['XRANGE', queue.stream, '-', '+'],
+        ['XADD', queue.stream, '*', 'f', 'v'],
+        ['XDEL', queue.stream, '0-1'],
+        ['DEL', queue.stream],
+        ['HSET', queue.stats, 'f', 'v'],
+        ['GET', keys.topologyVersion],
+        ['HGETALL', keys.topologyQueues],
+      ];
+    };
+    for (const [name, ...args] of commandsOn('acl-a')) {
+      expect(await allowed(producerOfA, name, ...args)).toBe(true);
+    }
+    const raw = rawClient(producerOfA);
+    for (const [name, ...args] of commandsOn('acl-b')) {
+      // ioredis's reply error, not sluice's: NOPERM is Redis's and Valkey's code for it.
+      await expect(raw.call(name, ...args)).rejects.toMatchObject({
+        name: 'ReplyError',
+        message: expect.stringMatching(/^NOPERM /u) as unknown,
+      });
+    }
+
+    // B is as it was: its exchange routes, its queue holds its one message.
+    expect(await owner.inspectQueue('billing')).toMatchObject({ messages: 1, unacked: 0 });
+    expect(await owner.peekQueue('billing')).toMatchObject([{ messageId: 'kept' }]);
+  });
+
+  it('refuses a consumer every change of the topology, naming the missing permission, and lets it consume', async () => {
+    const owner = await namespaceWithMessage('acl-c');
+    const before = await owner.listTopology();
+    const consumerSluice = await connect(await roleUser('acl-c', 'consumer'), 'acl-c');
+    onTestFinished(() => consumerSluice.close());
+    // Each one writes the topology's keys, which a consumer may only read (%R~).
+    const changes = {
+      declareExchange: () => consumerSluice.declareExchange('audit', 'fanout'),
+      deleteExchange: () => consumerSluice.deleteExchange('orders'),
+      bindQueue: () => consumerSluice.bindQueue('billing', 'orders', 'invoice.#'),
+      unbindQueue: () => consumerSluice.unbindQueue('billing', 'orders', 'order.#'),
+      declareQueue: () => consumerSluice.declareQueue('audit'),
+      deleteQueue: () => consumerSluice.deleteQueue('billing'),
+    };
+    for (const [operation, change] of Object.entries(changes)) {
+      const error = await refusal(change());
+      expect({ operation, permission: error.permission }).toEqual({ operation, permission: 'key' });
+      expect(error.code).toBe('ACCESS_REFUSED');
+    }
+    expect(await owner.listTopology()).toEqual(before);
+
+    // What a consumer is for still works.
+    const seen: string[] = [];
+    const consumer = await consumerSluice.consume('billing', (message) => {
+      seen.push(message.messageId);
+    });
+    onTestFinished(() => consumer.close());
+    await waitFor(() => consumer.stats.acked === 1, { timeoutMs: 10_000 });
+    expect(seen).toEqual(['kept']);
   });
 });
