@@ -1,13 +1,15 @@
 /**
- * The `sluice` command and the dashboard on a Redis Cluster of 3 masters (real processes): a
- * queue whose partitions live on every master is read, peeked and purged whole, not on the one
- * node a URL would reach.
+ * The `sluice` command and the dashboard where a URL does not say where Redis is (real
+ * processes): on a Redis Cluster of 3 masters, a queue whose partitions live on every master is
+ * read, peeked and purged whole, not on the one node a URL would reach; behind Sentinel, the
+ * command finds the primary through the Sentinels, before and after a failover.
  */
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { Sluice } from '../../src/index.js';
 import { Keyspace } from '../../src/keys/index.js';
 import { CLI, run, startDashboardProcessWith, type CliRun } from '../support/cli.js';
 import { startCluster } from '../support/cluster.js';
+import { startSentinelSet } from '../support/sentinel.js';
 
 const PARTITIONS = 6;
 const MESSAGES = 60;
@@ -88,5 +90,36 @@ describe('sluice command line on a Redis Cluster', () => {
     const both = await sluiceCli('--url', 'redis://127.0.0.1:6379', 'queues');
     expect(both.code, shown(both)).toBe(2);
     expect(both.stderr).toContain('give one of --url, --cluster, --sentinels');
+  });
+});
+
+describe('sluice command line behind Sentinel', () => {
+  it('finds the primary through the Sentinels, and the new one after a failover', async () => {
+    const set = await startSentinelSet({ binary: inject('redisServerBinary') });
+    onTestFinished(() => set.stop());
+    const namespace = 'cli-sentinel';
+    const sluice = await Sluice.connect({ sentinels: set.sentinels, name: set.name, namespace });
+    onTestFinished(() => sluice.close());
+    await sluice.declareQueue('jobs');
+    for (let i = 0; i < 5; i++) await sluice.publish('', 'jobs', { i });
+    const sentinels = set.sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
+    const ready = async (): Promise<number> => {
+      const result = await run(
+        process.execPath,
+        [CLI, '--namespace', namespace, 'queue', 'inspect', 'jobs', '--json'],
+        { env: { SLUICE_SENTINELS: sentinels, SLUICE_SENTINEL_NAME: set.name } },
+      );
+      expect(result.code, shown(result)).toBe(0);
+      return (JSON.parse(result.stdout) as { messages: number }).messages;
+    };
+    expect(await ready()).toBe(5);
+    const before = await set.currentPrimary();
+    await set.failover();
+    expect(await set.currentPrimary()).not.toEqual(before);
+    expect(await ready()).toBe(5);
+
+    const half = await run(process.execPath, [CLI, '--sentinels', sentinels, 'queues']);
+    expect(half.code, shown(half)).toBe(2);
+    expect(half.stderr).toContain('--sentinels and --sentinel-name go together');
   });
 });
