@@ -170,7 +170,15 @@ export interface ConsumerEvents<T = unknown> {
    * An entry went to the queue's dead-letter outbox: rejected by the application, or refused
    * before reaching a handler (`poison`, `delivery_limit`, `expired`).
    */
-  'delivery.deadLettered': EntryEvent & { readonly reason: DeathReason };
+  'delivery.deadLettered': EntryEvent & {
+    readonly reason: DeathReason;
+    /**
+     * True when the queue has no dead-letter exchange: the message is dropped (counted in the
+     * queue's `stats().totals.dropped`), not routed anywhere. A dead-letter exchange that routes
+     * it to no queue drops it too, later, at the relay: only `totals.dropped` shows that.
+     */
+    readonly dropped: boolean;
+  };
   /**
    * An idempotent consumer met a delivery whose key was done already: it was acked without
    * running the handler.

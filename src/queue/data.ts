@@ -4,6 +4,7 @@ import { PURGE } from '../connection/script-catalog.js';
 import { callScript } from '../connection/scripts.js';
 import { NotFoundError } from '../errors/index.js';
 import { CONSUMER_GROUP, RELEASED_HOLDER, type Keyspace } from '../keys/index.js';
+import { DEATH_REASONS, type DeathReason } from '../message/death-history.js';
 import type { QueueRecord } from '../topology/types.js';
 import { validateName } from '../validation/index.js';
 import { ensureConsumerGroup } from './group.js';
@@ -46,7 +47,10 @@ export interface QueueInfo {
 /**
  * Totals of a queue since it was declared: counters that only grow, summed over its partitions.
  * Redis keeps the stream's `entries-added`; sluice's scripts keep the rest in each partition's
- * stats hash (acks, entries appended again), so that no publish writes more than its entry.
+ * stats hash (acks, entries appended again, failures), so that no publish writes more than its
+ * entry: only the scripts of acks and of failures (requeues, dead-lettering, drops, overflow)
+ * count there. An always-failing handler shows as `delivered` growing, `acked` not, and
+ * `redelivered` then `deadLettered.delivery_limit` (or `dropped`) growing instead.
  */
 export interface QueueTotals {
   /**
@@ -63,6 +67,28 @@ export interface QueueTotals {
   readonly delivered: number;
   /** Deliveries acked, duplicates an idempotent consumer acked without its handler included. */
   readonly acked: number;
+  /**
+   * Failed deliveries given back for another delivery: nacked or thrown by a handler, then
+   * requeued at the tail, parked for a delayed retry, or (an ordered consumer's) delivered again
+   * in place. Not counted: the failure of a message's last delivery under the queue's
+   * `maxDeliveries` (it is dead-lettered instead: a message delivered n times and failing every
+   * time counts n - 1 here), deliveries a closing consumer gives back, and takeovers of
+   * deliveries left unacked past the ack timeout (`reclaimed` in a consumer's own stats).
+   */
+  readonly redelivered: number;
+  /**
+   * Messages that died in the queue, by reason, counted when they enter its dead-letter outbox:
+   * `rejected` (a reject, or an idempotent commit Redis refused), `expired` (TTL at the head),
+   * `maxlen` (overflow: `drop-head`'s oldest, `reject-publish-dlx`'s refused), `delivery_limit`
+   * (past `maxDeliveries`), `poison` (unreadable, or its data trimmed away). A queue without a
+   * dead-letter exchange counts them here too: then each is also `dropped`.
+   */
+  readonly deadLettered: Readonly<Record<DeathReason, number>>;
+  /**
+   * Dead letters that went nowhere and are gone: the queue has no dead-letter exchange, or it
+   * routed the message to no queue (as RabbitMQ drops them). Counted among `deadLettered` too.
+   */
+  readonly dropped: number;
 }
 
 /** Per-second rates of a queue's {@link QueueTotals} between two readings of this client. */
@@ -70,6 +96,10 @@ export interface QueueRates {
   readonly publishedPerSecond: number;
   readonly deliveredPerSecond: number;
   readonly ackedPerSecond: number;
+  readonly redeliveredPerSecond: number;
+  /** Dead letters of every reason. */
+  readonly deadLetteredPerSecond: number;
+  readonly droppedPerSecond: number;
   /** The interval the rates are averaged over: from the previous reading to this one. */
   readonly intervalMs: number;
 }
@@ -135,21 +165,76 @@ export function ratesBetween(
   if (previous === undefined) return undefined;
   const intervalMs = current.atMs - previous.atMs;
   if (intervalMs <= 0) return undefined;
-  const perSecond = (field: keyof QueueTotals): number | undefined => {
-    const delta = current.totals[field] - previous.totals[field];
-    return delta < 0 ? undefined : (delta * 1000) / intervalMs;
+  const before = rated(previous.totals);
+  const now = rated(current.totals);
+  const rates = RATED.map((field) => ((now[field] - before[field]) * 1000) / intervalMs);
+  if (rates.some((rate) => rate < 0)) return undefined;
+  const [published, delivered, acked, redelivered, deadLettered, dropped] = rates as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return {
+    publishedPerSecond: published,
+    deliveredPerSecond: delivered,
+    ackedPerSecond: acked,
+    redeliveredPerSecond: redelivered,
+    deadLetteredPerSecond: deadLettered,
+    droppedPerSecond: dropped,
+    intervalMs,
   };
-  const publishedPerSecond = perSecond('published');
-  const deliveredPerSecond = perSecond('delivered');
-  const ackedPerSecond = perSecond('acked');
-  if (
-    publishedPerSecond === undefined ||
-    deliveredPerSecond === undefined ||
-    ackedPerSecond === undefined
-  ) {
-    return undefined;
-  }
-  return { publishedPerSecond, deliveredPerSecond, ackedPerSecond, intervalMs };
+}
+
+/** The totals that {@link QueueRates} has a rate of, in its order. */
+const RATED = [
+  'published',
+  'delivered',
+  'acked',
+  'redelivered',
+  'deadLettered',
+  'dropped',
+] as const;
+
+/** A queue's totals as plain numbers: the dead letters of every reason summed. */
+function rated(totals: QueueTotals): Record<(typeof RATED)[number], number> {
+  return { ...totals, deadLettered: sumOf(DEATH_REASONS.map((r) => totals.deadLettered[r])) };
+}
+
+function sumOf(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+/** The stats-hash field that counts the dead letters of `reason` (see src/lua/lib/to_outbox.lua). */
+function deadLetteredField(reason: DeathReason): string {
+  return `deadLettered:${reason}`;
+}
+
+/** The fields of a partition's stats hash that {@link QueueData} reads, in the order it reads. */
+const STATS_FIELDS = [
+  'acked',
+  'reappended',
+  'redelivered',
+  'dropped',
+  ...DEATH_REASONS.map(deadLetteredField),
+];
+
+/** A queue's totals: its partitions' summed. */
+function sumTotals(parts: readonly { readonly totals: QueueTotals }[]): QueueTotals {
+  const sum = (value: (totals: QueueTotals) => number): number =>
+    sumOf(parts.map((part) => value(part.totals)));
+  return {
+    published: sum((t) => t.published),
+    delivered: sum((t) => t.delivered),
+    acked: sum((t) => t.acked),
+    redelivered: sum((t) => t.redelivered),
+    deadLettered: Object.fromEntries(
+      DEATH_REASONS.map((reason) => [reason, sum((t) => t.deadLettered[reason])]),
+    ) as Record<DeathReason, number>,
+    dropped: sum((t) => t.dropped),
+  };
 }
 
 /**
@@ -200,13 +285,7 @@ export class QueueData {
   async statsOf(queue: string, partitions: number): Promise<QueueStats> {
     const parts = await this.allPartitionCounts(queue, partitions);
     const info = this.info(queue, parts);
-    const sum = (field: keyof QueueTotals): number =>
-      parts.reduce((total, part) => total + part.totals[field], 0);
-    const totals = {
-      published: sum('published'),
-      delivered: sum('delivered'),
-      acked: sum('acked'),
-    };
+    const totals = sumTotals(parts);
     // One clock for the whole reading: the latest of the partitions' (their servers may differ).
     const sampledAtMs = Math.max(...parts.map((part) => part.nowMs));
     const oldest = parts.reduce(
@@ -268,7 +347,7 @@ export class QueueData {
       .zrange(keys.consumers, 0, -1, 'WITHSCORES')
       .hmget(keys.owner, 'consumer', 'token', 'until')
       .xinfo('STREAM', keys.stream)
-      .hmget(keys.stats, 'acked', 'reappended')
+      .hmget(keys.stats, ...STATS_FIELDS)
       .exec();
     // A missing group (XPENDING / XINFO errors) means nothing is pending and no one consumes.
     const value = (index: number): unknown =>
@@ -287,7 +366,8 @@ export class QueueData {
     for (let i = 1; i < leases.length; i += 2) if (Number(leases[i]) >= nowMs) consumers++;
     const [owner, token, until] = (value(6) as (string | null)[] | undefined) ?? [];
     const stream = replyFields(value(7));
-    const [acked, reappended] = (value(8) as (string | null)[] | undefined) ?? [];
+    const counters = ((value(8) as (string | null)[] | undefined) ?? []).map(Number);
+    const [acked = 0, reappended = 0, redelivered = 0, dropped = 0, ...deaths] = counters;
     const appended = Number(stream.get('entries-added') ?? 0);
     // Acked entries are deleted: what the stream holds is pending (released ones too) or unread.
     const unread = length - pendingCount;
@@ -304,9 +384,14 @@ export class QueueData {
           ? { consumer: owner, token: Number(token) }
           : undefined,
       totals: {
-        published: appended - Number(reappended ?? 0),
+        published: appended - reappended,
         delivered: Math.max(0, appended - unread),
-        acked: Number(acked ?? 0),
+        acked,
+        redelivered,
+        deadLettered: Object.fromEntries(
+          DEATH_REASONS.map((reason, i) => [reason, deaths[i] ?? 0]),
+        ) as Record<DeathReason, number>,
+        dropped,
       },
       oldestEntryMs: firstEntry ? Number(firstEntry[0].split('-')[0]) : undefined,
       nowMs,

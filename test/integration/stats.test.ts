@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   InvalidArgumentError,
   NotFoundError,
+  QueueFullError,
   type Delivery,
   type MessageStream,
   type QueueStats,
@@ -9,6 +10,8 @@ import {
 } from '../../src/index.js';
 import { waitFor } from '../support/index.js';
 import { streamKey, useSluice } from '../support/sluice.js';
+
+const NO_DEATHS = { rejected: 0, expired: 0, maxlen: 0, delivery_limit: 0, poison: 0 };
 
 /**
  * The next `count` deliveries of a stream, left unsettled; the stream stays open (leaving a
@@ -91,7 +94,68 @@ describe('sluice.stats', () => {
     const [doomed] = await take(stream, 1);
     await doomed?.reject();
     await stream.close();
-    expect(await sluice.stats('work')).toMatchObject({ messages: 0, deadLetterBacklog: 1 });
+    // Counted where it died, before it is routed (and not as dropped: it waits for its route).
+    expect(await sluice.stats('work')).toMatchObject({
+      messages: 0,
+      deadLetterBacklog: 1,
+      totals: { deadLettered: { ...NO_DEATHS, rejected: 1 }, dropped: 0 },
+    });
+  });
+
+  it('counts dead letters by reason where they die, and drops those with nowhere to go', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('dlq');
+    await sluice.bindQueue('dlq', 'dlx');
+    await sluice.declareQueue('ttl', { messageTtlMs: 50, deadLetterExchange: 'dlx' });
+    await sluice.declareQueue('head', { maxLength: 1, overflow: 'drop-head' });
+    await sluice.declareQueue('full', {
+      maxLength: 1,
+      overflow: 'reject-publish-dlx',
+      deadLetterExchange: 'dlx',
+    });
+    await sluice.declareQueue('plain');
+    // Expired with no consumer: the publishing client expires it.
+    await sluice.publish('', 'ttl', 'stale');
+    for (const body of ['a', 'b', 'c']) await sluice.publish('', 'head', body);
+    await sluice.publish('', 'full', 'fits');
+    await expect(sluice.publish('', 'full', 'refused')).rejects.toBeInstanceOf(QueueFullError);
+    // A foreign entry, then a message the consumer rejects; plain has no dead-letter exchange.
+    await redis.xadd(streamKey(namespace, 'plain'), '*', 'not', 'sluice');
+    await sluice.publish('', 'plain', 'reject me');
+    const consumer = await sluice.consume('plain', (msg) => msg.reject());
+    const plain = await statsWhen(
+      sluice,
+      'plain',
+      (s) => s.totals.dropped === 2,
+      'the poison entry and the rejected message dropped',
+    );
+    await consumer.close();
+    expect(plain.totals).toMatchObject({
+      deadLettered: { ...NO_DEATHS, poison: 1, rejected: 1 },
+      dropped: 2,
+      redelivered: 0,
+    });
+    const ttl = await statsWhen(
+      sluice,
+      'ttl',
+      (s) => s.totals.deadLettered.expired === 1,
+      'expired',
+    );
+    expect(ttl.totals).toMatchObject({ deadLettered: { ...NO_DEATHS, expired: 1 }, dropped: 0 });
+    // drop-head: the two oldest made room, and went nowhere (no dead-letter exchange).
+    const head = await statsWhen(sluice, 'head', (s) => s.totals.dropped === 2, 'dropped');
+    expect(head).toMatchObject({
+      messages: 1,
+      totals: { published: 3, deadLettered: { ...NO_DEATHS, maxlen: 2 }, dropped: 2 },
+    });
+    expect((await sluice.stats('full')).totals).toMatchObject({
+      deadLettered: { ...NO_DEATHS, maxlen: 1 },
+      dropped: 0,
+    });
+    await waitFor(async () => (await sluice.stats('dlq')).messages === 2, {
+      description: 'the expired and the refused message in the dead-letter queue',
+    });
   });
 
   it("reports the oldest message's age: 0 when empty, growing while it waits", async () => {
@@ -131,7 +195,15 @@ describe('sluice.stats', () => {
     );
     const stats = await statsWhen(sluice, 'q', (s) => s.totals.acked === 4, 'every message acked');
     // Each of the two came back once: six deliveries of four publishes.
-    expect(stats.totals).toEqual({ published: 4, delivered: 6, acked: 4 });
+    expect(stats.totals).toEqual({
+      published: 4,
+      delivered: 6,
+      acked: 4,
+      // The thrown and the nacked delivery, each given another.
+      redelivered: 2,
+      deadLettered: NO_DEATHS,
+      dropped: 0,
+    });
     await consumer.close();
   });
 
@@ -146,7 +218,14 @@ describe('sluice.stats', () => {
     });
     const stats = await statsWhen(sluice, 'q', (s) => s.totals.acked === 2, 'both acked');
     expect(handled).toBe(1);
-    expect(stats.totals).toEqual({ published: 2, delivered: 2, acked: 2 });
+    expect(stats.totals).toEqual({
+      published: 2,
+      delivered: 2,
+      acked: 2,
+      redelivered: 0,
+      deadLettered: NO_DEATHS,
+      dropped: 0,
+    });
     await consumer.close();
   });
 

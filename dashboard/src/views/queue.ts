@@ -31,6 +31,8 @@ function counts(info: QueueInfo, view: QueueView | undefined): HTMLElement {
       'publish',
       'deliver',
       'ack',
+      'redeliver',
+      'dead-letter',
     ],
     [
       [
@@ -39,7 +41,43 @@ function counts(info: QueueInfo, view: QueueView | undefined): HTMLElement {
         rate(view?.publishRate ?? null),
         rate(view?.deliverRate ?? null),
         rate(view?.ackRate ?? null),
+        rate(view?.redeliverRate ?? null),
+        rate(view?.deadLetterRate ?? null),
       ],
+    ],
+  );
+}
+
+/**
+ * The queue's totals since it was declared, failures spelled out: an always-failing handler
+ * shows as delivered without acked, redelivered, then dead-lettered (or dropped, without a
+ * dead-letter exchange).
+ */
+function totals(view: QueueView | undefined): HTMLElement {
+  if (view === undefined) {
+    return h(
+      'p',
+      { class: 'empty', 'data-testid': 'queue-totals' },
+      'not in the latest reading yet',
+    );
+  }
+  const { published, delivered, acked, redelivered, deadLettered, dropped } = view.totals;
+  // The reasons in the order the server lists them.
+  const reasons = Object.entries(deadLettered);
+  return dataTable(
+    'queue-totals',
+    [
+      'published',
+      'delivered',
+      'acked',
+      'redelivered',
+      ...reasons.map(([reason]) => `dead-lettered: ${reason}`),
+      'dropped',
+    ],
+    [
+      [published, delivered, acked, redelivered, ...reasons.map(([, count]) => count), dropped].map(
+        figure,
+      ),
     ],
   );
 }
@@ -174,7 +212,10 @@ function report(status: HTMLElement): (error: unknown) => void {
   };
 }
 
-/** A queue's page: counts, partitions with their owners, ready messages, dead letters. */
+/**
+ * A queue's page: counts, totals, partitions with their owners, ready messages,
+ * dead letters.
+ */
 export async function queuePage(
   queue: string,
   options: {
@@ -195,6 +236,8 @@ export async function queuePage(
     { 'data-testid': 'queue-page' },
     h('h1', {}, `Queue ${queue}`),
     counts(page.info, options.view),
+    h('h2', {}, 'Totals'),
+    totals(options.view),
     h('h2', {}, 'Partitions'),
     partitions(page.info),
     deadLetters === undefined
