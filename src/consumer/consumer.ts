@@ -223,6 +223,10 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
   private listensFailed = false;
   private readonly report = (error: unknown): void => this.reportError(error);
 
+  get name(): string {
+    return this.context.consumerName;
+  }
+
   constructor(
     private readonly context: ConsumerContext,
     readonly queue: string,

@@ -252,6 +252,11 @@ export type ConsumerListener<K extends ConsumerEventName, T = unknown> = (
 export interface Consumer<T = unknown> {
   /** The queue it consumes. */
   readonly queue: string;
+  /**
+   * Its name in the queue's consumer group, unique per consumer: what `inspectQueue()`'s
+   * `consumerDetails`, `sluice queue inspect` and the dashboard list it by.
+   */
+  readonly name: string;
   /** Its counters, as a snapshot taken now. */
   readonly stats: ConsumerStats;
   /** Adds a listener of event `name`. */

@@ -24,6 +24,27 @@ export interface PartitionInfo {
   readonly owner: { readonly consumer: string; readonly token: number } | undefined;
 }
 
+/** A live consumer of a queue, as {@link QueueInfo.consumerDetails} lists it. */
+export interface ConsumerDetails {
+  /** The consumer's name, as its consumer group and `sluice.stats()` know it. */
+  readonly name: string;
+  /** An ordered consumer (`ordered: true`, or of a `singleActiveConsumer` queue). */
+  readonly ordered: boolean;
+  /**
+   * The partitions it reads: an ordered consumer the ones it owns now (none while it waits
+   * for one), any other consumer every partition of the queue.
+   */
+  readonly partitions: readonly number[];
+  /** Deliveries it holds unacked, in every partition. */
+  readonly unacked: number;
+  /**
+   * How long its registration lease has to run, by the server's clock: a live consumer renews
+   * it every few seconds, so this stays well above 0; a consumer that stopped renewing (frozen,
+   * or cut off from Redis) is dropped from the list when it reaches 0.
+   */
+  readonly leaseRemainingMs: number;
+}
+
 /** What {@link Sluice.inspectQueue} reports. */
 export interface QueueInfo {
   readonly name: string;
@@ -40,6 +61,12 @@ export interface QueueInfo {
    * consumer stops counting within 15 s).
    */
   readonly consumers: number;
+  /**
+   * The live consumers themselves (`consumers` of them), by name, as RabbitMQ's management API
+   * gives `consumer_details`. Deliveries still held by a consumer that died count in `unacked`
+   * but in no consumer's, until they are reclaimed.
+   */
+  readonly consumerDetails: readonly ConsumerDetails[];
   /** Each partition's counts and owner (one element for a queue of one partition). */
   readonly partitions: readonly PartitionInfo[];
 }
@@ -131,8 +158,12 @@ const PURGE_BATCH = 1000;
 interface PartitionCounts extends PartitionInfo {
   readonly delayed: number;
   readonly deadLetterBacklog: number;
-  /** Live registrations (partition 0 holds them). */
-  readonly consumers: number;
+  /** Live registrations by name, with when their leases end (partition 0 holds them). */
+  readonly registrations: ReadonlyMap<string, number>;
+  /** The live ordered consumers (partition 0 holds them). */
+  readonly members: ReadonlySet<string>;
+  /** Deliveries pending for each consumer of the partition's group. */
+  readonly pendingBy: ReadonlyMap<string, number>;
   readonly totals: QueueTotals;
   /** The time in the stream id of the partition's oldest entry; undefined when it has none. */
   readonly oldestEntryMs: number | undefined;
@@ -144,6 +175,20 @@ interface PartitionCounts extends PartitionInfo {
 interface TotalsReading {
   readonly atMs: number;
   readonly totals: QueueTotals;
+}
+
+/**
+ * The leases of a `ZRANGE ... WITHSCORES` reply of names by when their lease ends that have
+ * not ended at `nowMs`, by name.
+ */
+function liveLeases(reply: unknown, nowMs: number): Map<string, number> {
+  const items = Array.isArray(reply) ? (reply as string[]) : [];
+  const live = new Map<string, number>();
+  for (let i = 0; i + 1 < items.length; i += 2) {
+    const endsAtMs = Number(items[i + 1]);
+    if (endsAtMs >= nowMs) live.set(items[i] as string, endsAtMs);
+  }
+  return live;
 }
 
 /** Fields of a flat `[name, value, name, value, ...]` reply (XINFO STREAM) by name. */
@@ -318,13 +363,29 @@ export class QueueData {
   private info(queue: string, parts: readonly PartitionCounts[]): QueueInfo {
     const sum = (field: 'messages' | 'unacked' | 'delayed' | 'deadLetterBacklog'): number =>
       parts.reduce((total, part) => total + part[field], 0);
+    const first = parts[0] as PartitionCounts;
+    const consumerDetails = [...first.registrations]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, leaseEndsAtMs]): ConsumerDetails => {
+        const ordered = first.members.has(name);
+        return {
+          name,
+          ordered,
+          partitions: parts
+            .filter((part) => !ordered || part.owner?.consumer === name)
+            .map((part) => part.partition),
+          unacked: sumOf(parts.map((part) => part.pendingBy.get(name) ?? 0)),
+          leaseRemainingMs: Math.max(0, leaseEndsAtMs - first.nowMs),
+        };
+      });
     return {
       name: queue,
       messages: sum('messages'),
       unacked: sum('unacked'),
       delayed: sum('delayed'),
       deadLetterBacklog: sum('deadLetterBacklog'),
-      consumers: (parts[0] as PartitionCounts).consumers,
+      consumers: consumerDetails.length,
+      consumerDetails,
       partitions: parts.map(({ partition, messages, unacked, owner }) => ({
         partition,
         messages,
@@ -345,6 +406,7 @@ export class QueueData {
       .xlen(keys.deadLetters)
       .time()
       .zrange(keys.consumers, 0, -1, 'WITHSCORES')
+      .zrange(keys.members, 0, -1, 'WITHSCORES')
       .hmget(keys.owner, 'consumer', 'token', 'until')
       .xinfo('STREAM', keys.stream)
       .hmget(keys.stats, ...STATS_FIELDS)
@@ -361,12 +423,11 @@ export class QueueData {
     // Leases by when they end, against the server's clock.
     const [seconds, micros] = (value(4) as [string, string] | undefined) ?? ['0', '0'];
     const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    const leases = (value(5) as string[] | undefined) ?? [];
-    let consumers = 0;
-    for (let i = 1; i < leases.length; i += 2) if (Number(leases[i]) >= nowMs) consumers++;
-    const [owner, token, until] = (value(6) as (string | null)[] | undefined) ?? [];
-    const stream = replyFields(value(7));
-    const counters = ((value(8) as (string | null)[] | undefined) ?? []).map(Number);
+    const registrations = liveLeases(value(5), nowMs);
+    const members = new Set(liveLeases(value(6), nowMs).keys());
+    const [owner, token, until] = (value(7) as (string | null)[] | undefined) ?? [];
+    const stream = replyFields(value(8));
+    const counters = ((value(9) as (string | null)[] | undefined) ?? []).map(Number);
     const [acked = 0, reappended = 0, redelivered = 0, dropped = 0, ...deaths] = counters;
     const appended = Number(stream.get('entries-added') ?? 0);
     // Acked entries are deleted: what the stream holds is pending (released ones too) or unread.
@@ -378,7 +439,11 @@ export class QueueData {
       unacked,
       delayed: Number(value(2) ?? 0),
       deadLetterBacklog: Number(value(3) ?? 0),
-      consumers,
+      registrations,
+      members,
+      pendingBy: new Map(
+        (pending?.[3] ?? []).map(([holder, count]): [string, number] => [holder, Number(count)]),
+      ),
       owner:
         typeof owner === 'string' && Number(until) >= nowMs
           ? { consumer: owner, token: Number(token) }

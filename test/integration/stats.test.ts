@@ -158,6 +158,65 @@ describe('sluice.stats', () => {
     });
   });
 
+  it('lists the live consumers: the partitions each reads, its unacked and its lease', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('q', { partitions: 2 });
+    for (let i = 0; i < 3; i++) await sluice.publish('', 'q', i, { partitionKey: `k${i}` });
+    const holder = sluice.messages('q', { prefetch: 3 });
+    await take(holder, 3);
+    // The holder is at its prefetch: the next message goes to the other consumer.
+    const idle = await sluice.consume('q', () => undefined);
+    await sluice.publish('', 'q', 3);
+    await statsWhen(sluice, 'q', (s) => s.totals.acked === 1, 'the fourth message handled');
+    const info = await sluice.inspectQueue('q');
+    const byName = [holder.name, idle.name].sort();
+    expect(info.consumers).toBe(2);
+    expect(info.consumerDetails.map((c) => c.name)).toEqual(byName);
+    const details = new Map(info.consumerDetails.map((c) => [c.name, c]));
+    expect(details.get(holder.name)).toMatchObject({
+      ordered: false,
+      partitions: [0, 1],
+      unacked: 3,
+    });
+    expect(details.get(idle.name)).toMatchObject({
+      ordered: false,
+      partitions: [0, 1],
+      unacked: 0,
+    });
+    for (const consumer of info.consumerDetails) {
+      // Registration leases run 15 s and are renewed well before they end.
+      expect(consumer.leaseRemainingMs).toBeGreaterThan(0);
+      expect(consumer.leaseRemainingMs).toBeLessThanOrEqual(15_000);
+    }
+    await holder.close();
+    const left = await sluice.inspectQueue('q');
+    expect(left.consumerDetails.map((c) => c.name)).toEqual([idle.name]);
+    await idle.close();
+    expect((await sluice.inspectQueue('q')).consumerDetails).toEqual([]);
+  });
+
+  it('lists an ordered consumer with the partitions it owns', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('o', { partitions: 2, singleActiveConsumer: true });
+    const consumer = await sluice.consume('o', () => undefined);
+    const info = await waitFor(
+      async () => {
+        const read = await sluice.inspectQueue('o');
+        return read.consumerDetails[0]?.partitions.length === 2 ? read : undefined;
+      },
+      { description: 'both partitions owned', timeoutMs: 15_000 },
+    );
+    expect(info.consumerDetails).toHaveLength(1);
+    expect(info.consumerDetails[0]).toMatchObject({
+      name: consumer.name,
+      ordered: true,
+      partitions: [0, 1],
+      unacked: 0,
+    });
+    expect(info.partitions.map((p) => p.owner?.consumer)).toEqual([consumer.name, consumer.name]);
+    await consumer.close();
+  });
+
   it("reports the oldest message's age: 0 when empty, growing while it waits", async () => {
     const { sluice } = await useSluice();
     await sluice.declareQueue('q', { partitions: 3 });

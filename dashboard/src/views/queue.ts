@@ -82,6 +82,22 @@ function totals(view: QueueView | undefined): HTMLElement {
   );
 }
 
+/** The live consumers: what each reads, holds unacked, and how long its lease has to run. */
+function consumers(info: QueueInfo): HTMLElement {
+  return dataTable(
+    'consumers',
+    ['name', 'ordered', 'partitions', 'unacked', 'lease ends in'],
+    info.consumerDetails.map((c) => [
+      c.name,
+      c.ordered ? 'yes' : 'no',
+      c.partitions.length === 0 ? '—' : c.partitions.join(', '),
+      figure(c.unacked),
+      duration(c.leaseRemainingMs),
+    ]),
+    'no live consumers',
+  );
+}
+
 function partitions(info: QueueInfo): HTMLElement {
   return dataTable(
     'partitions',
@@ -213,7 +229,7 @@ function report(status: HTMLElement): (error: unknown) => void {
 }
 
 /**
- * A queue's page: counts, totals, partitions with their owners, ready messages,
+ * A queue's page: counts, live consumers, totals, partitions with their owners, ready messages,
  * dead letters.
  */
 export async function queuePage(
@@ -236,6 +252,8 @@ export async function queuePage(
     { 'data-testid': 'queue-page' },
     h('h1', {}, `Queue ${queue}`),
     counts(page.info, options.view),
+    h('h2', {}, 'Consumers'),
+    consumers(page.info),
     h('h2', {}, 'Totals'),
     totals(options.view),
     h('h2', {}, 'Partitions'),
