@@ -139,4 +139,35 @@ describe('an always-failing handler', () => {
     // Nothing moves any more: the rates are measured, and 0.
     expect(row('solo')).toMatchObject({ redeliverRate: 0, deadLetterRate: 0, dropRate: 0 });
   });
+
+  it('of an ordered consumer counts its retries in place as redeliveries', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('ordered', {
+      singleActiveConsumer: true,
+      maxDeliveries: MAX_DELIVERIES,
+    });
+    const consumer = await sluice.consume(
+      'ordered',
+      () => {
+        throw new Error('always');
+      },
+      { retry: false },
+    );
+    for (let i = 0; i < MESSAGES; i++) await sluice.publish('', 'ordered', { i });
+    const stats = await statsWhen(
+      sluice,
+      'ordered',
+      (s) => s.totals.dropped === MESSAGES,
+      'every message given up on',
+    );
+    await consumer.close();
+    expect(stats.totals).toMatchObject({
+      published: MESSAGES,
+      acked: 0,
+      redelivered: MESSAGES * (MAX_DELIVERIES - 1),
+      deadLettered: { ...NO_DEATHS, delivery_limit: MESSAGES },
+      dropped: MESSAGES,
+    });
+    expect(consumer.stats.handlerErrors).toBe(MESSAGES * MAX_DELIVERIES);
+  });
 });
