@@ -359,31 +359,34 @@ class PrometheusMetricsImpl implements PrometheusMetrics {
     );
     gauge('sluice_queue_consumers', 'Live consumers of the queue', (s) => s.consumers);
     gauge('sluice_queue_partitions', 'Partitions of the queue', (s) => s.partitions.length);
-    total(
-      'sluice_queue_messages_published_total',
-      'Messages that entered the queue, from any client',
-      (s) => s.totals.published,
-    );
-    total(
-      'sluice_queue_messages_delivered_total',
-      'Deliveries of new entries of the queue, to any consumer',
-      (s) => s.totals.delivered,
-    );
-    total(
-      'sluice_queue_messages_acked_total',
-      'Deliveries of the queue acked, by any consumer',
-      (s) => s.totals.acked,
-    );
-    total(
-      'sluice_queue_messages_redelivered_total',
-      'Failed deliveries of the queue given back for another delivery (requeued, delayed, retried in place)',
-      (s) => s.totals.redelivered,
-    );
-    total(
-      'sluice_queue_messages_dropped_total',
-      'Dead letters of the queue dropped: no dead-letter exchange, or it routed them nowhere',
-      (s) => s.totals.dropped,
-    );
+    const totals: [name: string, help: string, value: (stats: QueueStats) => number][] = [
+      [
+        'sluice_queue_messages_published_total',
+        'Messages that entered the queue, from any client',
+        (s) => s.totals.published,
+      ],
+      [
+        'sluice_queue_messages_delivered_total',
+        'Deliveries of new entries of the queue, to any consumer',
+        (s) => s.totals.delivered,
+      ],
+      [
+        'sluice_queue_messages_acked_total',
+        'Deliveries of the queue acked, by any consumer',
+        (s) => s.totals.acked,
+      ],
+      [
+        'sluice_queue_messages_redelivered_total',
+        'Failed deliveries of the queue given back for another delivery (requeued, delayed, retried in place)',
+        (s) => s.totals.redelivered,
+      ],
+      [
+        'sluice_queue_messages_dropped_total',
+        'Dead letters of the queue dropped: no dead-letter exchange, or it routed them nowhere',
+        (s) => s.totals.dropped,
+      ],
+    ];
+    for (const [name, help, value] of totals) total(name, help, value);
   }
 
   private async readStats(): Promise<readonly QueueStats[]> {

@@ -5,12 +5,12 @@
  */
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { QueueStats, Sluice } from '../../src/index.js';
+import type { QueueStats } from '../../src/index.js';
 import { prometheusMetrics } from '../../src/prometheus/index.js';
 import type { QueueView } from '../../src/dashboard/types.js';
 import { sluiceCli } from '../support/cli.js';
 import { waitFor } from '../support/index.js';
-import { useSluice } from '../support/sluice.js';
+import { statsWhen, useSluice } from '../support/sluice.js';
 
 const MESSAGES = 10;
 const MAX_DELIVERIES = 3;
@@ -20,22 +20,6 @@ const NO_DEATHS = { rejected: 0, expired: 0, maxlen: 0, delivery_limit: 0, poiso
 function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-/** Polls `stats(queue)` until `done` holds for it; resolves with that reading. */
-function statsWhen(
-  sluice: Sluice,
-  queue: string,
-  done: (stats: QueueStats) => boolean,
-  description: string,
-): Promise<QueueStats> {
-  return waitFor(
-    async () => {
-      const stats = await sluice.stats(queue);
-      return done(stats) ? stats : undefined;
-    },
-    { description, timeoutMs: 15_000 },
-  );
 }
 
 describe('an always-failing handler', () => {

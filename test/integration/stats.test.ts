@@ -6,10 +6,9 @@ import {
   type Delivery,
   type MessageStream,
   type QueueStats,
-  type Sluice,
 } from '../../src/index.js';
 import { waitFor } from '../support/index.js';
-import { streamKey, useSluice } from '../support/sluice.js';
+import { statsWhen, streamKey, useSluice } from '../support/sluice.js';
 
 const NO_DEATHS = { rejected: 0, expired: 0, maxlen: 0, delivery_limit: 0, poison: 0 };
 
@@ -26,22 +25,6 @@ async function take(stream: MessageStream, count: number): Promise<Delivery[]> {
     taken.push(next.value);
   }
   return taken;
-}
-
-/** Polls `stats(queue)` until `done` holds for it; resolves with that reading. */
-async function statsWhen(
-  sluice: Sluice,
-  queue: string,
-  done: (stats: QueueStats) => boolean,
-  description: string,
-): Promise<QueueStats> {
-  return waitFor(
-    async () => {
-      const stats = await sluice.stats(queue);
-      return done(stats) ? stats : undefined;
-    },
-    { description },
-  );
 }
 
 describe('sluice.stats', () => {
