@@ -67,6 +67,7 @@ export type {
 } from './dead-letter/tools.js';
 export type { BatchMessage, PublishOptions } from './producer/prepare.js';
 export type {
+  ConsumerDetails,
   PartitionInfo,
   QueueInfo,
   QueueRates,

@@ -1,4 +1,4 @@
-import type { DepthSample } from '../../src/dashboard/types.js';
+import type { DepthSample, QueueDepth } from '../../src/dashboard/types.js';
 import { h, s } from './dom.js';
 
 const WIDTH = 900;
@@ -16,7 +16,17 @@ export const PALETTE = [
   '#65a30d',
 ];
 
-/** A line chart of each queue's depth over the sampled history, with a legend. */
+/**
+ * The states plotted, each a line style in its queue's colour: ready solid, unacked dashed,
+ * delayed dotted, so that a failing queue's retries show where its ready line drops.
+ */
+const STATES: readonly { readonly state: keyof QueueDepth; readonly dash: string }[] = [
+  { state: 'ready', dash: '' },
+  { state: 'unacked', dash: '8 4' },
+  { state: 'delayed', dash: '2 3' },
+];
+
+/** A line chart of each queue's ready, unacked and delayed messages over the sampled history. */
 export function depthChart(
   queues: readonly string[],
   history: readonly DepthSample[],
@@ -24,22 +34,40 @@ export function depthChart(
   const times = history.map((sample) => sample.time);
   const first = times[0] ?? 0;
   const span = Math.max((times[times.length - 1] ?? 0) - first, 1);
-  const top = Math.max(1, ...history.flatMap((sample) => Object.values(sample.depth)));
+  const top = Math.max(
+    1,
+    ...history.flatMap((sample) =>
+      Object.values(sample.depth).flatMap(({ ready, unacked, delayed }) => [
+        ready,
+        unacked,
+        delayed,
+      ]),
+    ),
+  );
   const x = (time: number): number =>
     PAD.left + ((time - first) / span) * (WIDTH - PAD.left - PAD.right);
   const y = (depth: number): number =>
     HEIGHT - PAD.bottom - (depth / top) * (HEIGHT - PAD.top - PAD.bottom);
-  const lines = queues.map((queue, i) => {
-    const points = history
-      .filter((sample) => sample.depth[queue] !== undefined)
-      .map((sample) => `${x(sample.time).toFixed(1)},${y(sample.depth[queue] ?? 0).toFixed(1)}`);
-    return s('polyline', {
-      points: points.join(' '),
-      fill: 'none',
-      stroke: PALETTE[i % PALETTE.length] ?? '#000',
-      'stroke-width': 2,
-    });
-  });
+  const colour = (i: number): string => PALETTE[i % PALETTE.length] ?? '#000';
+  const lines = queues.flatMap((queue, i) =>
+    STATES.map(({ state, dash }) => {
+      const points = history.flatMap((sample) => {
+        const depth = sample.depth[queue];
+        return depth === undefined
+          ? []
+          : [`${x(sample.time).toFixed(1)},${y(depth[state]).toFixed(1)}`];
+      });
+      return s('polyline', {
+        points: points.join(' '),
+        fill: 'none',
+        stroke: colour(i),
+        'stroke-width': 2,
+        'stroke-dasharray': dash,
+        'data-queue': queue,
+        'data-state': state,
+      });
+    }),
+  );
   const seconds = Math.round(span / 1000);
   const chart = s(
     'svg',
@@ -47,7 +75,7 @@ export function depthChart(
       viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
       class: 'chart',
       role: 'img',
-      'aria-label': 'queue depth over time',
+      'aria-label': 'ready, unacked and delayed messages of each queue over time',
     },
     s('line', { x1: PAD.left, y1: y(0), x2: WIDTH - PAD.right, y2: y(0), class: 'axis' }),
     s('line', { x1: PAD.left, y1: PAD.top, x2: PAD.left, y2: y(0), class: 'axis' }),
@@ -64,12 +92,25 @@ export function depthChart(
   const legend = h(
     'div',
     { class: 'legend' },
-    ...queues.map((queue, i) =>
+    ...queues.map((queue, i) => h('span', {}, h('i', { style: `background:${colour(i)}` }), queue)),
+    ...STATES.map(({ state, dash }) =>
       h(
         'span',
         {},
-        h('i', { style: `background:${PALETTE[i % PALETTE.length] ?? '#000'}` }),
-        queue,
+        s(
+          'svg',
+          { width: 24, height: 8, class: 'dash' },
+          s('line', {
+            x1: 0,
+            y1: 4,
+            x2: 24,
+            y2: 4,
+            stroke: '#555',
+            'stroke-width': 2,
+            'stroke-dasharray': dash,
+          }),
+        ),
+        state,
       ),
     ),
   );

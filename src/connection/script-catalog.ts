@@ -85,7 +85,7 @@ export const ACK = defineScript({
 /** Moves owned entries to the queue's outbox; per id, whether it was moved. */
 export const DEAD_LETTER = defineScript({
   file: 'dead_letter',
-  keys: ['stream', 'outbox', 'owner'],
+  keys: ['stream', 'outbox', 'owner', 'stats'],
   args: ['group', 'consumer', 'reason', 'timeMs', 'lastError', 'token', 'ids...'],
   decode: (reply) => (reply as number[]).map((moved) => moved === 1),
 });
@@ -94,7 +94,7 @@ export const DEAD_LETTER = defineScript({
 export const REQUEUE = defineScript({
   file: 'requeue',
   keys: ['stream', 'delayed', 'delayedEntries', 'stats'],
-  args: ['group', 'consumer', 'entryId', 'dueAtMs', 'retryId', 'lastError'],
+  args: ['group', 'consumer', 'entryId', 'dueAtMs', 'retryId', 'lastError', 'retry'],
   decode: (reply) => reply === 1,
 });
 
@@ -158,8 +158,8 @@ export const READ_ORDERED = defineScript({
 /** Delivers an entry an ordered consumer holds again, in place, its delivery count raised. */
 export const REDELIVER = defineScript({
   file: 'redeliver',
-  keys: ['stream', 'owner'],
-  args: ['group', 'consumer', 'token', 'id'],
+  keys: ['stream', 'owner', 'stats'],
+  args: ['group', 'consumer', 'token', 'id', 'retry'],
   buffers: true,
   decode: (reply) => {
     const [status, fields, timesDelivered] = reply as [Buffer, Buffer[]?, number?];
@@ -186,7 +186,7 @@ export const DEREGISTER = defineScript({
 /** Gives owned entries back in place, idle for a takeover at once: how many were owned. */
 export const RELEASE = defineScript({
   file: 'release',
-  keys: ['stream', 'outbox'],
+  keys: ['stream', 'outbox', 'stats'],
   args: ['group', 'consumer', 'holder', 'idleMs', 'counted', 'timeMs', 'ids...'],
   decode: (reply) => reply as number,
 });
@@ -213,7 +213,7 @@ export const PROMOTE = defineScript({
 /** Dead-letters the expired ready entries at a queue's head: how many, and when the next expires. */
 export const EXPIRE = defineScript({
   file: 'expire',
-  keys: ['stream', 'outbox'],
+  keys: ['stream', 'outbox', 'stats'],
   args: ['group', 'nowMs', 'ttlMs', 'limit'],
   decode: (reply) => {
     const [expired, nextDue] = reply as [number, number];
@@ -224,7 +224,7 @@ export const EXPIRE = defineScript({
 /** Takes over idle entries; bodies as Buffers. */
 export const RECLAIM = defineScript({
   file: 'reclaim',
-  keys: ['stream', 'outbox', 'owner'],
+  keys: ['stream', 'outbox', 'owner', 'stats'],
   args: ['group', 'consumer', 'minIdleMs', 'startId', 'count', 'timeMs', 'token'],
   buffers: true,
   decode: (reply) => {
@@ -247,6 +247,14 @@ export const RESTORE = defineScript({
   keys: ['outbox', 'stream'],
   args: ['entryId'],
   decode: (reply) => reply as 'ok' | 'gone',
+});
+
+/** Deletes a dead letter that routes nowhere from its outbox, counting it as dropped. */
+export const DROP = defineScript({
+  file: 'drop',
+  keys: ['outbox', 'stats'],
+  args: ['entryId'],
+  decode: (reply) => reply as 'dropped' | 'gone',
 });
 
 /** Moves a queue entry into the queue's outbox with a replay route, unless a consumer holds it. */

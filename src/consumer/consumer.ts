@@ -223,6 +223,10 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
   private listensFailed = false;
   private readonly report = (error: unknown): void => this.reportError(error);
 
+  get name(): string {
+    return this.context.consumerName;
+  }
+
   constructor(
     private readonly context: ConsumerContext,
     readonly queue: string,
@@ -265,6 +269,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       queue,
       counts: this.counts,
       held: () => this.leases.size,
+      deliveryLimit: () => deliveryLimit(this.rules),
       released: (delivery) => this.released(delivery),
       deadLetter: (streamId, messageId, reason) =>
         this.deadLetter({ keys, token }, streamId, messageId, reason),
@@ -376,6 +381,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
         streamId,
         messageId,
         reason: 'rejected',
+        dropped: this.rules.deadLetterExchange === undefined,
       });
     }
     this.context.keeper.kick(this.queue);
@@ -774,7 +780,13 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
     if (moved !== true) return false;
     if (reason !== 'rejected') this.counts.deadLettered[reason]++;
     if (this.events.has('delivery.deadLettered')) {
-      this.events.emit('delivery.deadLettered', { queue: this.queue, streamId, messageId, reason });
+      this.events.emit('delivery.deadLettered', {
+        queue: this.queue,
+        streamId,
+        messageId,
+        reason,
+        dropped: this.rules.deadLetterExchange === undefined,
+      });
     }
     this.context.keeper.kick(this.queue);
     return true;
@@ -874,6 +886,7 @@ export class ConsumerImpl<T = unknown> implements MessageStream<T> {
       consumer: this.context.consumerName,
       token: part.token as number,
       id: old.streamId,
+      retry: old.deliveryCount < deliveryLimit(this.rules),
     });
     if (!lanes.isHead(old)) {
       this.drop(old);

@@ -107,7 +107,7 @@ export function ackOwned(
  */
 export async function deadLetterOwned(
   redis: RedisClient,
-  keys: Pick<QueueKeys, 'stream' | 'deadLetters' | 'owner'>,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters' | 'owner' | 'stats'>,
   args: {
     readonly consumer: string;
     readonly reason: DeathReason;
@@ -122,7 +122,7 @@ export async function deadLetterOwned(
   return run(
     redis,
     DEAD_LETTER,
-    { stream: keys.stream, outbox: keys.deadLetters, owner: keys.owner },
+    { stream: keys.stream, outbox: keys.deadLetters, owner: keys.owner, stats: keys.stats },
     {
       group: CONSUMER_GROUP,
       consumer,
@@ -138,7 +138,7 @@ export async function deadLetterOwned(
 /**
  * requeue.lua: gives an owned entry back with its delivery count raised, at the tail now
  * (`dueAtMs` 0) or parked in the delayed set until `dueAtMs`, with `lastError` recorded in it
- * if given. False if not owned.
+ * if given; counted as `redelivered` when `retry`. False if not owned.
  */
 export async function requeueOwned(
   redis: RedisClient,
@@ -151,6 +151,8 @@ export async function requeueOwned(
     readonly retryId: string;
     /** The handler's error that made it come back (its stored form). */
     readonly lastError: string | undefined;
+    /** False when the delivery was the last the queue's delivery limit allows. */
+    readonly retry: boolean;
   },
 ): Promise<boolean> {
   const { stream, delayed, delayedEntries, stats } = keys;
@@ -165,6 +167,7 @@ export async function requeueOwned(
       dueAtMs: args.dueAtMs,
       retryId: args.retryId,
       lastError: args.lastError ?? '',
+      retry: args.retry ? '1' : '0',
     },
   );
 }
@@ -246,11 +249,20 @@ export function readOrdered(
   );
 }
 
-/** redeliver.lua: delivers an entry this owner holds again, in place; its fields and count. */
+/**
+ * redeliver.lua: delivers an entry this owner holds again, in place; its fields and count.
+ * Counted as `redelivered` when `retry` (false when the delivery was the last the queue's
+ * delivery limit allows).
+ */
 export function redeliverOwned(
   redis: RedisClient,
-  keys: Pick<QueueKeys, 'stream' | 'owner'>,
-  args: { readonly consumer: string; readonly token: number; readonly id: string },
+  keys: Pick<QueueKeys, 'stream' | 'owner' | 'stats'>,
+  args: {
+    readonly consumer: string;
+    readonly token: number;
+    readonly id: string;
+    readonly retry: boolean;
+  },
 ): Promise<
   | { readonly kind: 'ok'; readonly fields: Buffer[]; readonly timesDelivered: number }
   | { readonly kind: 'lost' | 'stale' | 'gone' }
@@ -258,8 +270,8 @@ export function redeliverOwned(
   return run(
     redis,
     REDELIVER,
-    { stream: keys.stream, owner: keys.owner },
-    { group: CONSUMER_GROUP, ...args },
+    { stream: keys.stream, owner: keys.owner, stats: keys.stats },
+    { group: CONSUMER_GROUP, ...args, retry: args.retry ? '1' : '0' },
   );
 }
 
@@ -295,13 +307,13 @@ const RELEASED_IDLE_MS = 10 * 365 * 24 * 3_600_000;
  */
 export async function releaseOwned(
   redis: RedisClient,
-  keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters' | 'stats'>,
   args: { readonly consumer: string; readonly counted: boolean; readonly ids: readonly string[] },
 ): Promise<number> {
   return run(
     redis,
     RELEASE,
-    { stream: keys.stream, outbox: keys.deadLetters },
+    { stream: keys.stream, outbox: keys.deadLetters, stats: keys.stats },
     {
       group: CONSUMER_GROUP,
       consumer: args.consumer,
@@ -477,13 +489,13 @@ export interface ExpireResult {
  */
 export async function expireHead(
   redis: RedisClient,
-  keys: Pick<QueueKeys, 'stream' | 'deadLetters'>,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters' | 'stats'>,
   args: { readonly nowMs: number; readonly ttlMs: number | undefined; readonly limit: number },
 ): Promise<ExpireResult> {
   return run(
     redis,
     EXPIRE,
-    { stream: keys.stream, outbox: keys.deadLetters },
+    { stream: keys.stream, outbox: keys.deadLetters, stats: keys.stats },
     { group: CONSUMER_GROUP, nowMs: args.nowMs, ttlMs: args.ttlMs ?? -1, limit: args.limit },
   );
 }
@@ -509,7 +521,7 @@ export interface ReclaimResult {
  */
 export async function reclaimIdle(
   redis: RedisClient,
-  keys: Pick<QueueKeys, 'stream' | 'deadLetters' | 'owner'>,
+  keys: Pick<QueueKeys, 'stream' | 'deadLetters' | 'owner' | 'stats'>,
   args: {
     readonly consumer: string;
     readonly minIdleMs: number;
@@ -523,7 +535,7 @@ export async function reclaimIdle(
   return run(
     redis,
     RECLAIM,
-    { stream: keys.stream, outbox: keys.deadLetters, owner: keys.owner },
+    { stream: keys.stream, outbox: keys.deadLetters, owner: keys.owner, stats: keys.stats },
     { group: CONSUMER_GROUP, ...rest, token: token === undefined ? '' : String(token) },
   );
 }

@@ -56,6 +56,11 @@ export interface SettlementContext {
   readonly counts: SettlementCounts;
   /** How many deliveries the consumer holds unsettled (bounds the ack script's scan). */
   held(): number;
+  /**
+   * The most deliveries the queue allows a message: a requeue of the last one is no retry
+   * (the next read dead-letters it), and is not counted as `redelivered`.
+   */
+  deliveryLimit(): number;
   /** The delivery no longer counts against the prefetch: its settlement was sent. */
   released(delivery: Delivery): void;
   /** Moves an owned entry to the outbox; false when it was not owned. */
@@ -234,6 +239,7 @@ export class PlainSettlement implements Settlement {
       dueAtMs,
       retryId: randomUUID(),
       lastError,
+      retry: delivery.deliveryCount < this.context.deliveryLimit(),
     });
     this.context.released(delivery);
     if (!(await this.track(call))) throw this.stale(delivery);

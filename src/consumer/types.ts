@@ -170,7 +170,15 @@ export interface ConsumerEvents<T = unknown> {
    * An entry went to the queue's dead-letter outbox: rejected by the application, or refused
    * before reaching a handler (`poison`, `delivery_limit`, `expired`).
    */
-  'delivery.deadLettered': EntryEvent & { readonly reason: DeathReason };
+  'delivery.deadLettered': EntryEvent & {
+    readonly reason: DeathReason;
+    /**
+     * True when the queue has no dead-letter exchange: the message is dropped (counted in the
+     * queue's `stats().totals.dropped`), not routed anywhere. A dead-letter exchange that routes
+     * it to no queue drops it too, later, at the relay: only `totals.dropped` shows that.
+     */
+    readonly dropped: boolean;
+  };
   /**
    * An idempotent consumer met a delivery whose key was done already: it was acked without
    * running the handler.
@@ -244,6 +252,11 @@ export type ConsumerListener<K extends ConsumerEventName, T = unknown> = (
 export interface Consumer<T = unknown> {
   /** The queue it consumes. */
   readonly queue: string;
+  /**
+   * Its name in the queue's consumer group, unique per consumer: what `inspectQueue()`'s
+   * `consumerDetails`, `sluice queue inspect` and the dashboard list it by.
+   */
+  readonly name: string;
   /** Its counters, as a snapshot taken now. */
   readonly stats: ConsumerStats;
   /** Adds a listener of event `name`. */

@@ -49,7 +49,12 @@ export class StatsSampler {
       (queues) => {
         this.samples.push({
           time: Date.now(),
-          depth: Object.fromEntries(queues.map((queue) => [queue.name, queue.messages])),
+          depth: Object.fromEntries(
+            queues.map(({ name, messages, unacked, delayed }) => [
+              name,
+              { ready: messages, unacked, delayed },
+            ]),
+          ),
         });
         if (this.samples.length > this.capacity) this.samples.shift();
       },

@@ -17,9 +17,13 @@ function queueView(stats: QueueStats, deadLetterExchange: string | undefined): Q
     lagMs: stats.oldestMessageAgeMs,
     consumers: stats.consumers,
     partitions: stats.partitions.length,
+    totals: stats.totals,
     publishRate: stats.rates?.publishedPerSecond ?? null,
     deliverRate: stats.rates?.deliveredPerSecond ?? null,
     ackRate: stats.rates?.ackedPerSecond ?? null,
+    redeliverRate: stats.rates?.redeliveredPerSecond ?? null,
+    deadLetterRate: stats.rates?.deadLetteredPerSecond ?? null,
+    dropRate: stats.rates?.droppedPerSecond ?? null,
     deadLetterExchange: deadLetterExchange ?? null,
   };
 }

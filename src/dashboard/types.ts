@@ -2,6 +2,7 @@
  * The shapes the dashboard's JSON API answers with, shared by its server and its front end
  * (which imports these types only). Plain data: what `toJson` writes.
  */
+import type { QueueTotals } from '../queue/data.js';
 
 /** One exchange of the overview. */
 export interface ExchangeView {
@@ -17,7 +18,7 @@ export interface BindingView {
   readonly bindingKey: string;
 }
 
-/** One queue of the overview: its counts and rates. */
+/** One queue of the overview: its counts, totals and rates. */
 export interface QueueView {
   readonly name: string;
   readonly ready: number;
@@ -28,10 +29,17 @@ export interface QueueView {
   readonly lagMs: number;
   readonly consumers: number;
   readonly partitions: number;
+  /** Counters since the queue was declared: `stats().totals`. */
+  readonly totals: QueueTotals;
   /** Per second, between the last two readings; null until there are two. */
   readonly publishRate: number | null;
   readonly deliverRate: number | null;
   readonly ackRate: number | null;
+  /** Failed deliveries given back for another delivery. */
+  readonly redeliverRate: number | null;
+  /** Dead letters of every reason, routed or dropped. */
+  readonly deadLetterRate: number | null;
+  readonly dropRate: number | null;
   /** The queue's dead-letter exchange; null when it has none. */
   readonly deadLetterExchange: string | null;
 }
@@ -48,8 +56,18 @@ export interface OverviewView {
   readonly history: readonly DepthSample[];
 }
 
-/** Every queue's depth (ready messages) at one time. */
+/**
+ * A queue's messages at one time, by state: a failing queue's messages move from ready to
+ * unacked to delayed (retries waiting for their backoff) and back.
+ */
+export interface QueueDepth {
+  readonly ready: number;
+  readonly unacked: number;
+  readonly delayed: number;
+}
+
+/** Every queue's depth at one time. */
 export interface DepthSample {
   readonly time: number;
-  readonly depth: Readonly<Record<string, number>>;
+  readonly depth: Readonly<Record<string, QueueDepth>>;
 }

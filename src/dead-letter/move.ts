@@ -2,7 +2,7 @@ import type { CompiledTopology, TopologyCache } from '../routing/compiled.js';
 import { append, type AppendTarget } from '../producer/append.js';
 import { packFields } from '../producer/pack.js';
 import { callScript } from '../connection/scripts.js';
-import { RESTORE } from '../connection/script-catalog.js';
+import { DROP, RESTORE } from '../connection/script-catalog.js';
 import { SluiceError } from '../errors/index.js';
 
 /** Where an outbox entry goes and what its copy holds; no queues means it is dropped. */
@@ -16,10 +16,12 @@ export interface MovePlan {
 /** What {@link moveOutboxEntry} did. */
 export type MoveOutcome = 'routed' | 'dropped' | 'restored' | 'gone';
 
-/** An outbox entry to move: the outbox, the entry, and its queue's stream. */
+/** An outbox entry to move: the outbox, the entry, its queue's stats and its queue's stream. */
 export interface OutboxEntryRef {
   readonly outbox: string;
   readonly entryId: string;
+  /** The partition's counters: a dead letter dropped is counted there (`dropped`). */
+  readonly stats: string;
   /**
    * Where the entry goes back when it routes nowhere (a replayed message), instead of being
    * dropped (a dead letter without a route, as RabbitMQ drops it).
@@ -48,7 +50,7 @@ const MAX_STALE_RETRIES = 8;
 export async function moveOutboxEntry(
   target: AppendTarget,
   topology: TopologyCache,
-  { outbox, entryId, restoreTo }: OutboxEntryRef,
+  { outbox, entryId, stats, restoreTo }: OutboxEntryRef,
   plan: (compiled: CompiledTopology) => MovePlan | undefined,
   copied: (compiled: CompiledTopology, plan: MovePlan) => void,
 ): Promise<MoveOutcome> {
@@ -91,7 +93,7 @@ export async function moveOutboxEntry(
         );
         return restored === 'ok' ? 'restored' : 'gone';
       }
-      return (await target.redis.xdel(outbox, entryId)) > 0 ? 'dropped' : 'gone';
+      return callScript(target.redis, DROP, { outbox, stats }, { entryId });
     }
     topology.invalidate(compiled);
     if (attempt >= MAX_STALE_RETRIES) {

@@ -104,8 +104,6 @@ export class DeadLetterRelay {
   /** The pass running now, and the one queued after it, per queue. */
   private readonly running = new Map<string, Promise<RelayResult>>();
   private readonly queued = new Map<string, Promise<RelayResult>>();
-  /** Totals since this client started. */
-  readonly totals: RelayResult = { routed: 0, dropped: 0 };
 
   constructor(
     private readonly target: AppendTarget,
@@ -180,9 +178,7 @@ export class DeadLetterRelay {
         const entry = parseOutboxEntry(id.toString(), fields);
         const routed = await this.relay(queue, partition, entry);
         if (routed === undefined) continue;
-        const key = routed ? 'routed' : 'dropped';
-        result[key]++;
-        this.totals[key]++;
+        result[routed ? 'routed' : 'dropped']++;
       }
       if (entries.length < DRAIN_BATCH) return;
       start = `(${(entries[entries.length - 1] as [Buffer, Buffer[]])[0].toString()}`;
@@ -203,6 +199,7 @@ export class DeadLetterRelay {
       {
         outbox: keys.deadLetters,
         entryId: entry.id,
+        stats: keys.stats,
         ...(entry.route === undefined ? {} : { restoreTo: keys.stream }),
       },
       (compiled) =>

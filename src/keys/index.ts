@@ -39,9 +39,12 @@ export interface QueueKeys {
   readonly joined: string;
   /**
    * Counters of the partition that Redis does not keep itself, a hash written by the scripts
-   * that change them: `acked` (acks, duplicates an idempotent consumer acked included) and
-   * `reappended` (entries a requeue or a delayed retry's promotion appended again). With the
-   * stream's own `entries-added` they give the queue's publish, delivery and ack totals.
+   * that change them: `acked` (acks, duplicates an idempotent consumer acked included),
+   * `reappended` (entries a requeue or a delayed retry's promotion appended again),
+   * `redelivered` (failed deliveries given another try), `deadLettered:<reason>` (messages that
+   * entered the dead-letter outbox, src/lua/lib/to_outbox.lua) and `dropped` (dead letters
+   * deleted with nowhere to go, src/lua/drop.lua). With the stream's own `entries-added` they
+   * give the queue's totals (src/queue/data.ts).
    */
   readonly stats: string;
   /**

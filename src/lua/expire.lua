@@ -1,7 +1,8 @@
 -- expire: dead-letter the expired messages at the head of a queue, those no consumer has read
 -- yet, as RabbitMQ expires messages at a queue's head without a consumer.
--- KEYS: stream outbox
+-- KEYS: stream outbox stats
 -- ARGV: group nowMs ttlMs limit
+-- stats: the partition's counters (see lib/to_outbox.lua).
 -- ttlMs: the queue's messageTtlMs, -1 for none (counted from the first enqueue, see
 -- requeue.lua); a message's own expiration counts from its publish. limit: the most entries
 -- one call looks at.
@@ -32,7 +33,7 @@ for _, entry in ipairs(ready_entries(KEYS[1], ARGV[1], limit)) do
     if due < 0 or at < due then due = at end
   end
   if due < 0 or due > now then return {expired, due} end
-  to_outbox(KEYS[2], 'expired', now, id, fields)
+  to_outbox(KEYS[2], KEYS[3], 'expired', now, id, fields)
   redis.call('XDEL', KEYS[1], id)
   expired = expired + 1
 end

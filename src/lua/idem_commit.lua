@@ -7,7 +7,8 @@
 -- instead of acked.
 -- KEYS: stream outbox stats markers... writeKeys...
 -- ARGV: group consumer ttlMs timeMs limit count commits...
--- stats: the partition's counters; `acked` counts the deliveries acked here.
+-- stats: the partition's counters; `acked` counts the deliveries acked here, and a refused
+-- commit's dead letter is counted as lib/to_outbox.lua says.
 -- limit: the most deliveries the consumer may hold (bounds the ownership scan). count: how many
 -- deliveries (and markers). writeKeys: the keys the writes touch, declared for
 -- the server (a cluster-mode server needs them in the queue's slot). commits: per delivery its
@@ -52,7 +53,7 @@ for _, commit in ipairs(commits) do
     redis.call('SET', commit.marker, 'd', 'PX', ARGV[3])
     if refused then
       local stored = redis.call('XRANGE', KEYS[1], commit.entry, commit.entry)[1]
-      to_outbox(KEYS[2], 'rejected', ARGV[4], commit.entry, stored and stored[2] or {})
+      to_outbox(KEYS[2], KEYS[3], 'rejected', ARGV[4], commit.entry, stored and stored[2] or {})
       out[#out + 1], out[#out + 2], out[#out + 3] = 'refused', n, refused
     else
       out[#out + 1], out[#out + 2], out[#out + 3] = 'ok', 0, ''

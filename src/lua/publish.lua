@@ -3,7 +3,7 @@
 -- KEYS: queues... dedupSlots... guards...
 -- ARGV: version plan fields...
 --
--- KEYS: per target queue, in plan order, its stream, fence and dead-letter outbox; then per
+-- KEYS: per target queue, in plan order, its stream, fence, dead-letter outbox and stats; then per
 -- dedup group (a queue and a window), slot 0 and slot 1. On a cluster-mode server every key of
 -- one call is in one queue's slot; on a standalone server one call may cover several queues.
 -- guards: on a cluster-mode server, the queue's slot guard, a key never written and never read
@@ -26,7 +26,9 @@
 --
 -- Overflow of a queue at its max length (ready messages): 'reject-publish' refuses the message;
 -- 'reject-publish-dlx' refuses it and dead-letters it from that queue ('maxlen'); 'drop-head'
--- dead-letters the oldest ready messages to make room ('maxlen'), into the queue's outbox.
+-- dead-letters the oldest ready messages to make room ('maxlen'), into the queue's outbox. Only
+-- these overflow branches touch the stats hash (the dead letters' count, see lib/to_outbox.lua):
+-- a publish that fits writes nothing but its entry and its dedup marker.
 --
 -- Returns {'stale', queue index} (fence above the version) or {'nofence', queue index} (fence
 -- missing), with nothing written,
@@ -40,11 +42,12 @@ local consumer_group = plan.group
 local CHUNK = 1000 -- items per variadic call (unpack has a stack limit)
 local nqueues = #queues
 
-local function stream(q) return KEYS[3 * q - 2] end
-local function outbox(q) return KEYS[3 * q] end
+local function stream(q) return KEYS[4 * q - 3] end
+local function outbox(q) return KEYS[4 * q - 1] end
+local function stats(q) return KEYS[4 * q] end
 
 for q = 1, nqueues do
-  local fence = redis.call('GET', KEYS[3 * q - 1])
+  local fence = redis.call('GET', KEYS[4 * q - 2])
   if not fence then return {'nofence', q} end
   if tonumber(fence) > version then return {'stale', q} end
 end
@@ -57,7 +60,7 @@ local groups = {}
 for g, spec in ipairs(groups_in) do
   local window = spec[2]
   local bucket = math.floor(now_ms / window)
-  local slot = 3 * nqueues + 2 * g - 1 + bucket % 2
+  local slot = 4 * nqueues + 2 * g - 1 + bucket % 2
   groups[g] = {
     window = window, bucket = bucket,
     current = KEYS[slot], previous = KEYS[slot + 1 - 2 * (bucket % 2)],
@@ -103,7 +106,7 @@ local function make_room(q)
   while level[q] >= max_length(q) do
     local oldest = ready_entries(stream(q), consumer_group, 1)[1]
     if not oldest then break end
-    to_outbox(outbox(q), 'maxlen', now_ms, oldest[1], oldest[2])
+    to_outbox(outbox(q), stats(q), 'maxlen', now_ms, oldest[1], oldest[2])
     redis.call('XDEL', stream(q), oldest[1])
     level[q] = level[q] - 1
   end
@@ -175,7 +178,7 @@ for m = 1, #messages do
     out[#out + 1] = full[m]
     local q = target(m, full[m])
     if overflow(q) == 'reject-publish-dlx' then
-      to_outbox(outbox(q), 'maxlen', now_ms, '', {cmsgpack.unpack(fields)})
+      to_outbox(outbox(q), stats(q), 'maxlen', now_ms, '', {cmsgpack.unpack(fields)})
     end
   else
     local key, kept_id = messages[m][1], messages[m][2]
@@ -197,7 +200,7 @@ for m = 1, #messages do
         out[#out + 1] = id
         -- A drop-head queue of max length 0 holds nothing: the copy is its own oldest message.
         if bounded_drop and max_length(q) == 0 then
-          to_outbox(outbox(q), 'maxlen', now_ms, id, items)
+          to_outbox(outbox(q), stats(q), 'maxlen', now_ms, id, items)
           redis.call('XDEL', stream(q), id)
           level[q] = 0
         end

@@ -1,8 +1,9 @@
 -- reclaim: take over entries that other consumers left unacked for longer than the
 -- ack timeout (crashed or stuck), with their delivery counts; or, for the new owner of a
 -- partition under ordered consumption (`token` given, `minIdleMs` 0), everything pending.
--- KEYS: stream outbox owner
+-- KEYS: stream outbox owner stats
 -- ARGV: group consumer minIdleMs startId count timeMs token
+-- stats: the partition's counters (see lib/to_outbox.lua).
 -- token '': no ownership to check; else the consumer must own the partition under it.
 -- Pending entries whose data was trimmed away are dropped from the PEL by XAUTOCLAIM;
 -- they go to the outbox as 'poison' so that they are counted or dead-lettered.
@@ -18,6 +19,6 @@ for _, entry in ipairs(claimed[2]) do
   end
 end
 for _, id in ipairs(claimed[3] or {}) do
-  to_outbox(KEYS[2], 'poison', ARGV[6], id, {})
+  to_outbox(KEYS[2], KEYS[4], 'poison', ARGV[6], id, {})
 end
 return {claimed[1], out}

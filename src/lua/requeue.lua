@@ -2,9 +2,12 @@
 -- entered the queue kept (messageTtlMs counts from it) and, after a handler failure, that error
 -- recorded: at the tail of the queue now, or parked in the delayed set until it is due.
 -- KEYS: stream delayed delayedEntries stats
--- ARGV: group consumer entryId dueAtMs retryId lastError
+-- ARGV: group consumer entryId dueAtMs retryId lastError retry
 -- delayed: the set of retry ids by due time; delayedEntries: retry id to packed entry.
--- stats: the partition's counters; `reappended` counts a requeue at the tail (not a publish).
+-- stats: the partition's counters; `reappended` counts a requeue at the tail (not a publish);
+-- `redelivered` counts the requeues that give the message another delivery (retry '1'): not
+-- that of a delivery at the queue's delivery limit (retry '0'), which comes back only for the
+-- next read to dead-letter it.
 -- dueAtMs: 0 for now; retryId: the member of the delayed set; lastError: the handler's error
 -- for F.lastError, or '' to keep the entry's own.
 -- Returns 1, or 0 when the entry is not owned by this consumer (nothing changed).
@@ -42,6 +45,7 @@ for i = 1, #src, 2 do
     fields[#fields + 1] = src[i + 1]
   end
 end
+if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[4], 'redelivered', 1) end
 if tonumber(ARGV[4]) == 0 then
   redis.call('XADD', KEYS[1], '*', unpack(fields))
   redis.call('HINCRBY', KEYS[4], 'reappended', 1)

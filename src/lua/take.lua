@@ -9,6 +9,6 @@ local entry = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])[1]
 if not entry then return 'gone' end
 local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
 if type(pending) == 'table' and #pending > 0 then return 'busy' end
-to_outbox(KEYS[2], '', ARGV[4], ARGV[2], entry[2], ARGV[3])
+to_outbox(KEYS[2], nil, '', ARGV[4], ARGV[2], entry[2], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[2])
 return 'ok'

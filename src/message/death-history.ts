@@ -43,7 +43,16 @@ export interface DeathHistory {
   readonly last: DeathSummary;
 }
 
-const REASONS = new Set<string>(['rejected', 'expired', 'maxlen', 'delivery_limit', 'poison']);
+/** Every death reason, in the order that counts by reason are listed in. */
+export const DEATH_REASONS: readonly DeathReason[] = [
+  'rejected',
+  'expired',
+  'maxlen',
+  'delivery_limit',
+  'poison',
+];
+
+const REASONS = new Set<string>(DEATH_REASONS);
 
 /** Reads a death history as `recordDeath` (dead-letter/death.ts) writes it; else undefined. */
 export function parseDeathHistory(value: unknown): DeathHistory | undefined {

@@ -171,7 +171,7 @@ async function appendCall(
     let index = queueIndex.get(name);
     if (index === undefined) {
       const k = keys.queue(queue, partition);
-      queueKeys.push(k.stream, k.fence, k.deadLetters);
+      queueKeys.push(k.stream, k.fence, k.deadLetters, k.stats);
       if (target.cluster) guards.push(k.slotGuard);
       const limit = options.limits(queue);
       index = queues.push([limit.maxLength, limit.overflow]);

@@ -1,7 +1,15 @@
 import { types } from 'node:util';
-import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry } from 'prom-client';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  register as defaultRegistry,
+  type Metric,
+  type Registry,
+} from 'prom-client';
 import type { Consumer, ConsumerEventName, ConsumerListener } from '../consumer/types.js';
-import { InvalidArgumentError, SluiceError } from '../errors/index.js';
+import { InvalidArgumentError, PreconditionFailedError, SluiceError } from '../errors/index.js';
+import { DEATH_REASONS } from '../message/death-history.js';
 import type { ClientEvents } from '../events.js';
 import type { QueueStats } from '../queue/data.js';
 import { Sluice } from '../sluice.js';
@@ -52,7 +60,9 @@ function reasonOf(error: unknown): string {
  * Registers sluice's metrics in a prom-client registry: counters and histograms fed by the
  * client's events (publishes, confirms, connection losses) and by the events of the consumers
  * handed to {@link PrometheusMetrics.observe}, and gauges of each queue's `stats()`, read once
- * per scrape. Metric names, types and labels: docs/metrics.md.
+ * per scrape. Metric names, types and labels: docs/metrics.md. Fails with
+ * PreconditionFailedError, registering nothing, when the registry has one of these metrics
+ * already (another `prometheusMetrics` of it that was not closed).
  */
 export function prometheusMetrics(options: PrometheusOptions): PrometheusMetrics {
   validateOptionsObject('prometheus options', options, OPTIONS);
@@ -63,7 +73,7 @@ export function prometheusMetrics(options: PrometheusOptions): PrometheusMetrics
   }
   if (
     options.registry !== undefined &&
-    !hasMethods(options.registry, ['registerMetric', 'removeSingleMetric'])
+    !hasMethods(options.registry, ['registerMetric', 'removeSingleMetric', 'getSingleMetric'])
   ) {
     throw new InvalidArgumentError('registry must be a prom-client Registry');
   }
@@ -79,8 +89,11 @@ export function prometheusMetrics(options: PrometheusOptions): PrometheusMetrics
 }
 
 class PrometheusMetricsImpl implements PrometheusMetrics {
-  /** The names of the metrics this registered, for {@link close} to remove. */
-  private readonly registered: string[] = [];
+  /**
+   * The metrics this made, created unregistered and registered together once none of their
+   * names is taken, so that a conflict leaves the registry as it was; {@link close} removes them.
+   */
+  private readonly metrics: { readonly name: string; readonly metric: Metric }[] = [];
   /** Each observed consumer with what takes its listeners off again. */
   private readonly observed = new Map<Consumer, (() => void)[]>();
   private readonly clientListeners: (() => void)[] = [];
@@ -97,6 +110,7 @@ class PrometheusMetricsImpl implements PrometheusMetrics {
   private readonly handlerSeconds: Histogram<'queue' | 'outcome'>;
   private readonly reclaimed: Counter<'queue'>;
   private readonly deadLettered: Counter<'queue' | 'reason'>;
+  private readonly dropped: Counter<'queue' | 'reason'>;
   private readonly partitionsOwned: Gauge<'queue'>;
 
   constructor(
@@ -104,7 +118,7 @@ class PrometheusMetricsImpl implements PrometheusMetrics {
     private readonly registry: Registry,
     private readonly queues: readonly string[] | undefined,
   ) {
-    const registers = [registry];
+    const registers: Registry[] = [];
     const counter = <L extends string>(name: string, help: string, labels: L[]): Counter<L> =>
       this.keep(name, new Counter({ name, help, labelNames: labels, registers }));
     const histogram = <L extends string>(
@@ -163,7 +177,12 @@ class PrometheusMetricsImpl implements PrometheusMetrics {
     );
     this.deadLettered = counter(
       'sluice_messages_dead_lettered_total',
-      'Messages observed consumers dead-lettered, by reason',
+      'Messages observed consumers dead-lettered to the dead-letter exchange, by reason',
+      ['queue', 'reason'],
+    );
+    this.dropped = counter(
+      'sluice_messages_dropped_total',
+      'Messages observed consumers gave up on (by reason) in a queue without a dead-letter exchange: dropped',
       ['queue', 'reason'],
     );
     this.partitionsOwned = this.keep(
@@ -176,6 +195,16 @@ class PrometheusMetricsImpl implements PrometheusMetrics {
       }),
     );
     this.registerQueueMetrics(registers);
+    const taken = this.metrics
+      .map(({ name }) => name)
+      .filter((name) => registry.getSingleMetric(name) !== undefined);
+    if (taken.length > 0) {
+      throw new PreconditionFailedError(
+        `the registry has sluice's metrics already (${taken.join(', ')}): close() the ` +
+          'PrometheusMetrics that registered them, or give this one a registry of its own',
+      );
+    }
+    for (const { metric } of this.metrics) registry.registerMetric(metric);
     this.listenToClient();
   }
 
@@ -194,7 +223,9 @@ class PrometheusMetricsImpl implements PrometheusMetrics {
     listen('delivery.failed', ({ durationMs }) => this.delivered(queue, 'failed', durationMs));
     listen('delivery.duplicate', () => this.deliveries.inc({ queue, outcome: 'duplicate' }));
     listen('delivery.reclaimed', () => this.reclaimed.inc({ queue }));
-    listen('delivery.deadLettered', ({ reason }) => this.deadLettered.inc({ queue, reason }));
+    listen('delivery.deadLettered', ({ reason, dropped }) =>
+      (dropped ? this.dropped : this.deadLettered).inc({ queue, reason }),
+    );
     listen('connection.lost', () => this.connectionLosses.inc({ queue }));
     listen('partition.assigned', () => this.partitionsOwned.inc({ queue }));
     listen('partition.revoked', () => this.partitionsOwned.dec({ queue }));
@@ -205,7 +236,7 @@ class PrometheusMetricsImpl implements PrometheusMetrics {
     for (const stop of this.clientListeners.splice(0)) stop();
     for (const stops of this.observed.values()) for (const stop of stops) stop();
     this.observed.clear();
-    for (const name of this.registered.splice(0)) this.registry.removeSingleMetric(name);
+    for (const { name } of this.metrics.splice(0)) this.registry.removeSingleMetric(name);
   }
 
   private delivered(queue: string, outcome: 'handled' | 'failed', durationMs: number): void {
@@ -213,9 +244,9 @@ class PrometheusMetricsImpl implements PrometheusMetrics {
     this.handlerSeconds.observe({ queue, outcome }, durationMs / 1000);
   }
 
-  /** Notes a metric registered under `name`, for {@link close} to remove. */
-  private keep<M>(name: string, metric: M): M {
-    this.registered.push(name);
+  /** Notes a metric made, for the constructor to register and {@link close} to remove. */
+  private keep<M extends Metric>(name: string, metric: M): M {
+    this.metrics.push({ name, metric });
     return metric;
   }
 
@@ -296,6 +327,23 @@ class PrometheusMetricsImpl implements PrometheusMetrics {
         }),
       );
     };
+    this.keep(
+      'sluice_queue_messages_dead_lettered_total',
+      new Counter({
+        name: 'sluice_queue_messages_dead_lettered_total',
+        help: 'Messages that died in the queue, by reason, whether routed to its dead-letter exchange or dropped',
+        labelNames: ['queue', 'reason'],
+        registers,
+        async collect() {
+          this.reset();
+          for (const stats of (await read()) ?? []) {
+            for (const reason of DEATH_REASONS) {
+              this.inc({ queue: stats.name, reason }, stats.totals.deadLettered[reason]);
+            }
+          }
+        },
+      }),
+    );
     gauge('sluice_queue_messages_ready', 'Ready messages of the queue', (s) => s.messages);
     gauge('sluice_queue_messages_unacked', 'Delivered, not yet acked', (s) => s.unacked);
     gauge('sluice_queue_messages_delayed', 'Parked for a delayed retry', (s) => s.delayed);
@@ -311,21 +359,34 @@ class PrometheusMetricsImpl implements PrometheusMetrics {
     );
     gauge('sluice_queue_consumers', 'Live consumers of the queue', (s) => s.consumers);
     gauge('sluice_queue_partitions', 'Partitions of the queue', (s) => s.partitions.length);
-    total(
-      'sluice_queue_messages_published_total',
-      'Messages that entered the queue, from any client',
-      (s) => s.totals.published,
-    );
-    total(
-      'sluice_queue_messages_delivered_total',
-      'Deliveries of new entries of the queue, to any consumer',
-      (s) => s.totals.delivered,
-    );
-    total(
-      'sluice_queue_messages_acked_total',
-      'Deliveries of the queue acked, by any consumer',
-      (s) => s.totals.acked,
-    );
+    const totals: [name: string, help: string, value: (stats: QueueStats) => number][] = [
+      [
+        'sluice_queue_messages_published_total',
+        'Messages that entered the queue, from any client',
+        (s) => s.totals.published,
+      ],
+      [
+        'sluice_queue_messages_delivered_total',
+        'Deliveries of new entries of the queue, to any consumer',
+        (s) => s.totals.delivered,
+      ],
+      [
+        'sluice_queue_messages_acked_total',
+        'Deliveries of the queue acked, by any consumer',
+        (s) => s.totals.acked,
+      ],
+      [
+        'sluice_queue_messages_redelivered_total',
+        'Failed deliveries of the queue given back for another delivery (requeued, delayed, retried in place)',
+        (s) => s.totals.redelivered,
+      ],
+      [
+        'sluice_queue_messages_dropped_total',
+        'Dead letters of the queue dropped: no dead-letter exchange, or it routed them nowhere',
+        (s) => s.totals.dropped,
+      ],
+    ];
+    for (const [name, help, value] of totals) total(name, help, value);
   }
 
   private async readStats(): Promise<readonly QueueStats[]> {

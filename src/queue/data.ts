@@ -4,6 +4,7 @@ import { PURGE } from '../connection/script-catalog.js';
 import { callScript } from '../connection/scripts.js';
 import { NotFoundError } from '../errors/index.js';
 import { CONSUMER_GROUP, RELEASED_HOLDER, type Keyspace } from '../keys/index.js';
+import { DEATH_REASONS, type DeathReason } from '../message/death-history.js';
 import type { QueueRecord } from '../topology/types.js';
 import { validateName } from '../validation/index.js';
 import { ensureConsumerGroup } from './group.js';
@@ -23,6 +24,27 @@ export interface PartitionInfo {
   readonly owner: { readonly consumer: string; readonly token: number } | undefined;
 }
 
+/** A live consumer of a queue, as {@link QueueInfo.consumerDetails} lists it. */
+export interface ConsumerDetails {
+  /** The consumer's name, as its consumer group and `sluice.stats()` know it. */
+  readonly name: string;
+  /** An ordered consumer (`ordered: true`, or of a `singleActiveConsumer` queue). */
+  readonly ordered: boolean;
+  /**
+   * The partitions it reads: an ordered consumer the ones it owns now (none while it waits
+   * for one), any other consumer every partition of the queue.
+   */
+  readonly partitions: readonly number[];
+  /** Deliveries it holds unacked, in every partition. */
+  readonly unacked: number;
+  /**
+   * How long its registration lease has to run, by the server's clock: a live consumer renews
+   * it every few seconds, so this stays well above 0; a consumer that stopped renewing (frozen,
+   * or cut off from Redis) is dropped from the list when it reaches 0.
+   */
+  readonly leaseRemainingMs: number;
+}
+
 /** What {@link Sluice.inspectQueue} reports. */
 export interface QueueInfo {
   readonly name: string;
@@ -39,6 +61,12 @@ export interface QueueInfo {
    * consumer stops counting within 15 s).
    */
   readonly consumers: number;
+  /**
+   * The live consumers themselves (`consumers` of them), by name, as RabbitMQ's management API
+   * gives `consumer_details`. Deliveries still held by a consumer that died count in `unacked`
+   * but in no consumer's, until they are reclaimed.
+   */
+  readonly consumerDetails: readonly ConsumerDetails[];
   /** Each partition's counts and owner (one element for a queue of one partition). */
   readonly partitions: readonly PartitionInfo[];
 }
@@ -46,7 +74,10 @@ export interface QueueInfo {
 /**
  * Totals of a queue since it was declared: counters that only grow, summed over its partitions.
  * Redis keeps the stream's `entries-added`; sluice's scripts keep the rest in each partition's
- * stats hash (acks, entries appended again), so that no publish writes more than its entry.
+ * stats hash (acks, entries appended again, failures), so that no publish writes more than its
+ * entry: only the scripts of acks and of failures (requeues, dead-lettering, drops, overflow)
+ * count there. An always-failing handler shows as `delivered` growing, `acked` not, and
+ * `redelivered` then `deadLettered.delivery_limit` (or `dropped`) growing instead.
  */
 export interface QueueTotals {
   /**
@@ -63,6 +94,28 @@ export interface QueueTotals {
   readonly delivered: number;
   /** Deliveries acked, duplicates an idempotent consumer acked without its handler included. */
   readonly acked: number;
+  /**
+   * Failed deliveries given back for another delivery: nacked or thrown by a handler, then
+   * requeued at the tail, parked for a delayed retry, or (an ordered consumer's) delivered again
+   * in place. Not counted: the failure of a message's last delivery under the queue's
+   * `maxDeliveries` (it is dead-lettered instead: a message delivered n times and failing every
+   * time counts n - 1 here), deliveries a closing consumer gives back, and takeovers of
+   * deliveries left unacked past the ack timeout (`reclaimed` in a consumer's own stats).
+   */
+  readonly redelivered: number;
+  /**
+   * Messages that died in the queue, by reason, counted when they enter its dead-letter outbox:
+   * `rejected` (a reject, or an idempotent commit Redis refused), `expired` (TTL at the head),
+   * `maxlen` (overflow: `drop-head`'s oldest, `reject-publish-dlx`'s refused), `delivery_limit`
+   * (past `maxDeliveries`), `poison` (unreadable, or its data trimmed away). A queue without a
+   * dead-letter exchange counts them here too: then each is also `dropped`.
+   */
+  readonly deadLettered: Readonly<Record<DeathReason, number>>;
+  /**
+   * Dead letters that went nowhere and are gone: the queue has no dead-letter exchange, or it
+   * routed the message to no queue (as RabbitMQ drops them). Counted among `deadLettered` too.
+   */
+  readonly dropped: number;
 }
 
 /** Per-second rates of a queue's {@link QueueTotals} between two readings of this client. */
@@ -70,6 +123,10 @@ export interface QueueRates {
   readonly publishedPerSecond: number;
   readonly deliveredPerSecond: number;
   readonly ackedPerSecond: number;
+  readonly redeliveredPerSecond: number;
+  /** Dead letters of every reason. */
+  readonly deadLetteredPerSecond: number;
+  readonly droppedPerSecond: number;
   /** The interval the rates are averaged over: from the previous reading to this one. */
   readonly intervalMs: number;
 }
@@ -101,8 +158,12 @@ const PURGE_BATCH = 1000;
 interface PartitionCounts extends PartitionInfo {
   readonly delayed: number;
   readonly deadLetterBacklog: number;
-  /** Live registrations (partition 0 holds them). */
-  readonly consumers: number;
+  /** Live registrations by name, with when their leases end (partition 0 holds them). */
+  readonly registrations: ReadonlyMap<string, number>;
+  /** The live ordered consumers (partition 0 holds them). */
+  readonly members: ReadonlySet<string>;
+  /** Deliveries pending for each consumer of the partition's group. */
+  readonly pendingBy: ReadonlyMap<string, number>;
   readonly totals: QueueTotals;
   /** The time in the stream id of the partition's oldest entry; undefined when it has none. */
   readonly oldestEntryMs: number | undefined;
@@ -114,6 +175,20 @@ interface PartitionCounts extends PartitionInfo {
 interface TotalsReading {
   readonly atMs: number;
   readonly totals: QueueTotals;
+}
+
+/**
+ * The leases of a `ZRANGE ... WITHSCORES` reply of names by when their lease ends that have
+ * not ended at `nowMs`, by name.
+ */
+function liveLeases(reply: unknown, nowMs: number): Map<string, number> {
+  const items = Array.isArray(reply) ? (reply as string[]) : [];
+  const live = new Map<string, number>();
+  for (let i = 0; i + 1 < items.length; i += 2) {
+    const endsAtMs = Number(items[i + 1]);
+    if (endsAtMs >= nowMs) live.set(items[i] as string, endsAtMs);
+  }
+  return live;
 }
 
 /** Fields of a flat `[name, value, name, value, ...]` reply (XINFO STREAM) by name. */
@@ -135,21 +210,76 @@ export function ratesBetween(
   if (previous === undefined) return undefined;
   const intervalMs = current.atMs - previous.atMs;
   if (intervalMs <= 0) return undefined;
-  const perSecond = (field: keyof QueueTotals): number | undefined => {
-    const delta = current.totals[field] - previous.totals[field];
-    return delta < 0 ? undefined : (delta * 1000) / intervalMs;
+  const before = rated(previous.totals);
+  const now = rated(current.totals);
+  const rates = RATED.map((field) => ((now[field] - before[field]) * 1000) / intervalMs);
+  if (rates.some((rate) => rate < 0)) return undefined;
+  const [published, delivered, acked, redelivered, deadLettered, dropped] = rates as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return {
+    publishedPerSecond: published,
+    deliveredPerSecond: delivered,
+    ackedPerSecond: acked,
+    redeliveredPerSecond: redelivered,
+    deadLetteredPerSecond: deadLettered,
+    droppedPerSecond: dropped,
+    intervalMs,
   };
-  const publishedPerSecond = perSecond('published');
-  const deliveredPerSecond = perSecond('delivered');
-  const ackedPerSecond = perSecond('acked');
-  if (
-    publishedPerSecond === undefined ||
-    deliveredPerSecond === undefined ||
-    ackedPerSecond === undefined
-  ) {
-    return undefined;
-  }
-  return { publishedPerSecond, deliveredPerSecond, ackedPerSecond, intervalMs };
+}
+
+/** The totals that {@link QueueRates} has a rate of, in its order. */
+const RATED = [
+  'published',
+  'delivered',
+  'acked',
+  'redelivered',
+  'deadLettered',
+  'dropped',
+] as const;
+
+/** A queue's totals as plain numbers: the dead letters of every reason summed. */
+function rated(totals: QueueTotals): Record<(typeof RATED)[number], number> {
+  return { ...totals, deadLettered: sumOf(DEATH_REASONS.map((r) => totals.deadLettered[r])) };
+}
+
+function sumOf(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+/** The stats-hash field that counts the dead letters of `reason` (see src/lua/lib/to_outbox.lua). */
+function deadLetteredField(reason: DeathReason): string {
+  return `deadLettered:${reason}`;
+}
+
+/** The fields of a partition's stats hash that {@link QueueData} reads, in the order it reads. */
+const STATS_FIELDS = [
+  'acked',
+  'reappended',
+  'redelivered',
+  'dropped',
+  ...DEATH_REASONS.map(deadLetteredField),
+];
+
+/** A queue's totals: its partitions' summed. */
+function sumTotals(parts: readonly { readonly totals: QueueTotals }[]): QueueTotals {
+  const sum = (value: (totals: QueueTotals) => number): number =>
+    sumOf(parts.map((part) => value(part.totals)));
+  return {
+    published: sum((t) => t.published),
+    delivered: sum((t) => t.delivered),
+    acked: sum((t) => t.acked),
+    redelivered: sum((t) => t.redelivered),
+    deadLettered: Object.fromEntries(
+      DEATH_REASONS.map((reason) => [reason, sum((t) => t.deadLettered[reason])]),
+    ) as Record<DeathReason, number>,
+    dropped: sum((t) => t.dropped),
+  };
 }
 
 /**
@@ -200,13 +330,7 @@ export class QueueData {
   async statsOf(queue: string, partitions: number): Promise<QueueStats> {
     const parts = await this.allPartitionCounts(queue, partitions);
     const info = this.info(queue, parts);
-    const sum = (field: keyof QueueTotals): number =>
-      parts.reduce((total, part) => total + part.totals[field], 0);
-    const totals = {
-      published: sum('published'),
-      delivered: sum('delivered'),
-      acked: sum('acked'),
-    };
+    const totals = sumTotals(parts);
     // One clock for the whole reading: the latest of the partitions' (their servers may differ).
     const sampledAtMs = Math.max(...parts.map((part) => part.nowMs));
     const oldest = parts.reduce(
@@ -239,13 +363,29 @@ export class QueueData {
   private info(queue: string, parts: readonly PartitionCounts[]): QueueInfo {
     const sum = (field: 'messages' | 'unacked' | 'delayed' | 'deadLetterBacklog'): number =>
       parts.reduce((total, part) => total + part[field], 0);
+    const first = parts[0] as PartitionCounts;
+    const consumerDetails = [...first.registrations]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, leaseEndsAtMs]): ConsumerDetails => {
+        const ordered = first.members.has(name);
+        return {
+          name,
+          ordered,
+          partitions: parts
+            .filter((part) => !ordered || part.owner?.consumer === name)
+            .map((part) => part.partition),
+          unacked: sumOf(parts.map((part) => part.pendingBy.get(name) ?? 0)),
+          leaseRemainingMs: Math.max(0, leaseEndsAtMs - first.nowMs),
+        };
+      });
     return {
       name: queue,
       messages: sum('messages'),
       unacked: sum('unacked'),
       delayed: sum('delayed'),
       deadLetterBacklog: sum('deadLetterBacklog'),
-      consumers: (parts[0] as PartitionCounts).consumers,
+      consumers: consumerDetails.length,
+      consumerDetails,
       partitions: parts.map(({ partition, messages, unacked, owner }) => ({
         partition,
         messages,
@@ -266,9 +406,10 @@ export class QueueData {
       .xlen(keys.deadLetters)
       .time()
       .zrange(keys.consumers, 0, -1, 'WITHSCORES')
+      .zrange(keys.members, 0, -1, 'WITHSCORES')
       .hmget(keys.owner, 'consumer', 'token', 'until')
       .xinfo('STREAM', keys.stream)
-      .hmget(keys.stats, 'acked', 'reappended')
+      .hmget(keys.stats, ...STATS_FIELDS)
       .exec();
     // A missing group (XPENDING / XINFO errors) means nothing is pending and no one consumes.
     const value = (index: number): unknown =>
@@ -282,12 +423,12 @@ export class QueueData {
     // Leases by when they end, against the server's clock.
     const [seconds, micros] = (value(4) as [string, string] | undefined) ?? ['0', '0'];
     const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    const leases = (value(5) as string[] | undefined) ?? [];
-    let consumers = 0;
-    for (let i = 1; i < leases.length; i += 2) if (Number(leases[i]) >= nowMs) consumers++;
-    const [owner, token, until] = (value(6) as (string | null)[] | undefined) ?? [];
-    const stream = replyFields(value(7));
-    const [acked, reappended] = (value(8) as (string | null)[] | undefined) ?? [];
+    const registrations = liveLeases(value(5), nowMs);
+    const members = new Set(liveLeases(value(6), nowMs).keys());
+    const [owner, token, until] = (value(7) as (string | null)[] | undefined) ?? [];
+    const stream = replyFields(value(8));
+    const counters = ((value(9) as (string | null)[] | undefined) ?? []).map(Number);
+    const [acked = 0, reappended = 0, redelivered = 0, dropped = 0, ...deaths] = counters;
     const appended = Number(stream.get('entries-added') ?? 0);
     // Acked entries are deleted: what the stream holds is pending (released ones too) or unread.
     const unread = length - pendingCount;
@@ -298,15 +439,24 @@ export class QueueData {
       unacked,
       delayed: Number(value(2) ?? 0),
       deadLetterBacklog: Number(value(3) ?? 0),
-      consumers,
+      registrations,
+      members,
+      pendingBy: new Map(
+        (pending?.[3] ?? []).map(([holder, count]): [string, number] => [holder, Number(count)]),
+      ),
       owner:
         typeof owner === 'string' && Number(until) >= nowMs
           ? { consumer: owner, token: Number(token) }
           : undefined,
       totals: {
-        published: appended - Number(reappended ?? 0),
+        published: appended - reappended,
         delivered: Math.max(0, appended - unread),
-        acked: Number(acked ?? 0),
+        acked,
+        redelivered,
+        deadLettered: Object.fromEntries(
+          DEATH_REASONS.map((reason, i) => [reason, deaths[i] ?? 0]),
+        ) as Record<DeathReason, number>,
+        dropped,
       },
       oldestEntryMs: firstEntry ? Number(firstEntry[0].split('-')[0]) : undefined,
       nowMs,

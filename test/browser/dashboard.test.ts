@@ -114,18 +114,91 @@ describe('dashboard in a browser', () => {
     expect((await sluice.inspectQueue('work.dlq')).messages).toBe(0);
   });
 
-  it('shows a queue with partitions and its ready messages', async () => {
+  it('shows a queue with its consumers, totals, partitions and ready messages', async () => {
     const { sluice, namespace } = await useSluice();
     await oneDeadLetter(sluice);
+    await sluice.publish('orders', 'order.paid', { orderId: 8 });
+    // A consumer holding one of audit's two messages unacked.
+    const holder = sluice.messages('audit', { prefetch: 1 });
+    await holder[Symbol.asyncIterator]().next();
+    await waitFor(async () => (await sluice.inspectQueue('audit')).unacked === 1);
     const { url } = await startDashboardProcess(namespace, ['--token', TOKEN]);
     const page = await openPage(`${url}#/queues/audit`);
     try {
       await page.getByTestId('partitions').getByRole('row').nth(2).waitFor();
       await expect(page.getByTestId('ready-messages').textContent()).resolves.toContain('orderId');
+      const consumer = page.getByTestId('consumers').getByRole('row').nth(1).getByRole('cell');
+      await expect(consumer.allTextContents()).resolves.toEqual([
+        holder.name,
+        'no',
+        '0, 1',
+        '1',
+        expect.stringMatching(/^[\d.]+s$/u),
+      ]);
+      const totals = page.getByTestId('queue-totals');
+      await expect(totals.getByRole('columnheader').allTextContents()).resolves.toContain(
+        'dead-lettered: delivery_limit',
+      );
+      // published 2, delivered 1, acked 0, redelivered 0.
+      await expect(
+        totals.getByRole('row').nth(1).getByRole('cell').allTextContents(),
+      ).resolves.toEqual(['2', '1', '0', '0', '0', '0', '0', '0', '0', '0']);
       await page.screenshot({ path: `${SCREENSHOTS}dashboard-queue.png`, fullPage: true });
     } finally {
       await page.close();
     }
+    await holder.close();
+  });
+
+  it('charts ready, unacked and delayed messages of a failing queue', async () => {
+    const { sluice, namespace } = await useSluice();
+    await sluice.declareQueue('failing');
+    await sluice.publish('', 'failing', 'doomed');
+    // Every failure parks the message for a minute: it sits in the delayed set.
+    const consumer = await sluice.consume(
+      'failing',
+      () => {
+        throw new Error('always');
+      },
+      { retry: { initialDelayMs: 60_000, jitter: 0 } },
+    );
+    await waitFor(async () => (await sluice.inspectQueue('failing')).delayed === 1, {
+      timeoutMs: 15_000,
+    });
+    const { url } = await startDashboardProcess(namespace, ['--token', TOKEN]);
+    const page = await openPage(url);
+    try {
+      const line = (state: string) =>
+        page.locator(
+          `[data-testid="depth-chart"] polyline[data-queue="failing"][data-state="${state}"]`,
+        );
+      // Two samples at least, so that each line has points.
+      await line('delayed').and(page.locator('[points*=" "]')).waitFor({
+        state: 'attached',
+        timeout: 15_000,
+      });
+      await expect(line('ready').count()).resolves.toBe(1);
+      await expect(line('unacked').count()).resolves.toBe(1);
+      // The delayed line is off the axis (at 1, the chart's top); ready and unacked are on it.
+      const heights = await Promise.all(
+        ['ready', 'unacked', 'delayed'].map(async (state) => {
+          const points = (await line(state).getAttribute('points')) ?? '';
+          return Number(points.split(' ').at(-1)?.split(',')[1]);
+        }),
+      );
+      expect(heights[2]).toBeLessThan(heights[0] as number);
+      expect(heights[0]).toBe(heights[1]);
+      const row = page.getByTestId('queues').getByRole('row').nth(1).getByRole('cell');
+      await expect(
+        page.getByTestId('queues').getByRole('columnheader').allTextContents(),
+      ).resolves.toEqual(expect.arrayContaining(['redeliver', 'dead-letter', 'dropped']));
+      await expect(row.first().textContent()).resolves.toBe('failing');
+      await page.screenshot({ path: `${SCREENSHOTS}dashboard-failing.png`, fullPage: true });
+    } finally {
+      await page.close();
+    }
+    await consumer.close();
+    expect((await sluice.stats('failing')).totals.redelivered).toBe(1);
   });
 
   it('in read-only mode hides write actions and refuses them with 403; without the token with 401', async () => {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Sluice } from '../../src/index.js';
+import type { QueueInfo, Sluice } from '../../src/index.js';
 import { redisUrl, waitFor } from '../support/index.js';
 import { CLI, run, sluiceCli, startCli, type CliRun } from '../support/cli.js';
 import { declareWorkWithDeadLetters, useSluice } from '../support/sluice.js';
@@ -165,7 +165,7 @@ describe('sluice command line', () => {
     expect(table[0]).toMatch(/^queue +ready +unacked +delayed +lag +consumers +publish\/s/u);
     // Lag is the age of the oldest message; the rates are measured over --rate-interval.
     expect(table.find((line) => line.startsWith('work '))).toMatch(
-      /^work +3 +0 +0 +[\d.]+s +0 +0 +0 +0$/u,
+      /^work +3 +0 +0 +[\d.]+s +0 +0 +0 +0 +0 +0$/u,
     );
     const json = JSON.parse(
       exited(await sluiceCli(namespace, ['queues', '--json', '--rate-interval', '200']), 0),
@@ -367,5 +367,32 @@ describe('sluice command line', () => {
     expect(bodies).toHaveLength(total);
     expect(new Set(bodies).size).toBe(total);
     expect((await sluice.inspectQueue('old')).messages).toBe(0);
+  });
+
+  it('inspects a queue with its live consumers: partitions, unacked held, lease left', async () => {
+    const { sluice, namespace } = await useSluice();
+    await sluice.declareQueue('jobs', { partitions: 2 });
+    for (let i = 0; i < 3; i++) await sluice.publish('', 'jobs', i, { partitionKey: `k${i}` });
+    const stream = sluice.messages('jobs', { prefetch: 3 });
+    const iterator = stream[Symbol.asyncIterator]();
+    for (let i = 0; i < 3; i++) await iterator.next();
+    const info = JSON.parse(
+      exited(await sluiceCli(namespace, ['queue', 'inspect', 'jobs', '--json']), 0),
+    ) as QueueInfo;
+    expect(info).toMatchObject({
+      unacked: 3,
+      consumers: 1,
+      consumerDetails: [{ name: stream.name, ordered: false, partitions: [0, 1], unacked: 3 }],
+    });
+    expect(info.consumerDetails[0]?.leaseRemainingMs).toBeGreaterThan(0);
+    const text = exited(await sluiceCli(namespace, ['queue', 'inspect', 'jobs']), 0);
+    expect(text).toMatch(/^consumer +ordered +partitions +unacked +lease ends in$/mu);
+    expect(text).toContain(stream.name);
+    expect(text.split('\n').find((line) => line.startsWith(stream.name))).toMatch(
+      / +no +0,1 +3 +[\d.]+s$/u,
+    );
+    await stream.close();
+    const after = exited(await sluiceCli(namespace, ['queue', 'inspect', 'jobs']), 0);
+    expect(after).not.toContain('lease ends in');
   });
 });

@@ -1,6 +1,6 @@
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/index.js';
+import { InvalidArgumentError, PreconditionFailedError } from '../../src/index.js';
 import { prometheusMetrics } from '../../src/prometheus/index.js';
 import { waitFor } from '../support/index.js';
 import { useSluice } from '../support/sluice.js';
@@ -110,5 +110,29 @@ describe('sluice/prometheus', () => {
     const metrics = prometheusMetrics({ sluice, registry });
     expect(() => metrics.observe({} as never)).toThrow(InvalidArgumentError);
     metrics.close();
+  });
+
+  it('refuses a registry that has its metrics already, and registers none of them', async () => {
+    const { sluice } = await useSluice();
+    const registry = new Registry();
+    const names = (): string[] => registry.getMetricsAsArray().map((metric) => metric.name);
+    const first = prometheusMetrics({ sluice, registry, queues: [] });
+    const registered = names();
+    expect(() => prometheusMetrics({ sluice, registry, queues: [] })).toThrow(
+      PreconditionFailedError,
+    );
+    expect(names()).toEqual(registered);
+    first.close();
+    expect(names()).toEqual([]);
+    // One name taken, that of the last metric sluice makes: still none of sluice's goes in.
+    new Counter({
+      name: 'sluice_queue_messages_dropped_total',
+      help: 'mine',
+      registers: [registry],
+    });
+    expect(() => prometheusMetrics({ sluice, registry })).toThrow(PreconditionFailedError);
+    expect(names()).toEqual(['sluice_queue_messages_dropped_total']);
+    registry.removeSingleMetric('sluice_queue_messages_dropped_total');
+    prometheusMetrics({ sluice, registry }).close();
   });
 });

@@ -2,13 +2,15 @@ import { describe, expect, it } from 'vitest';
 import {
   InvalidArgumentError,
   NotFoundError,
+  QueueFullError,
   type Delivery,
   type MessageStream,
   type QueueStats,
-  type Sluice,
 } from '../../src/index.js';
 import { waitFor } from '../support/index.js';
-import { streamKey, useSluice } from '../support/sluice.js';
+import { statsWhen, streamKey, useSluice } from '../support/sluice.js';
+
+const NO_DEATHS = { rejected: 0, expired: 0, maxlen: 0, delivery_limit: 0, poison: 0 };
 
 /**
  * The next `count` deliveries of a stream, left unsettled; the stream stays open (leaving a
@@ -23,22 +25,6 @@ async function take(stream: MessageStream, count: number): Promise<Delivery[]> {
     taken.push(next.value);
   }
   return taken;
-}
-
-/** Polls `stats(queue)` until `done` holds for it; resolves with that reading. */
-async function statsWhen(
-  sluice: Sluice,
-  queue: string,
-  done: (stats: QueueStats) => boolean,
-  description: string,
-): Promise<QueueStats> {
-  return waitFor(
-    async () => {
-      const stats = await sluice.stats(queue);
-      return done(stats) ? stats : undefined;
-    },
-    { description },
-  );
 }
 
 describe('sluice.stats', () => {
@@ -91,7 +77,127 @@ describe('sluice.stats', () => {
     const [doomed] = await take(stream, 1);
     await doomed?.reject();
     await stream.close();
-    expect(await sluice.stats('work')).toMatchObject({ messages: 0, deadLetterBacklog: 1 });
+    // Counted where it died, before it is routed (and not as dropped: it waits for its route).
+    expect(await sluice.stats('work')).toMatchObject({
+      messages: 0,
+      deadLetterBacklog: 1,
+      totals: { deadLettered: { ...NO_DEATHS, rejected: 1 }, dropped: 0 },
+    });
+  });
+
+  it('counts dead letters by reason where they die, and drops those with nowhere to go', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareExchange('dlx', 'fanout');
+    await sluice.declareQueue('dlq');
+    await sluice.bindQueue('dlq', 'dlx');
+    await sluice.declareQueue('ttl', { messageTtlMs: 50, deadLetterExchange: 'dlx' });
+    await sluice.declareQueue('head', { maxLength: 1, overflow: 'drop-head' });
+    await sluice.declareQueue('full', {
+      maxLength: 1,
+      overflow: 'reject-publish-dlx',
+      deadLetterExchange: 'dlx',
+    });
+    await sluice.declareQueue('plain');
+    // Expired with no consumer: the publishing client expires it.
+    await sluice.publish('', 'ttl', 'stale');
+    for (const body of ['a', 'b', 'c']) await sluice.publish('', 'head', body);
+    await sluice.publish('', 'full', 'fits');
+    await expect(sluice.publish('', 'full', 'refused')).rejects.toBeInstanceOf(QueueFullError);
+    // A foreign entry, then a message the consumer rejects; plain has no dead-letter exchange.
+    await redis.xadd(streamKey(namespace, 'plain'), '*', 'not', 'sluice');
+    await sluice.publish('', 'plain', 'reject me');
+    const consumer = await sluice.consume('plain', (msg) => msg.reject());
+    const plain = await statsWhen(
+      sluice,
+      'plain',
+      (s) => s.totals.dropped === 2,
+      'the poison entry and the rejected message dropped',
+    );
+    await consumer.close();
+    expect(plain.totals).toMatchObject({
+      deadLettered: { ...NO_DEATHS, poison: 1, rejected: 1 },
+      dropped: 2,
+      redelivered: 0,
+    });
+    const ttl = await statsWhen(
+      sluice,
+      'ttl',
+      (s) => s.totals.deadLettered.expired === 1,
+      'expired',
+    );
+    expect(ttl.totals).toMatchObject({ deadLettered: { ...NO_DEATHS, expired: 1 }, dropped: 0 });
+    // drop-head: the two oldest made room, and went nowhere (no dead-letter exchange).
+    const head = await statsWhen(sluice, 'head', (s) => s.totals.dropped === 2, 'dropped');
+    expect(head).toMatchObject({
+      messages: 1,
+      totals: { published: 3, deadLettered: { ...NO_DEATHS, maxlen: 2 }, dropped: 2 },
+    });
+    expect((await sluice.stats('full')).totals).toMatchObject({
+      deadLettered: { ...NO_DEATHS, maxlen: 1 },
+      dropped: 0,
+    });
+    await waitFor(async () => (await sluice.stats('dlq')).messages === 2, {
+      description: 'the expired and the refused message in the dead-letter queue',
+    });
+  });
+
+  it('lists the live consumers: the partitions each reads, its unacked and its lease', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('q', { partitions: 2 });
+    for (let i = 0; i < 3; i++) await sluice.publish('', 'q', i, { partitionKey: `k${i}` });
+    const holder = sluice.messages('q', { prefetch: 3 });
+    await take(holder, 3);
+    // The holder is at its prefetch: the next message goes to the other consumer.
+    const idle = await sluice.consume('q', () => undefined);
+    await sluice.publish('', 'q', 3);
+    await statsWhen(sluice, 'q', (s) => s.totals.acked === 1, 'the fourth message handled');
+    const info = await sluice.inspectQueue('q');
+    const byName = [holder.name, idle.name].sort();
+    expect(info.consumers).toBe(2);
+    expect(info.consumerDetails.map((c) => c.name)).toEqual(byName);
+    const details = new Map(info.consumerDetails.map((c) => [c.name, c]));
+    expect(details.get(holder.name)).toMatchObject({
+      ordered: false,
+      partitions: [0, 1],
+      unacked: 3,
+    });
+    expect(details.get(idle.name)).toMatchObject({
+      ordered: false,
+      partitions: [0, 1],
+      unacked: 0,
+    });
+    for (const consumer of info.consumerDetails) {
+      // Registration leases run 15 s and are renewed well before they end.
+      expect(consumer.leaseRemainingMs).toBeGreaterThan(0);
+      expect(consumer.leaseRemainingMs).toBeLessThanOrEqual(15_000);
+    }
+    await holder.close();
+    const left = await sluice.inspectQueue('q');
+    expect(left.consumerDetails.map((c) => c.name)).toEqual([idle.name]);
+    await idle.close();
+    expect((await sluice.inspectQueue('q')).consumerDetails).toEqual([]);
+  });
+
+  it('lists an ordered consumer with the partitions it owns', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('o', { partitions: 2, singleActiveConsumer: true });
+    const consumer = await sluice.consume('o', () => undefined);
+    const info = await waitFor(
+      async () => {
+        const read = await sluice.inspectQueue('o');
+        return read.consumerDetails[0]?.partitions.length === 2 ? read : undefined;
+      },
+      { description: 'both partitions owned', timeoutMs: 15_000 },
+    );
+    expect(info.consumerDetails).toHaveLength(1);
+    expect(info.consumerDetails[0]).toMatchObject({
+      name: consumer.name,
+      ordered: true,
+      partitions: [0, 1],
+      unacked: 0,
+    });
+    expect(info.partitions.map((p) => p.owner?.consumer)).toEqual([consumer.name, consumer.name]);
+    await consumer.close();
   });
 
   it("reports the oldest message's age: 0 when empty, growing while it waits", async () => {
@@ -131,7 +237,15 @@ describe('sluice.stats', () => {
     );
     const stats = await statsWhen(sluice, 'q', (s) => s.totals.acked === 4, 'every message acked');
     // Each of the two came back once: six deliveries of four publishes.
-    expect(stats.totals).toEqual({ published: 4, delivered: 6, acked: 4 });
+    expect(stats.totals).toEqual({
+      published: 4,
+      delivered: 6,
+      acked: 4,
+      // The thrown and the nacked delivery, each given another.
+      redelivered: 2,
+      deadLettered: NO_DEATHS,
+      dropped: 0,
+    });
     await consumer.close();
   });
 
@@ -146,7 +260,14 @@ describe('sluice.stats', () => {
     });
     const stats = await statsWhen(sluice, 'q', (s) => s.totals.acked === 2, 'both acked');
     expect(handled).toBe(1);
-    expect(stats.totals).toEqual({ published: 2, delivered: 2, acked: 2 });
+    expect(stats.totals).toEqual({
+      published: 2,
+      delivered: 2,
+      acked: 2,
+      redelivered: 0,
+      deadLettered: NO_DEATHS,
+      dropped: 0,
+    });
     await consumer.close();
   });
 

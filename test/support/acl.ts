@@ -59,11 +59,12 @@ const EVERY_ROLE = [
 
 /**
  * Commands the scripts of a producer run (publish.lua; expire.lua for messages with a TTL; the
- * dead-letter relay, for what an overflow drops: XRANGE of the outbox, restore.lua, XDEL).
+ * dead-letter relay, for what an overflow drops: XRANGE of the outbox, restore.lua, drop.lua),
+ * HINCRBY for the dead letters and drops they count in the queue's stats hash.
  */
 const PRODUCER_SCRIPTS = [
   ...['+xadd', '+xdel', '+xlen', '+xpending', '+xrange', '+xinfo|groups', '+exists'],
-  ...['+hmget', '+hset', '+del', '+pexpireat', '+time'],
+  ...['+hmget', '+hset', '+hincrby', '+del', '+pexpireat', '+time'],
 ];
 
 /**
@@ -85,8 +86,8 @@ const CONSUMER_COMMANDS = [
 
 /**
  * Commands of an admin: declaring and deleting exchanges, queues and bindings (declare, bind,
- * unbind, delete_*, fence scripts; XGROUP CREATE), inspectQueue (XLEN, XPENDING, ZCARD, ZRANGE,
- * HMGET, TIME), purgeQueue, deleteQueue (SCAN + UNLINK of its markers) and the DLQ tools (take,
+ * unbind, delete_*, fence scripts; XGROUP CREATE), inspectQueue (XLEN, XPENDING, ZCARD, ZRANGE
+ * of the consumers and members, HMGET, TIME, XINFO STREAM), purgeQueue, deleteQueue (SCAN + UNLINK of its markers) and the DLQ tools (take,
  * restore, publish scripts).
  */
 const ADMIN_COMMANDS = [

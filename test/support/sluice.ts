@@ -1,9 +1,9 @@
 /** Connects sluice clients for integration tests, each in its own namespace. */
 import { onTestFinished } from 'vitest';
-import { Sluice, type ConnectOptions } from '../../src/index.js';
+import { Sluice, type ConnectOptions, type QueueStats } from '../../src/index.js';
 import { Keyspace } from '../../src/keys/index.js';
 import { decodeEnvelope } from '../../src/message/envelope.js';
-import { redisUrl, useNamespace } from './index.js';
+import { redisUrl, useNamespace, waitFor } from './index.js';
 
 type ExtraOptions = Omit<ConnectOptions, 'url' | 'redis' | 'namespace'>;
 
@@ -53,4 +53,20 @@ export async function declareWorkWithDeadLetters(sluice: Sluice): Promise<void> 
   await sluice.bindQueue('work.dlq', 'dlx');
   await sluice.declareQueue('work', { deadLetterExchange: 'dlx' });
   await sluice.bindQueue('work', 'orders', 'order.*');
+}
+
+/** Polls `stats(queue)` until `done` holds for it (15 s at most); resolves with that reading. */
+export function statsWhen(
+  sluice: Sluice,
+  queue: string,
+  done: (stats: QueueStats) => boolean,
+  description: string,
+): Promise<QueueStats> {
+  return waitFor(
+    async () => {
+      const stats = await sluice.stats(queue);
+      return done(stats) ? stats : undefined;
+    },
+    { description, timeoutMs: 15_000 },
+  );
 }

@@ -145,6 +145,15 @@ describe('ACL users of a sluice namespace', () => {
       expect(seen.map((message) => message.body)).toEqual([{ total: 10 }]);
       expect(await adminSluice.inspectQueue('billing')).toMatchObject({ messages: 0 });
       await adminSluice.deleteQueue('billing');
+      // An overflow dead-letters the oldest, dropped without a dead-letter exchange: the
+      // producer's scripts count both in the queue's stats hash.
+      await adminSluice.declareQueue('latest', { maxLength: 1, overflow: 'drop-head' });
+      await producer.publish('', 'latest', 1);
+      await producer.publish('', 'latest', 2);
+      await waitFor(async () => (await adminSluice.stats('latest')).totals.dropped === 1, {
+        timeoutMs: 10_000,
+      });
+      expect((await adminSluice.stats('latest')).totals.deadLettered.maxlen).toBe(1);
     } finally {
       await Promise.all(clients.map((client) => client.close()));
     }

@@ -39,7 +39,7 @@ const DELIVERY_MEMBERS = [
   'traceparent',
   'tracestate',
 ];
-const CONSUMER_MEMBERS = ['close', 'off', 'on', 'queue', 'stats'];
+const CONSUMER_MEMBERS = ['close', 'name', 'off', 'on', 'queue', 'stats'];
 /** Methods of the implementations that callers must never see. */
 const INTERNAL_METHODS = [
   'start',

@@ -45,13 +45,17 @@ function queueRow(queue: QueueView, dlqs: ReadonlySet<string>): (Node | string)[
     rate(queue.publishRate),
     rate(queue.deliverRate),
     rate(queue.ackRate),
+    rate(queue.redeliverRate),
+    rate(queue.deadLetterRate),
+    figure(queue.totals.dropped),
   ];
 }
 
 /** The overview: totals, depth over time, queues, exchanges and the bindings graph. */
 export function overviewPage(overview: OverviewView): HTMLElement {
-  const total = (field: 'ready' | 'unacked' | 'publishRate' | 'deliverRate'): number =>
-    overview.queues.reduce((sum, queue) => sum + (queue[field] ?? 0), 0);
+  const total = (
+    field: 'ready' | 'unacked' | 'publishRate' | 'deliverRate' | 'redeliverRate' | 'deadLetterRate',
+  ): number => overview.queues.reduce((sum, queue) => sum + (queue[field] ?? 0), 0);
   const dlqs = deadLetterQueues(overview);
   return h(
     'div',
@@ -65,6 +69,8 @@ export function overviewPage(overview: OverviewView): HTMLElement {
       card('unacked', total('unacked')),
       card('publish rate', rate(total('publishRate'))),
       card('deliver rate', rate(total('deliverRate'))),
+      card('redeliver rate', rate(total('redeliverRate'))),
+      card('dead-letter rate', rate(total('deadLetterRate'))),
     ),
     h('h2', {}, 'Queue depth'),
     depthChart(
@@ -85,6 +91,9 @@ export function overviewPage(overview: OverviewView): HTMLElement {
         'publish',
         'deliver',
         'ack',
+        'redeliver',
+        'dead-letter',
+        'dropped',
       ],
       overview.queues.map((queue) => queueRow(queue, dlqs)),
       'no queues declared',

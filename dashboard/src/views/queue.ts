@@ -31,6 +31,8 @@ function counts(info: QueueInfo, view: QueueView | undefined): HTMLElement {
       'publish',
       'deliver',
       'ack',
+      'redeliver',
+      'dead-letter',
     ],
     [
       [
@@ -39,8 +41,60 @@ function counts(info: QueueInfo, view: QueueView | undefined): HTMLElement {
         rate(view?.publishRate ?? null),
         rate(view?.deliverRate ?? null),
         rate(view?.ackRate ?? null),
+        rate(view?.redeliverRate ?? null),
+        rate(view?.deadLetterRate ?? null),
       ],
     ],
+  );
+}
+
+/**
+ * The queue's totals since it was declared, failures spelled out: an always-failing handler
+ * shows as delivered without acked, redelivered, then dead-lettered (or dropped, without a
+ * dead-letter exchange).
+ */
+function totals(view: QueueView | undefined): HTMLElement {
+  if (view === undefined) {
+    return h(
+      'p',
+      { class: 'empty', 'data-testid': 'queue-totals' },
+      'not in the latest reading yet',
+    );
+  }
+  const { published, delivered, acked, redelivered, deadLettered, dropped } = view.totals;
+  // The reasons in the order the server lists them.
+  const reasons = Object.entries(deadLettered);
+  return dataTable(
+    'queue-totals',
+    [
+      'published',
+      'delivered',
+      'acked',
+      'redelivered',
+      ...reasons.map(([reason]) => `dead-lettered: ${reason}`),
+      'dropped',
+    ],
+    [
+      [published, delivered, acked, redelivered, ...reasons.map(([, count]) => count), dropped].map(
+        figure,
+      ),
+    ],
+  );
+}
+
+/** The live consumers: what each reads, holds unacked, and how long its lease has to run. */
+function consumers(info: QueueInfo): HTMLElement {
+  return dataTable(
+    'consumers',
+    ['name', 'ordered', 'partitions', 'unacked', 'lease ends in'],
+    info.consumerDetails.map((c) => [
+      c.name,
+      c.ordered ? 'yes' : 'no',
+      c.partitions.length === 0 ? '—' : c.partitions.join(', '),
+      figure(c.unacked),
+      duration(c.leaseRemainingMs),
+    ]),
+    'no live consumers',
   );
 }
 
@@ -174,7 +228,10 @@ function report(status: HTMLElement): (error: unknown) => void {
   };
 }
 
-/** A queue's page: counts, partitions with their owners, ready messages, dead letters. */
+/**
+ * A queue's page: counts, live consumers, totals, partitions with their owners, ready messages,
+ * dead letters.
+ */
 export async function queuePage(
   queue: string,
   options: {
@@ -195,6 +252,10 @@ export async function queuePage(
     { 'data-testid': 'queue-page' },
     h('h1', {}, `Queue ${queue}`),
     counts(page.info, options.view),
+    h('h2', {}, 'Consumers'),
+    consumers(page.info),
+    h('h2', {}, 'Totals'),
+    totals(options.view),
     h('h2', {}, 'Partitions'),
     partitions(page.info),
     deadLetters === undefined

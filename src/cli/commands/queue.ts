@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { PeekedMessage } from '../../queue/peek.js';
 import type { QueueInfo } from '../../queue/data.js';
 import { confirm, type ConfirmFlags } from '../confirm.js';
+import { duration } from '../../dashboard/format.js';
 import { nameOf, positiveInteger, print, withSluice, type JsonFlag } from '../context.js';
 import { toJson } from '../json.js';
 import { progressBar } from '../progress.js';
@@ -41,17 +42,35 @@ function inspectText(info: QueueInfo): string {
       ],
     ],
   );
-  if (info.partitions.length < 2 && info.partitions[0]?.owner === undefined) return counts;
-  const partitions = table(
-    ['partition', 'ready', 'unacked', 'owner'],
-    info.partitions.map((p) => [
-      p.partition,
-      p.messages,
-      p.unacked,
-      p.owner === undefined ? '-' : `${p.owner.consumer} (token ${p.owner.token})`,
-    ]),
-  );
-  return `${counts}\n\n${partitions}`;
+  const sections = [counts];
+  if (info.partitions.length > 1 || info.partitions[0]?.owner !== undefined) {
+    sections.push(
+      table(
+        ['partition', 'ready', 'unacked', 'owner'],
+        info.partitions.map((p) => [
+          p.partition,
+          p.messages,
+          p.unacked,
+          p.owner === undefined ? '-' : `${p.owner.consumer} (token ${p.owner.token})`,
+        ]),
+      ),
+    );
+  }
+  if (info.consumerDetails.length > 0) {
+    sections.push(
+      table(
+        ['consumer', 'ordered', 'partitions', 'unacked', 'lease ends in'],
+        info.consumerDetails.map((c) => [
+          c.name,
+          c.ordered ? 'yes' : 'no',
+          c.partitions.length === 0 ? '-' : c.partitions.join(','),
+          c.unacked,
+          duration(c.leaseRemainingMs),
+        ]),
+      ),
+    );
+  }
+  return sections.join('\n\n');
 }
 
 /** `sluice queue inspect|purge|delete`, `sluice peek` and `sluice move`. */
@@ -61,7 +80,9 @@ export function registerQueue(program: Command): void {
 
   queue
     .command('inspect')
-    .description('counts of a queue and of each of its partitions, with their owners')
+    .description(
+      'counts of a queue and of each of its partitions, with their owners, and its live consumers',
+    )
     .argument('<name>', 'the queue', queueName)
     .option('--json', 'as JSON')
     .action(async (name: string, options: JsonFlag) => {

@@ -68,7 +68,10 @@ export function registerQueues(program: Command): void {
       'after',
       `
 Rates are measured between two readings, --rate-interval apart; lag is the age
-of the oldest message not yet acked.`,
+of the oldest message not yet acked. redeliver/s counts failed deliveries given
+back for another try; dead-letter/s counts messages that died (every reason),
+routed to the dead-letter exchange or, without one, dropped. --json adds the
+totals since each queue was declared, dead letters by reason and drops.`,
     )
     .action(async (options: JsonFlag & { rateInterval: number }) => {
       const { queues } = await withSluice(program, async (sluice) => {
@@ -93,6 +96,8 @@ of the oldest message not yet acked.`,
             'publish/s',
             'deliver/s',
             'ack/s',
+            'redeliver/s',
+            'dead-letter/s',
           ],
           queues.map((q) => [
             q.name,
@@ -104,6 +109,8 @@ of the oldest message not yet acked.`,
             rate(q.publishRate),
             rate(q.deliverRate),
             rate(q.ackRate),
+            rate(q.redeliverRate),
+            rate(q.deadLetterRate),
           ]),
         ),
       );
