@@ -11,22 +11,36 @@ import type { DepthSample } from './types.js';
 export class StatsSampler {
   private readonly samples: DepthSample[] = [];
   private latest: Promise<readonly QueueStats[]>;
-  private readonly timer: ReturnType<typeof setInterval>;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
 
   constructor(
     private readonly sluice: Sluice,
     private readonly capacity: number,
-    intervalMs: number,
+    private readonly intervalMs: number,
   ) {
     this.latest = this.read();
-    this.timer = setInterval(() => {
-      const next = this.read();
-      // A failed reading leaves the last good one (and a gap in the chart); the next tries again.
-      next.then(
-        () => (this.latest = next),
-        () => undefined,
-      );
-    }, intervalMs);
+    this.scheduleAfter(this.latest);
+  }
+
+  /**
+   * The next reading, `intervalMs` after `reading` settles: readings never overlap (a slow
+   * `stats()` delays the next one instead), so the samples stay in time order.
+   */
+  private scheduleAfter(reading: Promise<unknown>): void {
+    const schedule = (): void => {
+      if (this.closed) return;
+      this.timer = setTimeout(() => {
+        const next = this.read();
+        // A failed reading leaves the last good one (and a gap in the chart); the next tries again.
+        next.then(
+          () => (this.latest = next),
+          () => undefined,
+        );
+        this.scheduleAfter(next);
+      }, this.intervalMs);
+    };
+    reading.then(schedule, schedule);
   }
 
   /** The latest reading (the first one until a later one succeeds). */
@@ -40,7 +54,8 @@ export class StatsSampler {
   }
 
   close(): void {
-    clearInterval(this.timer);
+    this.closed = true;
+    clearTimeout(this.timer);
   }
 
   private read(): Promise<readonly QueueStats[]> {

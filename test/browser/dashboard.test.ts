@@ -95,9 +95,18 @@ describe('dashboard in a browser', () => {
       await page.getByTestId('dead-letter-list').getByRole('button').first().click();
       // Shown once its fetch answers.
       await page.getByTestId('dead-letter-detail').filter({ hasText: messageId }).waitFor();
+      // Cancel does nothing: the message stays where it is.
       await page.getByTestId('replay').click();
-      await page.getByTestId('confirm-dialog').waitFor();
-      await page.screenshot({ path: `${SCREENSHOTS}dashboard-replay-confirm.png`, fullPage: true });
+      await page.getByTestId('confirm-dialog').getByRole('button', { name: 'Cancel' }).click();
+      await page.getByTestId('confirm-dialog').waitFor({ state: 'detached' });
+      expect((await sluice.inspectQueue('work.dlq')).messages).toBe(1);
+      await page.getByTestId('replay').click();
+      // The dialog says how many messages the replay moves.
+      await page
+        .getByTestId('confirm-dialog')
+        .getByText("Replay 1 ready message of 'work.dlq' to the queues they died in?")
+        .waitFor();
+      await page.screenshot({ path: `${SCREENSHOTS}dashboard-dead-letters.png`, fullPage: true });
       await page.getByTestId('confirm').click();
       await page.getByText('replayed 1, skipped 0, failed 0').waitFor();
     } finally {

@@ -126,12 +126,18 @@ function readyMessages(messages: readonly PeekedMessage[]): HTMLElement {
   );
 }
 
+/** `n` ready messages, in words ("1 ready message", "3 ready messages"). */
+function plural(n: number): string {
+  return `${n} ready message${n === 1 ? '' : 's'}`;
+}
+
 /**
  * The dead-letter browser of a queue: its messages with their last death, one shown in full
  * on a click, and Replay and Purge behind a confirmation (unless the dashboard is read-only).
  */
 function deadLetterBrowser(
   queue: string,
+  ready: number,
   page: DeadLetterPage,
   readOnly: boolean,
   refresh: () => void,
@@ -167,8 +173,8 @@ function deadLetterBrowser(
   const act = async (what: 'replay' | 'purge'): Promise<void> => {
     const question =
       what === 'replay'
-        ? `Replay the messages of '${queue}' to the queues they died in?`
-        : `Purge the ready messages of '${queue}'? They are deleted for good.`;
+        ? `Replay ${plural(ready)} of '${queue}' to the queues they died in?`
+        : `Purge ${plural(ready)} of '${queue}'? They are deleted for good.`;
     if (!(await confirmAction(question, what === 'replay' ? 'Replay' : 'Purge'))) return;
     if (what === 'replay') {
       const result = await post<ReplayResult>(`queues/${segment(queue)}/replay`);
@@ -260,6 +266,12 @@ export async function queuePage(
     partitions(page.info),
     deadLetters === undefined
       ? h('section', {}, h('h2', {}, 'Ready messages'), readyMessages(page.messages))
-      : deadLetterBrowser(queue, deadLetters, options.readOnly, options.refresh),
+      : deadLetterBrowser(
+          queue,
+          page.info.messages,
+          deadLetters,
+          options.readOnly,
+          options.refresh,
+        ),
   );
 }
