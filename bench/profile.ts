@@ -1,11 +1,12 @@
 /**
  * Where one contender's time goes: `npm run bench:profile -- <scenario> <contender> [messages]`
  * runs the contender as a bench worker does (a warm-up, then the measured run) against
- * `REDIS_URL` (default redis://127.0.0.1:6379), with the V8 CPU profiler on for the measured
+ * `REDIS_URL` (required: a server of your own), with the V8 CPU profiler on for the measured
  * run only. It resets the server's command statistics (`CONFIG RESETSTAT`) after the warm-up and
  * prints them afterwards, with the client's self time by function and by module over the timed
- * part of the run (its last messages / rate seconds, so a consume run's untimed pre-fill is left
- * out), and writes the whole profile to `bench-results/<scenario>-<contender>.cpuprofile` (open
+ * part of the run (roughly: its last messages / rate seconds before the profiler stopped, so a
+ * consume run's untimed pre-fill is left out; the contender's checks after its clock, a few
+ * milliseconds, fall inside), and writes the whole profile to `bench-results/<scenario>-<contender>.cpuprofile` (open
  * it in Chrome DevTools). Scenario and contender ids are those of bench/run.ts.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -72,7 +73,13 @@ async function main(): Promise<void> {
   const messages = count === undefined ? DEFAULT_MESSAGES : Number(count);
   if (!Number.isSafeInteger(messages) || messages < 1)
     throw new Error(`bad message count ${count}`);
-  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  // Its command statistics are reset: only a server named on purpose, never one found.
+  const url = process.env.REDIS_URL;
+  if (url === undefined || url === '') {
+    throw new Error(
+      'set REDIS_URL to a Redis of your own: bench:profile resets its command statistics (CONFIG RESETSTAT)',
+    );
+  }
   const contender = findContender(benchScenarios({ replicated: false }), scenario, name);
   const prefix = `sluice-profile-${process.pid}`;
   const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });

@@ -12,6 +12,8 @@ const app = document.getElementById('app') as HTMLElement;
 let timer: ReturnType<typeof setTimeout> | undefined;
 /** Counts renders, so that a slow answer for a page left meanwhile is dropped. */
 let generation = 0;
+/** What the last action on the page shown did; forgotten when another page is opened. */
+let notice: string | undefined;
 
 function header(overview: OverviewView): void {
   (document.getElementById('where') as HTMLElement).textContent =
@@ -41,7 +43,11 @@ async function render(force = false): Promise<void> {
             view: overview.queues.find((row) => row.name === decodeURIComponent(queue)),
             deadLetterQueue: deadLetterQueues(overview).has(decodeURIComponent(queue)),
             readOnly: overview.readOnly,
-            refresh: () => void render(true),
+            refresh: (text) => {
+              notice = text;
+              void render(true);
+            },
+            notice,
           });
     if (mine !== generation) return;
     const busy =
@@ -64,7 +70,8 @@ async function render(force = false): Promise<void> {
 
 adoptToken();
 window.addEventListener('hashchange', () => {
-  // A new page replaces whatever the old one had open.
+  // A new page replaces whatever the old one had open, and says nothing of its actions.
+  notice = undefined;
   document.getElementById('modal-root')?.replaceChildren();
   app.replaceChildren();
   void render();

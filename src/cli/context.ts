@@ -23,9 +23,17 @@ export interface JsonFlag {
 /** How long the CLI waits to connect: a wrong URL fails fast instead of hanging. */
 const CONNECT_TIMEOUT_MS = 5000;
 
+/** False once standard output broke (its reader went away): the rest of the output is dropped. */
+let outputOpen = true;
+
+/** Drops whatever the command prints from now on (standard output is gone). */
+export function stopOutput(): void {
+  outputOpen = false;
+}
+
 /** Writes one line of a command's output to standard output. */
 export function print(line: string): void {
-  process.stdout.write(`${line}\n`);
+  if (outputOpen) process.stdout.write(`${line}\n`);
 }
 
 /** Parses a positive integer option (`--count 5`); anything else is a usage error. */
@@ -70,6 +78,13 @@ export function serverList(value: string): ServerAddress[] {
   });
 }
 
+/** Where a global option's value came from: a flag, a variable, its default, or nowhere. */
+function sourceOf(program: Command, option: string): 'cli' | 'env' | undefined {
+  const source: string | undefined = program.getOptionValueSource(option);
+  if (source === 'cli') return 'cli';
+  return source === 'env' ? 'env' : undefined;
+}
+
 /**
  * Where the global options say Redis is: a Cluster's seed nodes, the Sentinels of a primary,
  * else the URL; with the ACL user and `SLUICE_PASSWORD`, when given, for the data servers.
@@ -78,23 +93,33 @@ function location(program: Command): ConnectOptions {
   const options = program.opts<GlobalOptions>();
   const { cluster, sentinels, sentinelName, username } = options;
   const password = process.env.SLUICE_PASSWORD;
-  const explicitUrl = program.getOptionValueSource('url') !== 'default';
-  const forms = [cluster && '--cluster', sentinels && '--sentinels', explicitUrl && '--url'];
-  const given = forms.filter((form): form is string => typeof form === 'string');
-  if (given.length > 1)
-    throw new UsageError(`give one of --url, --cluster, --sentinels, not ${given.join(' and ')}`);
-  if ((sentinels === undefined) !== (sentinelName === undefined))
+  // Each place Redis may be given, with where it came from; a flag wins over a variable.
+  const forms = [
+    { name: '--cluster', variable: 'SLUICE_CLUSTER', source: sourceOf(program, 'cluster') },
+    { name: '--sentinels', variable: 'SLUICE_SENTINELS', source: sourceOf(program, 'sentinels') },
+    { name: '--url', variable: 'SLUICE_URL', source: sourceOf(program, 'url') },
+  ];
+  const byFlag = forms.filter((form) => form.source === 'cli');
+  const chosen = byFlag.length > 0 ? byFlag : forms.filter((form) => form.source === 'env');
+  if (chosen.length > 1) {
+    const names = chosen.map((form) => (form.source === 'cli' ? form.name : form.variable));
+    throw new UsageError(`give one of --url, --cluster, --sentinels, not ${names.join(' and ')}`);
+  }
+  const where = chosen[0]?.name ?? '--url';
+  if (where === '--sentinels' && sentinelName === undefined)
     throw new UsageError('--sentinels and --sentinel-name go together');
   const credentials = {
     ...(username === undefined ? {} : { username }),
     ...(password === undefined || password === '' ? {} : { password }),
   };
   const common = { namespace: options.namespace, connectTimeoutMs: CONNECT_TIMEOUT_MS };
-  if (cluster !== undefined) return { cluster, ...credentials, ...common };
-  if (sentinels !== undefined && sentinelName !== undefined)
+  if (where === '--cluster' && cluster !== undefined) return { cluster, ...credentials, ...common };
+  if (where === '--sentinels' && sentinels !== undefined && sentinelName !== undefined)
     return { sentinels, name: sentinelName, ...credentials, ...common };
-  if (username !== undefined)
-    throw new UsageError('--username goes with --cluster or --sentinels: a URL carries its user');
+  if (Object.keys(credentials).length > 0)
+    throw new UsageError(
+      '--username and SLUICE_PASSWORD go with --cluster or --sentinels: a URL carries its user and password',
+    );
   return { url: options.url, ...common };
 }
 

@@ -11,7 +11,7 @@ import { registerDlq } from './commands/dlq.js';
 import { registerPublish } from './commands/publish.js';
 import { registerQueue } from './commands/queue.js';
 import { registerQueues, registerTopology } from './commands/topology.js';
-import { nameOf, redisUrl, serverList } from './context.js';
+import { nameOf, redisUrl, serverList, stopOutput } from './context.js';
 import { EXIT, EXIT_CODES_HELP, RefusedError, UsageError } from './exit-codes.js';
 
 /** The package's own manifest: dist/cli/main.js and src/cli/main.ts both sit two folders down. */
@@ -107,11 +107,17 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-// A reader that stops early (`sluice dlq list q | head`) closes the pipe: that ends the
-// command quietly, as it ends any Unix filter, instead of an unhandled 'error' event.
+// A reader that stops early (`sluice dlq list q | head`) closes the pipe: what the command still
+// has to print goes nowhere, and the command ends as it would have (its work done, its exit
+// code), as any Unix filter does, instead of with an unhandled 'error' event.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code !== 'EPIPE') console.error(`error: writing the output: ${error.message}`);
-  process.exit(error.code === 'EPIPE' ? EXIT.ok : EXIT.error);
+  if (error.code === 'EPIPE') {
+    stopOutput();
+    return;
+  }
+  console.error(`error: writing the output: ${error.message}`);
+  process.exitCode = EXIT.error;
+  stopOutput();
 });
 
 await main(process.argv);

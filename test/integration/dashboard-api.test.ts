@@ -6,6 +6,7 @@
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { startDashboardProcess } from '../support/cli.js';
+import { waitFor } from '../support/index.js';
 import { declareWorkWithDeadLetters, useSluice } from '../support/sluice.js';
 
 const TOKEN = 'dashboard-api-test-token';
@@ -46,6 +47,13 @@ describe('the dashboard API', () => {
   it('answers reads, and refuses what it must with the status that says why', async () => {
     const { sluice, namespace } = await useSluice();
     await declareWorkWithDeadLetters(sluice);
+    // One dead letter in work.dlq (rejected in work), one ready message in work.
+    await sluice.publish('orders', 'order.created', { n: 0 });
+    for await (const msg of sluice.messages('work', { prefetch: 1 })) {
+      await msg.reject();
+      break;
+    }
+    await waitFor(async () => (await sluice.inspectQueue('work.dlq')).messages === 1);
     await sluice.publish('orders', 'order.created', { n: 1 });
     const { url } = await startDashboardProcess(namespace, ['--token', TOKEN]);
     const base = new URL(url);
@@ -93,17 +101,24 @@ describe('the dashboard API', () => {
       body: JSON.stringify({ padding: 'x'.repeat(70 * 1024) }),
     });
     expect(tooLarge.status).toBe(413);
-    expect((await sluice.inspectQueue('work')).messages).toBe(1);
+    expect((await sluice.inspectQueue('work.dlq')).messages).toBe(1);
     const notJson = await send(replay, {
       method: 'POST',
       headers: { 'x-sluice-token': TOKEN },
       body: '{',
     });
     expect(notJson.status).toBe(400);
+    expect((await sluice.inspectQueue('work.dlq')).messages).toBe(1);
     expect((await sluice.inspectQueue('work')).messages).toBe(1);
 
+    // The same replay with a good body goes ahead: the refusals above were the bodies'.
+    const replayed = await send(replay, { method: 'POST', headers: { 'x-sluice-token': TOKEN } });
+    expect(replayed).toMatchObject({ status: 200, body: { replayed: 1 } });
+    expect((await sluice.inspectQueue('work.dlq')).messages).toBe(0);
+    expect((await sluice.inspectQueue('work')).messages).toBe(2);
+
     const purged = await send(purge, { method: 'POST', headers: { 'x-sluice-token': TOKEN } });
-    expect(purged.status).toBe(200);
+    expect(purged).toMatchObject({ status: 200, body: { purged: 2 } });
     expect((await sluice.inspectQueue('work')).messages).toBe(0);
   });
 

@@ -9,6 +9,7 @@ import {
   type Codec,
 } from '../../src/index.js';
 import { Keyspace } from '../../src/keys/index.js';
+import { queueMessageIds } from '../support/faults.js';
 import { connectSluice, entryMessageId, streamKey, useSluice } from '../support/sluice.js';
 
 describe('publish with confirm', () => {
@@ -207,6 +208,23 @@ describe('publish with confirm', () => {
       const [prevMs = 0n, prevSeq = 0n] = ids[i - 1] ?? [];
       expect(ms > prevMs || (ms === prevMs && seq > prevSeq)).toBe(true);
     }
+  });
+
+  it('stores many publishes issued in one tick in the order they were issued', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('q');
+    // More than one call's worth (128 and more go out before the tick ends), on one key.
+    const confirms = await Promise.all(
+      Array.from({ length: 700 }, (_, i) =>
+        sluice.publish('', 'q', { i }, { messageId: `m${i}`, partitionKey: 'one' }),
+      ),
+    );
+    expect(confirms.map((confirm) => confirm.messageId)).toEqual(
+      Array.from({ length: 700 }, (_, i) => `m${i}`),
+    );
+    expect(await queueMessageIds(redis, namespace, 'q')).toEqual(
+      Array.from({ length: 700 }, (_, i) => `m${i}`),
+    );
   });
 
   it('fails with NotFoundError for an unknown exchange', async () => {

@@ -352,6 +352,7 @@ describe('queue inspection', () => {
       deadLetterBacklog: 0,
       // The stream closed when the loop ended: the delivery it handed out keeps no consumer.
       consumers: 0,
+      consumerDetails: [],
       partitions: [{ partition: 0, messages: 2, unacked: 1, owner: undefined }],
     });
     await held[1]?.ack();

@@ -79,7 +79,7 @@ const CONSUMER_COMMANDS = [
   ...PRODUCER_SCRIPTS,
   ...['+xreadgroup', '+xread', '+xack', '+xclaim', '+xautoclaim', '+xrevrange'],
   ...['+xgroup|create', '+xgroup|createconsumer', '+xgroup|delconsumer', '+xinfo|consumers'],
-  ...['+hget', '+hdel', '+hsetnx', '+hincrby', '+set', '+pttl', '+pexpire'],
+  ...['+hget', '+hdel', '+hsetnx', '+set', '+pttl', '+pexpire'],
   ...['+zadd', '+zrem', '+zrange', '+zrangebyscore', '+zremrangebyscore', '+zscore'],
   ...['+client|id', '+client|unblock', '+command|getkeys'],
 ];

@@ -344,7 +344,8 @@ describe('sluice on a Redis Cluster', () => {
     await sluice.declareQueue('q');
     const keys = new Keyspace('cluster-ask').queue('q');
     // A message that expires goes through the queue's dead-letter outbox, which stays, empty:
-    // every key that a publish call without dedup lists (stream, fence, outbox) exists now.
+    // every key that a publish call without dedup lists but the guard (stream, fence, outbox,
+    // and the stats hash, where the expiry counted it) exists now.
     // Only then does a migrating source answer ASK, and the importing node run the call.
     await sluice.publish('', 'q', 'expires', { expirationMs: 1 });
     await waitFor(

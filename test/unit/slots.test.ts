@@ -22,6 +22,8 @@ describe('hash slots (test support)', () => {
         queue.deadLetters,
         queue.delayed,
         queue.delayedEntries,
+        queue.stats,
+        queue.slotGuard,
         ...keys.dedupSlots('billing', 60_000),
       ].map((k) => hashSlot(k)),
     );

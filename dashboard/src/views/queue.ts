@@ -140,10 +140,11 @@ function deadLetterBrowser(
   ready: number,
   page: DeadLetterPage,
   readOnly: boolean,
-  refresh: () => void,
+  refresh: (notice: string) => void,
+  notice: string | undefined,
 ): HTMLElement {
   const detail = h('pre', { class: 'detail', 'data-testid': 'dead-letter-detail', hidden: true });
-  const status = h('p', { class: 'status', 'data-testid': 'action-status' });
+  const status = h('p', { class: 'status', 'data-testid': 'action-status' }, notice ?? '');
   const show = async (id: string): Promise<void> => {
     detail.hidden = false;
     detail.textContent = JSON.stringify(
@@ -176,14 +177,17 @@ function deadLetterBrowser(
         ? `Replay ${plural(ready)} of '${queue}' to the queues they died in?`
         : `Purge ${plural(ready)} of '${queue}'? They are deleted for good.`;
     if (!(await confirmAction(question, what === 'replay' ? 'Replay' : 'Purge'))) return;
+    let outcome: string;
     if (what === 'replay') {
       const result = await post<ReplayResult>(`queues/${segment(queue)}/replay`);
-      status.textContent = `replayed ${result.replayed}, skipped ${result.skipped}, failed ${result.failed}`;
+      outcome = `replayed ${result.replayed}, skipped ${result.skipped}, failed ${result.failed}`;
     } else {
       const result = await post<{ purged: number }>(`queues/${segment(queue)}/purge`);
-      status.textContent = `purged ${result.purged}`;
+      outcome = `purged ${result.purged}`;
     }
-    refresh();
+    status.textContent = outcome;
+    // The page drawn again keeps saying what the action did.
+    refresh(outcome);
   };
   return h(
     'section',
@@ -245,7 +249,10 @@ export async function queuePage(
     readonly view: QueueView | undefined;
     readonly deadLetterQueue: boolean;
     readonly readOnly: boolean;
-    readonly refresh: () => void;
+    /** Draws the page again at once, showing `notice` (what an action did). */
+    readonly refresh: (notice: string) => void;
+    /** What the last action on this page did, shown until the page is left. */
+    readonly notice: string | undefined;
   },
 ): Promise<HTMLElement> {
   const page = await get<QueuePage>(`queues/${segment(queue)}`);
@@ -272,6 +279,7 @@ export async function queuePage(
           deadLetters,
           options.readOnly,
           options.refresh,
+          options.notice,
         ),
   );
 }
