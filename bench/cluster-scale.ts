@@ -30,10 +30,12 @@ import {
   deleteClusterNamespace,
   messagesFromEnv,
   roundsFromEnv,
+  compiledWorker,
+  buildWorkers,
   runWorkerProcess,
 } from './support.js';
 
-const WORKER = join(ROOT, 'bench', 'cluster-worker.ts');
+const WORKER = compiledWorker('cluster-worker');
 /** Where the results go as JSON (`bench-results/` is not committed). */
 const RESULTS_FILE = join(ROOT, 'bench-results', 'cluster-scale.json');
 /** The longest a worker may take. */
@@ -118,6 +120,7 @@ function formatTable(
 }
 
 async function main(): Promise<void> {
+  buildWorkers();
   const startedAt = new Date();
   const messages = messagesFromEnv();
   const rounds = roundsFromEnv();

@@ -1,6 +1,7 @@
 /**
  * Where one contender's time goes: `npm run bench:profile -- <scenario> <contender> [messages]`
- * runs the contender as a bench worker does (a warm-up, then the measured run) against
+ * compiles the bench as bench/run.ts does and runs the compiled profiler, which runs the
+ * contender as a bench worker does (a warm-up, then the measured run) against
  * `REDIS_URL` (required: a server of your own), with the V8 CPU profiler on for the measured
  * run only. It resets the server's command statistics (`CONFIG RESETSTAT`) after the warm-up and
  * prints them afterwards, with the client's self time by function and by module over the timed
@@ -8,13 +9,22 @@
  * consume run's untimed pre-fill is left out; the contender's checks after its clock, a few
  * milliseconds, fall inside), and writes the whole profile to `bench-results/<scenario>-<contender>.cpuprofile` (open
  * it in Chrome DevTools). Scenario and contender ids are those of bench/run.ts.
+ *
+ * It also prints the CPU time per message of both sides over the measured run: the client's
+ * (`process.cpuUsage`, its setup and checks included) and the server's (`used_cpu_user` +
+ * `used_cpu_sys` of `INFO cpu`, every thread of the server). On a machine shared with other
+ * work these vary far less than rates do. With `--cpu` after the message count the V8 profiler
+ * stays off (its sampling costs the client CPU of its own) and only these and the rate are
+ * printed.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Profiler, Runtime } from 'node:inspector';
 import { Session } from 'node:inspector/promises';
 import { Redis } from 'ioredis';
 import { deleteNamespaceKeys } from '../scripts/local-redis.js';
 import { benchScenarios, findContender, warmupPrefix } from './scenarios.js';
+import { buildWorkers, compiledWorker } from './support.js';
 
 const TOP_FUNCTIONS = 25;
 const TOP_MODULES = 12;
@@ -65,11 +75,21 @@ function printShares(title: string, times: Map<string, number>, total: number, t
   }
 }
 
+/** The server's CPU time so far (seconds, user + system, every thread), from `INFO cpu`. */
+function serverCpuSeconds(info: string): number {
+  const field = (name: string): number =>
+    Number(new RegExp(`^${name}:([0-9.]+)`, 'mu').exec(info)?.[1]);
+  const seconds = field('used_cpu_user') + field('used_cpu_sys');
+  if (!Number.isFinite(seconds)) throw new Error('INFO cpu has no used_cpu_user / used_cpu_sys');
+  return seconds;
+}
+
 async function main(): Promise<void> {
-  const [scenario, name, count] = process.argv.slice(2);
-  if (scenario === undefined || name === undefined) {
-    throw new Error('usage: npm run bench:profile -- <scenario> <contender> [messages]');
+  const [scenario, name, count, mode] = process.argv.slice(2);
+  if (scenario === undefined || name === undefined || (mode !== undefined && mode !== '--cpu')) {
+    throw new Error('usage: npm run bench:profile -- <scenario> <contender> [messages [--cpu]]');
   }
+  const profiling = mode === undefined;
   const messages = count === undefined ? DEFAULT_MESSAGES : Number(count);
   if (!Number.isSafeInteger(messages) || messages < 1)
     throw new Error(`bad message count ${count}`);
@@ -89,11 +109,23 @@ async function main(): Promise<void> {
     await deleteNamespaceKeys(admin, warmupPrefix(prefix));
     await admin.call('CONFIG', 'RESETSTAT');
     const session = new Session();
-    session.connect();
-    await session.post('Profiler.enable');
-    await session.post('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
-    await session.post('Profiler.start');
+    if (profiling) {
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
+      await session.post('Profiler.start');
+    }
+    const serverBefore = serverCpuSeconds((await admin.call('INFO', 'cpu')) as string);
+    const clientBefore = process.cpuUsage();
     const measurement = await contender.run({ url, prefix, messages });
+    const client = process.cpuUsage(clientBefore);
+    const server = serverCpuSeconds((await admin.call('INFO', 'cpu')) as string) - serverBefore;
+    const perMessage = (us: number): string => `${(us / messages).toFixed(1)} µs`;
+    console.log(`${scenario} ${name}, ${messages} messages: ${JSON.stringify(measurement)}`);
+    console.log(
+      `CPU per message: client ${perMessage(client.user + client.system)}, server ${perMessage(server * 1e6)}`,
+    );
+    if (!profiling) return;
     const { profile } = await session.post('Profiler.stop');
     session.disconnect();
     const commandStats = (await admin.call('INFO', 'commandstats')) as string;
@@ -101,7 +133,6 @@ async function main(): Promise<void> {
     mkdirSync('bench-results', { recursive: true });
     const file = `bench-results/${scenario}-${name}.cpuprofile`;
     writeFileSync(file, JSON.stringify(profile));
-    console.log(`${scenario} ${name}, ${messages} messages: ${JSON.stringify(measurement)}`);
     console.log(`profile: ${file}`);
     const rate = measurement.msgPerSecond;
     const seconds = rate !== undefined && rate > 0 ? messages / rate : 0;
@@ -120,7 +151,17 @@ async function main(): Promise<void> {
 }
 
 try {
-  await main();
+  if (import.meta.url.endsWith('.ts')) {
+    // Under tsx (npm run bench:profile): measure the compiled profiler instead, as bench/run.ts
+    // measures compiled workers.
+    buildWorkers();
+    const run = spawnSync(process.execPath, [compiledWorker('profile'), ...process.argv.slice(2)], {
+      stdio: 'inherit',
+    });
+    process.exitCode = run.status ?? 1;
+  } else {
+    await main();
+  }
 } catch (error) {
   console.error(error);
   process.exitCode = 1;

@@ -9,7 +9,8 @@
  * the `replicated` publish row differs from the others by its WAITs alone; with `$REDIS_URL`
  * that row is skipped.
  *
- * Every run of a contender is a process of its own (bench/worker.ts) under a fresh key prefix
+ * Every run of a contender is a process of its own (bench/worker.ts, compiled with tsc first:
+ * see buildWorkers) under a fresh key prefix
  * whose keys are deleted after it. The rounds are interleaved: each round runs every scenario's
  * contenders once, in an order that rotates from round to round. `BENCH_MESSAGES` sets N
  * (default 50,000), `BENCH_ROUNDS` the measured rounds (default 3), `BENCH_ONLY` a
@@ -46,12 +47,14 @@ import {
   messagesFromEnv,
   roundsFromEnv,
   ROOT,
+  compiledWorker,
+  buildWorkers,
   runWorkerProcess,
   type Measurement,
   type Scenario,
 } from './support.js';
 
-const WORKER = join(ROOT, 'bench', 'worker.ts');
+const WORKER = compiledWorker('worker');
 /** Where the results go as JSON (`bench-results/` is not committed). */
 const RESULTS_FILE = join(ROOT, 'bench-results', 'latest.json');
 /** The longest a worker may take; a hung one fails the run rather than stalling it. */
@@ -234,6 +237,7 @@ function loadAverage(): string {
 }
 
 async function main(): Promise<void> {
+  buildWorkers();
   const startedAt = new Date();
   const clock = performance.now();
   const messages = messagesFromEnv();

@@ -3,7 +3,8 @@
  * what a contender measures, the sliding window that keeps a fixed number of operations in
  * flight, and timing.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -335,13 +336,42 @@ export async function deleteClusterNamespace(
   }
 }
 
-/** The repository's root, where worker processes run. */
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** The repository's root (the nearest folder with a package.json), where worker processes run. */
+export const ROOT = ((): string => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+})();
 /** Starts the line on which a worker prints its measurement as JSON. */
 export const RESULT_PREFIX = 'bench-result ';
 
+/** Where {@link buildWorkers} puts the compiled processes. */
+const BUILD_DIR = join(ROOT, 'bench-results', 'build');
+
 /**
- * Runs `node --import tsx <worker> <task as JSON>` and resolves with the JSON it prints after
+ * Compiles the processes that measure (bench/worker.ts, bench/cluster-worker.ts,
+ * bench/profile.ts and what they import, sluice's src among it) with tsc into
+ * `bench-results/build`, with src/lua beside, so that they run plain JavaScript as a service
+ * that installed sluice does: tsx's transform adds work of its own to every function it
+ * names (`__name`), which a profile of the publish path showed at several percent.
+ */
+export function buildWorkers(): void {
+  rmSync(BUILD_DIR, { recursive: true, force: true });
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.bench.json'], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  cpSync(join(ROOT, 'src', 'lua'), join(BUILD_DIR, 'src', 'lua'), { recursive: true });
+}
+
+/** The compiled file of bench/<name>.ts (see {@link buildWorkers}). */
+export function compiledWorker(name: string): string {
+  return join(BUILD_DIR, 'bench', `${name}.js`);
+}
+
+/**
+ * Runs `node <worker> <task as JSON>` (a compiled worker) and resolves with the JSON it prints after
  * {@link RESULT_PREFIX}; rejects, with its output, if it fails or prints none. A worker still
  * running after `timeoutMs` is killed, so that a hung one fails the run rather than stalling it.
  */
@@ -350,7 +380,7 @@ export function runWorkerProcess<T>(
   task: unknown,
   options: { readonly env: NodeJS.ProcessEnv; readonly timeoutMs: number; readonly what: string },
 ): Promise<T> {
-  const child = spawn(process.execPath, ['--import', 'tsx', worker, JSON.stringify(task)], {
+  const child = spawn(process.execPath, [worker, JSON.stringify(task)], {
     cwd: ROOT,
     env: options.env,
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -281,7 +281,7 @@ export type PublishReply =
 export const PUBLISH = defineScript({
   file: 'publish',
   keys: ['queues...', 'dedupSlots...', 'guards...'],
-  args: ['version', 'plan', 'fields...'],
+  args: ['version', 'plan', 'items...'],
   crossSlotOnStandalone: true,
   decode: (reply): PublishReply => {
     const [status, ...rest] = reply as [string, ...unknown[]];

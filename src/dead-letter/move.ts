@@ -1,6 +1,5 @@
 import type { CompiledTopology, TopologyCache } from '../routing/compiled.js';
 import { append, type AppendTarget } from '../producer/append.js';
-import { packFields } from '../producer/pack.js';
 import { callScript } from '../connection/scripts.js';
 import { DROP, RESTORE } from '../connection/script-catalog.js';
 import { SluiceError } from '../errors/index.js';
@@ -64,7 +63,7 @@ export async function moveOutboxEntry(
           {
             queues: planned.queues,
             partitions: planned.partitions,
-            fields: packFields(planned.fields),
+            fields: planned.fields,
             dedupKey: `${outbox} ${entryId}`,
             keptId: '',
             dedupWindowMs: MOVE_DEDUP_WINDOW_MS,

@@ -1,7 +1,7 @@
 -- publish: append messages to their target queues, deduplicated and bounded, if the fence of
 -- every target queue is at or below the topology version the producer routed with.
 -- KEYS: queues... dedupSlots... guards...
--- ARGV: version plan fields...
+-- ARGV: version plan items...
 --
 -- KEYS: per target queue, in plan order, its stream, fence, dead-letter outbox and stats; then per
 -- dedup group (a queue and a window), slot 0 and slot 1. On a cluster-mode server every key of
@@ -11,8 +11,8 @@
 -- importing node, so that the node the producer WAITs on is the one that took the write.
 -- ARGV: the version; the plan, JSON: {group, released, atomic, touch, queues: [[maxLength (-1 for none),
 -- overflow]], groups: [[queue index, window ms]], messages: [[dedup key, kept message id, queue
--- index, group index (0: no dedup), ...]]}; then per message its XADD items packed as msgpack
--- raws.
+-- index, group index (0: no dedup), ...]]}; then per message the number of its XADD field/value
+-- items and the items themselves, which go into XADD as they came (no decoding on either side).
 --
 -- Fence: a copy of the topology version in the queue's slot, raised by every topology change
 -- before it resolves. A fence above the version means the producer routed with a topology
@@ -41,6 +41,15 @@ local queues, groups_in, messages = plan.queues, plan.groups, plan.messages
 local consumer_group = plan.group
 local CHUNK = 1000 -- items per variadic call (unpack has a stack limit)
 local nqueues = #queues
+
+-- Where each message's XADD items are in ARGV: first[m] to last[m].
+local first, last = {}, {}
+local cursor = 3
+for m = 1, #messages do
+  first[m] = cursor + 1
+  last[m] = cursor + tonumber(ARGV[cursor])
+  cursor = last[m] + 1
+end
 
 local function stream(q) return KEYS[4 * q - 3] end
 local function outbox(q) return KEYS[4 * q - 1] end
@@ -172,17 +181,15 @@ end
 local out = {'ok'}
 local duplicates = false
 for m = 1, #messages do
-  local fields = ARGV[2 + m]
   if full[m] then
     out[#out + 1] = 'full'
     out[#out + 1] = full[m]
     local q = target(m, full[m])
     if overflow(q) == 'reject-publish-dlx' then
-      to_outbox(outbox(q), stats(q), 'maxlen', now_ms, '', {cmsgpack.unpack(fields)})
+      to_outbox(outbox(q), stats(q), 'maxlen', now_ms, '', {unpack(ARGV, first[m], last[m])})
     end
   else
     local key, kept_id = messages[m][1], messages[m][2]
-    local items -- the entry's XADD items, unpacked once for all of the message's copies
     local status = #out + 1
     out[status] = 'new'
     for t = 1, targets(m) do
@@ -195,12 +202,11 @@ for m = 1, #messages do
       else
         local bounded_drop = overflow(q) == 'drop-head' and max_length(q) >= 0
         if bounded_drop then make_room(q) end
-        items = items or {cmsgpack.unpack(fields)}
-        local id = redis.call('XADD', stream(q), '*', unpack(items))
+        local id = redis.call('XADD', stream(q), '*', unpack(ARGV, first[m], last[m]))
         out[#out + 1] = id
         -- A drop-head queue of max length 0 holds nothing: the copy is its own oldest message.
         if bounded_drop and max_length(q) == 0 then
-          to_outbox(outbox(q), stats(q), 'maxlen', now_ms, id, items)
+          to_outbox(outbox(q), stats(q), 'maxlen', now_ms, id, {unpack(ARGV, first[m], last[m])})
           redis.call('XDEL', stream(q), id)
           level[q] = 0
         end

@@ -78,15 +78,27 @@ export interface Envelope extends EnvelopeMeta {
   readonly lastError?: ErrorRecord;
 }
 
+/** JSON texts of the strings that repeat from message to message (exchanges, routing keys, content types). */
+const quoted = new Map<string, string>();
+/** Bounds {@link quoted}: an application with many distinct routing keys starts it over. */
+const MAX_QUOTED = 1024;
+
+function quote(text: string): string {
+  let json = quoted.get(text);
+  if (json === undefined) {
+    if (quoted.size >= MAX_QUOTED) quoted.clear();
+    json = JSON.stringify(text);
+    quoted.set(text, json);
+  }
+  return json;
+}
+
 /** Flattens an envelope into XADD field/value arguments, body last. */
-export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer): (string | Buffer)[] {
-  const packed: unknown[] = [
-    ENVELOPE_VERSION,
-    meta.messageId,
-    meta.exchange,
-    meta.routingKey,
-    meta.publishedAt,
-    meta.contentType,
+export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer | string): (string | Buffer)[] {
+  // The `m` array written as text: the same JSON as JSON.stringify of it, at half the cost on
+  // the publish path (the repeated strings' JSON comes from a cache).
+  let json = `[${ENVELOPE_VERSION},${JSON.stringify(meta.messageId)},${quote(meta.exchange)},${quote(meta.routingKey)},${meta.publishedAt},${quote(meta.contentType)}`;
+  const optional: unknown[] = [
     Object.keys(meta.headers).length > 0 ? meta.headers : null,
     meta.expirationMs ?? null,
     meta.correlationId ?? null,
@@ -96,8 +108,9 @@ export function encodeEnvelope(meta: EnvelopeMeta, body: Buffer): (string | Buff
     meta.traceparent ?? null,
     meta.tracestate ?? null,
   ];
-  while (packed[packed.length - 1] === null) packed.pop();
-  const fields: (string | Buffer)[] = [Field.meta, JSON.stringify(packed)];
+  while (optional.length > 0 && optional[optional.length - 1] === null) optional.pop();
+  if (optional.length > 0) json += `,${JSON.stringify(optional).slice(1, -1)}`;
+  const fields: (string | Buffer)[] = [Field.meta, `${json}]`];
   if (meta.redeliveries > 0) fields.push(Field.redeliveries, String(meta.redeliveries));
   fields.push(Field.body, body);
   return fields;

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../connection/client.js';
-import { callScript } from '../connection/scripts.js';
+import { callScript, type ScriptArg } from '../connection/scripts.js';
 import { PUBLISH, type PublishPlan, type PublishReply } from '../connection/script-catalog.js';
 import { ServerError, UnsupportedError } from '../errors/index.js';
 import { CONSUMER_GROUP, RELEASED_HOLDER, type Keyspace } from '../keys/index.js';
@@ -9,8 +9,8 @@ export interface AppendItem {
   readonly queues: readonly string[];
   /** The partition of each queue that the message goes to. */
   readonly partitions: readonly number[];
-  /** The envelope's XADD items, packed (see packFields). */
-  readonly fields: Buffer;
+  /** The envelope's XADD field/value items. */
+  readonly fields: readonly (string | Buffer)[];
   readonly dedupKey: string;
   /** The message id, kept in the dedup markers when it is not the dedup key ('' when it is). */
   readonly keptId: string;
@@ -161,7 +161,8 @@ async function appendCall(
   const queues: [number, string][] = [];
   const groups: [number, number][] = [];
   const messages: (string | number)[][] = [];
-  const fields: Buffer[] = [];
+  /** Per message, the number of its XADD items, then the items. */
+  const entryItems: ScriptArg[] = [];
   /** By `<partition> <queue>`: its position in the call, and the queue's name. */
   const queueIndex = new Map<string, number>();
   const queueNames: string[] = [];
@@ -192,18 +193,26 @@ async function appendCall(
     }
     return index;
   };
+  // The last target's queue, partition, window and indexes: consecutive messages mostly go to
+  // the same place, which then costs no lookup.
+  let last = { queue: '', partition: -1, window: -1, q: 0, g: 0 };
   for (const part of parts) {
     const item = items[part.item] as AppendItem;
     const message: (string | number)[] = [item.dedupKey, item.keptId];
     for (const t of part.targets) {
       const queue = item.queues[t] as string;
       const partition = item.partitions[t] as number;
-      const q = indexOfQueue(queue, partition);
       const window = item.dedupWindowMs;
-      message.push(q, window > 0 ? indexOfGroup(queue, partition, q, window) : 0);
+      if (queue !== last.queue || partition !== last.partition || window !== last.window) {
+        const q = indexOfQueue(queue, partition);
+        const g = window > 0 ? indexOfGroup(queue, partition, q, window) : 0;
+        last = { queue, partition, window, q, g };
+      }
+      message.push(last.q, last.g);
     }
     messages.push(message);
-    fields.push(item.fields);
+    entryItems.push(item.fields.length);
+    for (const field of item.fields) entryItems.push(field);
   }
   const plan: PublishPlan = {
     group: CONSUMER_GROUP,
@@ -218,7 +227,7 @@ async function appendCall(
     target.redis,
     PUBLISH,
     { queues: queueKeys, dedupSlots, guards },
-    { version: options.version, plan: JSON.stringify(plan), fields },
+    { version: options.version, plan: JSON.stringify(plan), items: entryItems },
   );
   return { reply, queues: queueNames };
 }

@@ -1,7 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Connection } from '../connection/connection.js';
 import { CodecError, InvalidArgumentError, MessageTooLargeError } from '../errors/index.js';
-import type { Codec, EncodedBody } from '../message/codec.js';
+import { defaultCodec, encodeDefault, type Codec, type EncodedBody } from '../message/codec.js';
 import { encodeEnvelope } from '../message/envelope.js';
 import type { Headers } from '../message/headers.js';
 import {
@@ -17,7 +17,6 @@ import {
   validateTraceContext,
 } from '../validation/index.js';
 import type { PublishSpan, PublishTracing } from '../tracing/publish-tracing.js';
-import { packFields } from './pack.js';
 import {
   assertDurabilitySupported,
   DURABILITIES,
@@ -109,8 +108,8 @@ export interface Message {
   readonly partitionKey: string;
   /** When its own expiration passes (ms since the epoch), if it has one. */
   readonly expiresAt: number | undefined;
-  /** The envelope's XADD field/value items, packed (see {@link packFields}). */
-  readonly fields: Buffer;
+  /** The envelope's XADD field/value items. */
+  readonly fields: readonly (string | Buffer)[];
   /** Its publish span, when the application traces with `@opentelemetry/api`. */
   readonly span: PublishSpan | undefined;
 }
@@ -168,10 +167,11 @@ export function prepare(
   validateTraceContext(options.traceparent, options.tracestate);
   const durability = options.durability ?? settings.durability;
   assertDurabilitySupported(connection, durability);
-  const encoded = encode(codec, body);
-  if (encoded.data.length > settings.maxBodyBytes) {
-    throw new MessageTooLargeError(encoded.data.length, settings.maxBodyBytes);
-  }
+  // The default codec's text goes out as it is: no bytes made of it before the socket's.
+  const encoded = codec === defaultCodec ? encodeDefault(body) : encode(codec, body);
+  const bytes =
+    typeof encoded.data === 'string' ? Buffer.byteLength(encoded.data) : encoded.data.length;
+  if (bytes > settings.maxBodyBytes) throw new MessageTooLargeError(bytes, settings.maxBodyBytes);
   const messageId = options.messageId ?? uuidv7();
   const dedupKey = options.dedupKey ?? messageId;
   const headers = options.headers ?? {};
@@ -183,25 +183,23 @@ export function prepare(
   // Last, once nothing can refuse the message: a span started is a span ended by its confirm.
   const span = tracing?.startPublish(exchange, routingKey, messageId, given);
   const trace = span === undefined ? given : span.context;
-  const fields = packFields(
-    encodeEnvelope(
-      {
-        messageId,
-        exchange,
-        routingKey,
-        publishedAt,
-        headers,
-        contentType: options.contentType ?? encoded.contentType,
-        redeliveries: 0,
-        ...(options.expirationMs === undefined ? {} : { expirationMs: options.expirationMs }),
-        ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
-        dedupKey,
-        ...(options.partitionKey === undefined ? {} : { partitionKey: options.partitionKey }),
-        ...(trace === undefined ? {} : { traceparent: trace.traceparent }),
-        ...(trace?.tracestate === undefined ? {} : { tracestate: trace.tracestate }),
-      },
-      encoded.data,
-    ),
+  const fields = encodeEnvelope(
+    {
+      messageId,
+      exchange,
+      routingKey,
+      publishedAt,
+      headers,
+      contentType: options.contentType ?? encoded.contentType,
+      redeliveries: 0,
+      ...(options.expirationMs === undefined ? {} : { expirationMs: options.expirationMs }),
+      ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
+      dedupKey,
+      ...(options.partitionKey === undefined ? {} : { partitionKey: options.partitionKey }),
+      ...(trace === undefined ? {} : { traceparent: trace.traceparent }),
+      ...(trace?.tracestate === undefined ? {} : { tracestate: trace.tracestate }),
+    },
+    encoded.data,
   );
   return {
     exchange,

@@ -9,6 +9,8 @@ import {
   type Codec,
 } from '../../src/index.js';
 import { Keyspace } from '../../src/keys/index.js';
+import { defaultCodec } from '../../src/message/codec.js';
+import { decodeEnvelope } from '../../src/message/envelope.js';
 import { queueMessageIds } from '../support/faults.js';
 import { connectSluice, entryMessageId, streamKey, useSluice } from '../support/sluice.js';
 
@@ -264,6 +266,45 @@ describe('bodies and codecs', () => {
       await delivery.ack();
       break;
     }
+  });
+
+  it('stores every kind of body byte for byte, one call mixing bytes and text', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    await sluice.declareQueue('q');
+    const bodies: unknown[] = [
+      Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+      Buffer.alloc(70_000, 0xfe), // past the 64 KiB of a 16-bit length
+      'text: déjà vu, 日本, 🎉, a lone \ud800 surrogate',
+      'x'.repeat(70_000),
+      { unicode: '日本 🎉', quote: '"\\', nested: [1, { a: null }] },
+      '',
+    ];
+    // One tick: the publishes go out as one script call, Buffers and strings together.
+    const confirms = await Promise.all(bodies.map((body) => sluice.publish('', 'q', body)));
+    const entries = await redis.xrangeBuffer(streamKey(namespace, 'q'), '-', '+');
+    expect(entries).toHaveLength(bodies.length);
+    entries.forEach(([, fields], i) => {
+      const envelope = decodeEnvelope(fields);
+      expect(envelope.messageId).toBe(confirms[i]?.messageId);
+      const body = bodies[i];
+      const expected = typeof body === 'string' ? body.replace('\ud800', '\ufffd') : body;
+      expect(defaultCodec.decode(envelope.body, envelope.contentType)).toEqual(expected);
+    });
+  });
+
+  it('counts a text body in UTF-8 bytes against maxBodyBytes', async () => {
+    const { sluice, redis, namespace } = await useSluice({ maxBodyBytes: 1024 });
+    await sluice.declareQueue('q');
+    // 513 characters, 1,026 bytes; the JSON text of the object, 1,028.
+    await expect(sluice.publish('', 'q', 'é'.repeat(513))).rejects.toBeInstanceOf(
+      MessageTooLargeError,
+    );
+    await expect(sluice.publish('', 'q', { t: 'é'.repeat(510) })).rejects.toBeInstanceOf(
+      MessageTooLargeError,
+    );
+    expect(await redis.xlen(streamKey(namespace, 'q'))).toBe(0);
+    await sluice.publish('', 'q', 'é'.repeat(512));
+    expect(await redis.xlen(streamKey(namespace, 'q'))).toBe(1);
   });
 
   it('refuses a body over maxBodyBytes before sending anything', async () => {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { recordDeath } from '../../src/dead-letter/death.js';
 import {
@@ -79,6 +80,55 @@ describe('envelope', () => {
       'rc',
       'b',
     ]);
+  });
+
+  it('writes its metadata as valid JSON for any text, and reads every field back', () => {
+    // The metadata is written as text, not through JSON.stringify of an array: quotes,
+    // backslashes, control characters and lone surrogates (JSON escapes them) must come back
+    // as they went in. Any UTF-16 code unit, paired or not:
+    const text = fc.string({ unit: fc.nat(0xffff).map((unit) => String.fromCharCode(unit)) });
+    fc.assert(
+      fc.property(
+        text,
+        text,
+        text,
+        text,
+        fc.option(text, { nil: undefined }),
+        fc.option(text, { nil: undefined }),
+        fc.nat(),
+        (
+          messageId,
+          exchange,
+          routingKey,
+          contentType,
+          correlationId,
+          partitionKey,
+          publishedAt,
+        ) => {
+          const written = {
+            messageId,
+            exchange,
+            routingKey,
+            publishedAt,
+            headers: {},
+            contentType,
+            redeliveries: 0,
+            ...(correlationId === undefined ? {} : { correlationId }),
+            ...(partitionKey === undefined ? {} : { partitionKey }),
+          };
+          const fields = encodeEnvelope(written, 'body');
+          expect(() => JSON.parse(fields[1] as string) as unknown).not.toThrow();
+          const read = decodeEnvelope(asBuffers(fields));
+          expect(read.messageId).toBe(messageId);
+          expect(read.exchange).toBe(exchange);
+          expect(read.routingKey).toBe(routingKey);
+          expect(read.contentType).toBe(contentType);
+          expect(read.publishedAt).toBe(publishedAt);
+          expect(read.correlationId).toBe(correlationId);
+          expect(read.partitionKey).toBe(partitionKey);
+        },
+      ),
+    );
   });
 
   it('refuses foreign and damaged entries with MalformedEntryError', () => {
