@@ -281,7 +281,7 @@ export type PublishReply =
 export const PUBLISH = defineScript({
   file: 'publish',
   keys: ['queues...', 'dedupSlots...', 'guards...'],
-  args: ['version', 'plan', 'items...'],
+  args: ['version', 'plan...'],
   crossSlotOnStandalone: true,
   decode: (reply): PublishReply => {
     const [status, ...rest] = reply as [string, ...unknown[]];
@@ -295,24 +295,6 @@ export const PUBLISH = defineScript({
     return { kind: 'ok', replies: rest as (string | number)[] };
   },
 });
-
-/** The JSON plan of a publish call (ARGV `plan` of src/lua/publish.lua). */
-export interface PublishPlan {
-  /** The consumer group, whose pending count bounded queues subtract from their length. */
-  readonly group: string;
-  /** The group's holder of deliveries given back in place: its pending ones count as ready. */
-  readonly released: string;
-  /** All or nothing. */
-  readonly atomic: boolean;
-  /** Make a write even when only duplicates are found (so a WAIT after the call covers them). */
-  readonly touch: boolean;
-  /** Per target queue: max length (-1: unbounded) and overflow policy. */
-  readonly queues: readonly (readonly [maxLength: number, overflow: string])[];
-  /** Per dedup group: the 1-based queue index and the window. */
-  readonly groups: readonly (readonly [queue: number, windowMs: number])[];
-  /** Per message: dedup key, message id kept in markers ('' when it is the dedup key), then (queue, group) pairs (group 0: no dedup). */
-  readonly messages: readonly (readonly (string | number)[])[];
-}
 
 /** Takes the processing leases of idempotency keys (one per delivery), or acks duplicates. */
 export const IDEM_BEGIN = defineScript({

@@ -1,7 +1,7 @@
 -- publish: append messages to their target queues, deduplicated and bounded, if the fence of
 -- every target queue is at or below the topology version the producer routed with.
 -- KEYS: queues... dedupSlots... guards...
--- ARGV: version plan items...
+-- ARGV: version plan...
 --
 -- KEYS: per target queue, in plan order, its stream, fence, dead-letter outbox and stats; then per
 -- dedup group (a queue and a window), slot 0 and slot 1. On a cluster-mode server every key of
@@ -9,10 +9,13 @@
 -- guards: on a cluster-mode server, the queue's slot guard, a key never written and never read
 -- here: while the slot migrates, Redis refuses the call (TRYAGAIN) rather than run it on the
 -- importing node, so that the node the producer WAITs on is the one that took the write.
--- ARGV: the version; the plan, JSON: {group, released, atomic, touch, queues: [[maxLength (-1 for none),
--- overflow]], groups: [[queue index, window ms]], messages: [[dedup key, kept message id, queue
--- index, group index (0: no dedup), ...]]}; then per message the number of its XADD field/value
--- items and the items themselves, which go into XADD as they came (no decoding on either side).
+-- ARGV: the version; then the plan as plain arguments (no JSON to decode): the consumer group,
+-- its holder of released deliveries, atomic (1 or 0), touch (1 or 0); the number of queues and
+-- per queue its max length (-1 for none) and overflow; the number of dedup groups and per group
+-- its queue index and window (ms); the number of messages and per message its dedup key, the
+-- message id kept in markers ('' when it is the dedup key), its number of targets and per
+-- target a queue index and a group index (0: no dedup), then its number of XADD field/value
+-- items and the items, which go into XADD as they came (no decoding on either side).
 --
 -- Fence: a copy of the topology version in the queue's slot, raised by every topology change
 -- before it resolves. A fence above the version means the producer routed with a topology
@@ -36,16 +39,33 @@
 -- followed by, per message: 'new' and one stream id per target; 'dup' and per target the marker
 -- found or the id of a copy filled in now; 'full' and the position of a target without room.
 local version = tonumber(ARGV[1])
-local plan = cjson.decode(ARGV[2])
-local queues, groups_in, messages = plan.queues, plan.groups, plan.messages
-local consumer_group = plan.group
+local consumer_group, released = ARGV[2], ARGV[3]
+local atomic, touch = ARGV[4] == '1', ARGV[5] == '1'
 local CHUNK = 1000 -- items per variadic call (unpack has a stack limit)
-local nqueues = #queues
-
--- Where each message's XADD items are in ARGV: first[m] to last[m].
-local first, last = {}, {}
-local cursor = 3
-for m = 1, #messages do
+local cursor = 7
+local nqueues = tonumber(ARGV[6])
+local queues = {}
+for q = 1, nqueues do
+  queues[q] = {tonumber(ARGV[cursor]), ARGV[cursor + 1]}
+  cursor = cursor + 2
+end
+local groups_in = {}
+for g = 1, tonumber(ARGV[cursor]) do
+  groups_in[g] = {tonumber(ARGV[cursor + 2 * g - 1]), tonumber(ARGV[cursor + 2 * g])}
+end
+cursor = cursor + 1 + 2 * #groups_in
+-- Per message {dedup key, kept id, q1, g1, q2, g2, ...}, and where its XADD items are in ARGV:
+-- first[m] to last[m].
+local messages, first, last = {}, {}, {}
+local nmessages = tonumber(ARGV[cursor])
+cursor = cursor + 1
+for m = 1, nmessages do
+  local message = {ARGV[cursor], ARGV[cursor + 1]}
+  local ntargets = tonumber(ARGV[cursor + 2])
+  cursor = cursor + 3
+  for i = 1, 2 * ntargets do message[i + 2] = tonumber(ARGV[cursor + i - 1]) end
+  cursor = cursor + 2 * ntargets
+  messages[m] = message
   first[m] = cursor + 1
   last[m] = cursor + tonumber(ARGV[cursor])
   cursor = last[m] + 1
@@ -78,7 +98,7 @@ for g, spec in ipairs(groups_in) do
 end
 
 -- Ready messages of a bounded queue: entries minus deliveries not yet acked (acked entries are
--- deleted; those given back in place, pending for plan.released, are ready), plus the copies
+-- deleted; those given back in place, pending for released, are ready), plus the copies
 -- this call has planned so far.
 local ready = {}
 local function ready_count(q)
@@ -88,7 +108,7 @@ local function ready_count(q)
     if type(pending) == 'table' and type(pending[1]) == 'number' then
       unacked = pending[1]
       for _, holder in ipairs(pending[4] or {}) do
-        if holder[1] == plan.released then unacked = unacked - tonumber(holder[2]) end
+        if holder[1] == released then unacked = unacked - tonumber(holder[2]) end
       end
     end
     ready[q] = redis.call('XLEN', stream(q)) - unacked
@@ -165,7 +185,7 @@ for m = 1, #messages do
     end
   end
   if full[m] then
-    if plan.atomic then return {'full', m, full[m]} end
+    if atomic then return {'full', m, full[m]} end
   else
     for t = 1, targets(m) do
       local q, g = target(m, t)
@@ -245,5 +265,5 @@ for _, group in ipairs(groups) do
 end
 -- Any write moves this connection's replication offset past the copies the duplicates found, so
 -- that a WAIT / WAITAOF sent after this call covers them.
-if plan.touch and duplicates and not wrote then record(groups[1], {}) end
+if touch and duplicates and not wrote then record(groups[1], {}) end
 return out

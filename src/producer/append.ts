@@ -1,6 +1,6 @@
 import type { RedisClient } from '../connection/client.js';
 import { callScript, type ScriptArg } from '../connection/scripts.js';
-import { PUBLISH, type PublishPlan, type PublishReply } from '../connection/script-catalog.js';
+import { PUBLISH, type PublishReply } from '../connection/script-catalog.js';
 import { ServerError, UnsupportedError } from '../errors/index.js';
 import { CONSUMER_GROUP, RELEASED_HOLDER, type Keyspace } from '../keys/index.js';
 
@@ -158,11 +158,10 @@ async function appendCall(
   const dedupSlots: string[] = [];
   /** On a cluster-mode server, the slot guard of the call's one queue partition. */
   const guards: string[] = [];
-  const queues: [number, string][] = [];
-  const groups: [number, number][] = [];
-  const messages: (string | number)[][] = [];
-  /** Per message, the number of its XADD items, then the items. */
-  const entryItems: ScriptArg[] = [];
+  /** The plan's sections (see src/lua/publish.lua): per queue, per group, per message. */
+  const queues: ScriptArg[] = [];
+  const groups: ScriptArg[] = [];
+  const messages: ScriptArg[] = [];
   /** By `<partition> <queue>`: its position in the call, and the queue's name. */
   const queueIndex = new Map<string, number>();
   const queueNames: string[] = [];
@@ -175,7 +174,8 @@ async function appendCall(
       queueKeys.push(k.stream, k.fence, k.deadLetters, k.stats);
       if (target.cluster) guards.push(k.slotGuard);
       const limit = options.limits(queue);
-      index = queues.push([limit.maxLength, limit.overflow]);
+      queues.push(limit.maxLength, limit.overflow);
+      index = queues.length / 2;
       queueIndex.set(name, index);
       queueNames.push(queue);
     }
@@ -188,7 +188,8 @@ async function appendCall(
     let index = groupIndex.get(group);
     if (index === undefined) {
       dedupSlots.push(...keys.dedupSlots(queue, windowMs, partition));
-      index = groups.push([q, windowMs]);
+      groups.push(q, windowMs);
+      index = groups.length / 2;
       groupIndex.set(group, index);
     }
     return index;
@@ -198,7 +199,7 @@ async function appendCall(
   let last = { queue: '', partition: -1, window: -1, q: 0, g: 0 };
   for (const part of parts) {
     const item = items[part.item] as AppendItem;
-    const message: (string | number)[] = [item.dedupKey, item.keptId];
+    messages.push(item.dedupKey, item.keptId, part.targets.length);
     for (const t of part.targets) {
       const queue = item.queues[t] as string;
       const partition = item.partitions[t] as number;
@@ -208,26 +209,28 @@ async function appendCall(
         const g = window > 0 ? indexOfGroup(queue, partition, q, window) : 0;
         last = { queue, partition, window, q, g };
       }
-      message.push(last.q, last.g);
+      messages.push(last.q, last.g);
     }
-    messages.push(message);
-    entryItems.push(item.fields.length);
-    for (const field of item.fields) entryItems.push(field);
+    messages.push(item.fields.length);
+    for (const field of item.fields) messages.push(field);
   }
-  const plan: PublishPlan = {
-    group: CONSUMER_GROUP,
-    released: RELEASED_HOLDER,
-    atomic: options.atomic,
-    touch: options.touch,
-    queues,
-    groups,
-    messages,
-  };
+  const plan: ScriptArg[] = [
+    CONSUMER_GROUP,
+    RELEASED_HOLDER,
+    options.atomic ? 1 : 0,
+    options.touch ? 1 : 0,
+    queues.length / 2,
+    ...queues,
+    groups.length / 2,
+    ...groups,
+    parts.length,
+  ];
+  for (const value of messages) plan.push(value);
   const reply = await callScript(
     target.redis,
     PUBLISH,
     { queues: queueKeys, dedupSlots, guards },
-    { version: options.version, plan: JSON.stringify(plan), items: entryItems },
+    { version: options.version, plan },
   );
   return { reply, queues: queueNames };
 }

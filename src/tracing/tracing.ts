@@ -28,12 +28,25 @@ interface TracedDelivery {
   readonly tracestate: string | undefined;
 }
 
+/** The end of a publish without a span. */
+function nothing(): void {
+  // No span was started.
+}
+
 /** Spans of one client, through the application's `@opentelemetry/api`. */
 export class Tracing implements PublishTracing {
-  private readonly tracer: OpenTelemetryApi.Tracer;
+  constructor(private readonly api: Api) {}
 
-  constructor(private readonly api: Api) {
-    this.tracer = api.trace.getTracer('sluice');
+  /**
+   * The tracer of the SDK registered now (asked per message, so that an SDK registered,
+   * replaced or disabled later counts), or undefined without one: every span would then be a
+   * no-op, and sluice makes none (their objects cost a consumer ~4% of its time).
+   */
+  private sdkTracer(): OpenTelemetryApi.Tracer | undefined {
+    const provider = this.api.trace.getTracerProvider();
+    return provider instanceof this.api.ProxyTracerProvider
+      ? provider.getDelegateTracer('sluice')
+      : provider.getTracer('sluice');
   }
 
   startPublish(
@@ -43,8 +56,15 @@ export class Tracing implements PublishTracing {
     parent: TraceContext | undefined,
   ): PublishSpan {
     const { api } = this;
+    const tracer = this.sdkTracer();
+    if (tracer === undefined) {
+      // No SDK: the message carries what the application gave, else the active span's context,
+      // if any, so that the trace goes on.
+      const active = api.trace.getActiveSpan()?.spanContext();
+      return { context: parent ?? this.carried(active), end: nothing };
+    }
     const destination = exchange === '' ? DEFAULT_EXCHANGE : exchange;
-    const span = this.tracer.startSpan(
+    const span = tracer.startSpan(
       `publish ${destination}`,
       {
         kind: api.SpanKind.PRODUCER,
@@ -59,17 +79,21 @@ export class Tracing implements PublishTracing {
       },
       this.contextOf(parent),
     );
-    const spanContext = span.spanContext();
-    // Without an SDK the span records nothing and carries its parent's context, if any: the
-    // message then carries that (or what the application gave), so the trace goes on.
-    const tracestate = spanContext.traceState?.serialize();
-    const context = api.trace.isSpanContextValid(spanContext)
-      ? {
-          traceparent: formatTraceparent(spanContext),
-          ...(tracestate === undefined || tracestate === '' ? {} : { tracestate }),
-        }
-      : parent;
+    // A span the sampler dropped still has a valid context, which the message carries.
+    const context = this.carried(span.spanContext()) ?? parent;
     return { context, end: (failed, error) => this.end(span, failed, error) };
+  }
+
+  /** What a message carries of a span context: undefined for none or an invalid one. */
+  private carried(spanContext: OpenTelemetryApi.SpanContext | undefined): TraceContext | undefined {
+    if (spanContext === undefined || !this.api.trace.isSpanContextValid(spanContext)) {
+      return undefined;
+    }
+    const tracestate = spanContext.traceState?.serialize();
+    return {
+      traceparent: formatTraceparent(spanContext),
+      ...(tracestate === undefined || tracestate === '' ? {} : { tracestate }),
+    };
   }
 
   /**
@@ -81,12 +105,18 @@ export class Tracing implements PublishTracing {
   ): (delivery: D, ...rest: A) => R {
     const { api } = this;
     return (delivery, ...rest) => {
-      const parent = this.contextOf(
+      const carried =
         delivery.traceparent === undefined
           ? undefined
-          : { traceparent: delivery.traceparent, tracestate: delivery.tracestate },
-      );
-      const span = this.tracer.startSpan(
+          : { traceparent: delivery.traceparent, tracestate: delivery.tracestate };
+      const tracer = this.sdkTracer();
+      if (tracer === undefined) {
+        // No SDK: no span; the handler runs in the context the message carries, if any.
+        if (carried === undefined) return handler(delivery, ...rest);
+        return api.context.with(this.contextOf(carried), () => handler(delivery, ...rest));
+      }
+      const parent = this.contextOf(carried);
+      const span = tracer.startSpan(
         `process ${delivery.queue}`,
         {
           kind: api.SpanKind.CONSUMER,

@@ -84,6 +84,37 @@ describe('tracing with @opentelemetry/api', () => {
     expect(seen[0]?.traceparent).toBe(`00-${publishContext.traceId}-${publishContext.spanId}-01`);
   });
 
+  it('records nothing without an SDK, still carries a given context, and records once one is registered', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('q');
+    const given = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const seen: Delivery[] = [];
+    const active: (string | undefined)[] = [];
+    trace.disable(); // no tracer provider: every span a no-op
+    try {
+      await sluice.publish('', 'q', 'plain');
+      await sluice.publish('', 'q', 'traced', { traceparent: given, tracestate: 'vendor=1' });
+      const consumer = await sluice.consume('q', (msg) => {
+        seen.push(msg);
+        active.push(trace.getSpanContext(context.active())?.spanId);
+      });
+      await waitFor(() => seen.length === 2);
+      await consumer.close();
+    } finally {
+      trace.setGlobalTracerProvider(provider);
+    }
+    expect(seen.map((msg) => [msg.traceparent, msg.tracestate])).toEqual([
+      [undefined, undefined],
+      [given, 'vendor=1'],
+    ]);
+    // The handler of the traced message runs in the context it carries.
+    expect(active).toEqual([undefined, 'b7ad6b7169203331']);
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    // Registered again, asked per message: the next publish records its span.
+    await sluice.publish('', 'q', 'recorded');
+    await spansNamed('publish amq.default');
+  });
+
   it('runs the handler in its process span, so that its own spans nest under it', async () => {
     const { sluice } = await useSluice();
     await sluice.declareQueue('q');
