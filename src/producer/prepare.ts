@@ -1,8 +1,8 @@
-import { v7 as uuidv7 } from 'uuid';
 import type { Connection } from '../connection/connection.js';
 import { CodecError, InvalidArgumentError, MessageTooLargeError } from '../errors/index.js';
 import { defaultCodec, encodeDefault, type Codec, type EncodedBody } from '../message/codec.js';
 import { encodeEnvelope } from '../message/envelope.js';
+import { messageId as newMessageId } from '../message/message-id.js';
 import type { Headers } from '../message/headers.js';
 import {
   optionNames,
@@ -172,7 +172,7 @@ export function prepare(
   const bytes =
     typeof encoded.data === 'string' ? Buffer.byteLength(encoded.data) : encoded.data.length;
   if (bytes > settings.maxBodyBytes) throw new MessageTooLargeError(bytes, settings.maxBodyBytes);
-  const messageId = options.messageId ?? uuidv7();
+  const messageId = options.messageId ?? newMessageId();
   const dedupKey = options.dedupKey ?? messageId;
   const headers = options.headers ?? {};
   const publishedAt = Date.now();
