@@ -1,7 +1,7 @@
 /**
  * One run of the Cluster scale-out bench in a process of its own, started by
- * bench/cluster-scale.ts: `node bench-results/build/bench/cluster-worker.js <ClusterTask as JSON>` (compiled first).
- * It warms up on a few messages under a prefix of its own (keys deleted before the measured
+ * bench/cluster-scale.ts: `node bench-results/build/bench/cluster-worker.js <ClusterTask as
+ * JSON>` (compiled first). It warms up on a few messages under a prefix of its own (keys deleted before the measured
  * run), runs the measured workload, prints one line `bench-result <ClusterMeasurement as JSON>`
  * and exits.
  *

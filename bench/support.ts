@@ -339,7 +339,11 @@ export async function deleteClusterNamespace(
 /** The repository's root (the nearest folder with a package.json), where worker processes run. */
 export const ROOT = ((): string => {
   let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  while (!existsSync(join(dir, 'package.json'))) {
+    if (dirname(dir) === dir)
+      throw new Error('the bench runs inside the repository: no package.json above it');
+    dir = dirname(dir);
+  }
   return dir;
 })();
 /** Starts the line on which a worker prints its measurement as JSON. */
@@ -371,8 +375,8 @@ export function compiledWorker(name: string): string {
 }
 
 /**
- * Runs `node <worker> <task as JSON>` (a compiled worker) and resolves with the JSON it prints after
- * {@link RESULT_PREFIX}; rejects, with its output, if it fails or prints none. A worker still
+ * Runs `node <worker> <task as JSON>` (a compiled worker) and resolves with the JSON it prints
+ * after {@link RESULT_PREFIX}; rejects, with its output, if it fails or prints none. A worker still
  * running after `timeoutMs` is killed, so that a hung one fails the run rather than stalling it.
  */
 export function runWorkerProcess<T>(

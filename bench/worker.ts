@@ -1,8 +1,9 @@
 /**
  * One run of one contender in a process of its own, started by bench/run.ts:
- * `node bench-results/build/bench/worker.js <WorkerTask as JSON>` (compiled first). It connects, warms up on a few
- * messages under a prefix of its own (keys deleted before the measured run), runs the
- * measured workload, prints one line `bench-result <Measurement as JSON>` and exits.
+ * `node bench-results/build/bench/worker.js <WorkerTask as JSON>` (compiled first). It
+ * connects, warms up on a few messages under a prefix of its own (keys deleted before the
+ * measured run), runs the measured workload, prints one line `bench-result <Measurement as
+ * JSON>` and exits.
  */
 import { Redis } from 'ioredis';
 import { deleteNamespaceKeys } from '../scripts/local-redis.js';

@@ -157,11 +157,11 @@ end
 local function read_slot(slot, bucket, lookup, state)
   local holds = false
   for i = 1, #lookup, CHUNK do
-    local last = math.min(i + CHUNK - 1, #lookup)
-    local values = redis.call('HMGET', slot, '', unpack(lookup, i, last))
+    local stop = math.min(i + CHUNK - 1, #lookup)
+    local values = redis.call('HMGET', slot, '', unpack(lookup, i, stop))
     if tonumber(values[1]) == bucket then
       holds = true
-      for j = i, last do
+      for j = i, stop do
         if values[j - i + 2] then state[lookup[j]] = values[j - i + 2] end
       end
     end

@@ -43,8 +43,12 @@ export class Tracing implements PublishTracing {
    * no-op, and sluice makes none (their objects cost a consumer ~4% of its time).
    */
   private sdkTracer(): OpenTelemetryApi.Tracer | undefined {
-    const provider = this.api.trace.getTracerProvider();
-    return provider instanceof this.api.ProxyTracerProvider
+    // The API's global proxy (checked by its method, not its class: another copy of the API
+    // package has a class of its own) has a delegate only once an SDK registered one.
+    const provider =
+      this.api.trace.getTracerProvider() as Partial<OpenTelemetryApi.ProxyTracerProvider> &
+        OpenTelemetryApi.TracerProvider;
+    return typeof provider.getDelegateTracer === 'function'
       ? provider.getDelegateTracer('sluice')
       : provider.getTracer('sluice');
   }

@@ -6,6 +6,7 @@ import {
   UnsupportedError,
   type BatchMessage,
 } from '../../src/index.js';
+import { Keyspace } from '../../src/keys/index.js';
 import { queueMessageIds } from '../support/faults.js';
 import { useSluice } from '../support/sluice.js';
 
@@ -30,6 +31,29 @@ describe('publishBatch input', () => {
 });
 
 describe('publishBatch with atomic: true', () => {
+  it('stores the largest atomic batch, 10,000 messages, in every target', async () => {
+    const { sluice, redis, namespace } = await useSluice();
+    // One call: ~10 script arguments per message and target, ~180,000 here, more than a
+    // function call spreading them could take. On a cluster-mode server one queue (one slot).
+    const queues = sluice.server.cluster ? ['a'] : ['a', 'b', 'c', 'd'];
+    await sluice.declareExchange('events', 'fanout');
+    for (const queue of queues) {
+      await sluice.declareQueue(queue);
+      await sluice.bindQueue(queue, 'events');
+    }
+    const batch = Array.from({ length: 10_000 }, (_, i) => ({
+      exchange: 'events',
+      routingKey: '',
+      body: { i },
+    }));
+    const confirms = await sluice.publishBatch(batch, { atomic: true });
+    expect(confirms).toHaveLength(10_000);
+    expect(confirms.every((c) => c.targets.length === queues.length && !c.duplicate)).toBe(true);
+    for (const queue of queues) {
+      expect(await redis.xlen(new Keyspace(namespace).queue(queue).stream)).toBe(10_000);
+    }
+  });
+
   it('stores every message in every target and confirms each (standalone server)', async () => {
     const { sluice, redis, namespace } = await useSluice();
     await sluice.declareExchange('events', 'fanout');

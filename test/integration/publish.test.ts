@@ -273,7 +273,7 @@ describe('bodies and codecs', () => {
     await sluice.declareQueue('q');
     const bodies: unknown[] = [
       Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
-      Buffer.alloc(70_000, 0xfe), // past the 64 KiB of a 16-bit length
+      Buffer.alloc(70_000, 0xfe), // larger than 64 KiB
       'text: déjà vu, 日本, 🎉, a lone \ud800 surrogate',
       'x'.repeat(70_000),
       { unicode: '日本 🎉', quote: '"\\', nested: [1, { a: null }] },
