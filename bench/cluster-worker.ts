@@ -1,9 +1,9 @@
 /**
  * One run of the Cluster scale-out bench in a process of its own, started by
  * bench/cluster-scale.ts: `node bench-results/build/bench/cluster-worker.js <ClusterTask as
- * JSON>` (compiled first). It warms up on a few messages under a prefix of its own (keys deleted before the measured
- * run), runs the measured workload, prints one line `bench-result <ClusterMeasurement as JSON>`
- * and exits.
+ * JSON>` (compiled first). It warms up on a few messages under a prefix of its own (keys
+ * deleted before the measured run), runs the measured workload, prints one line
+ * `bench-result <ClusterMeasurement as JSON>` and exits.
  *
  * The workload: a topic exchange bound to one queue of `partitions` partitions (each its own
  * hash slot, so spread over the masters), {@link CLUSTER_CONSUMERS} unordered

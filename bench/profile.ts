@@ -89,7 +89,6 @@ async function main(): Promise<void> {
   if (scenario === undefined || name === undefined || (mode !== undefined && mode !== '--cpu')) {
     throw new Error('usage: npm run bench:profile -- <scenario> <contender> [messages [--cpu]]');
   }
-  const profiling = mode === undefined;
   const messages = count === undefined ? DEFAULT_MESSAGES : Number(count);
   if (!Number.isSafeInteger(messages) || messages < 1)
     throw new Error(`bad message count ${count}`);
@@ -108,8 +107,8 @@ async function main(): Promise<void> {
     await contender.run({ url, prefix: warmupPrefix(prefix), messages: WARMUP_MESSAGES });
     await deleteNamespaceKeys(admin, warmupPrefix(prefix));
     await admin.call('CONFIG', 'RESETSTAT');
-    const session = new Session();
-    if (profiling) {
+    const session = mode === undefined ? new Session() : undefined;
+    if (session !== undefined) {
       session.connect();
       await session.post('Profiler.enable');
       await session.post('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
@@ -125,7 +124,7 @@ async function main(): Promise<void> {
     console.log(
       `CPU per message: client ${perMessage(client.user + client.system)}, server ${perMessage(server * 1e6)}`,
     );
-    if (!profiling) return;
+    if (session === undefined) return;
     const { profile } = await session.post('Profiler.stop');
     session.disconnect();
     const commandStats = (await admin.call('INFO', 'commandstats')) as string;

@@ -10,11 +10,10 @@
  * that row is skipped.
  *
  * Every run of a contender is a process of its own (bench/worker.ts, compiled with tsc first:
- * see buildWorkers) under a fresh key prefix
- * whose keys are deleted after it. The rounds are interleaved: each round runs every scenario's
- * contenders once, in an order that rotates from round to round. `BENCH_MESSAGES` sets N
- * (default 50,000), `BENCH_ROUNDS` the measured rounds (default 3), `BENCH_ONLY` a
- * comma-separated list of scenario ids to run.
+ * see buildWorkers) under a fresh key prefix whose keys are deleted after it. The rounds are
+ * interleaved: each round runs every scenario's contenders once, in an order that rotates from
+ * round to round. `BENCH_MESSAGES` sets N (default 50,000), `BENCH_ROUNDS` the measured rounds
+ * (default 3), `BENCH_ONLY` a comma-separated list of scenario ids to run.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -64,8 +64,10 @@ export class Tracing implements PublishTracing {
     if (tracer === undefined) {
       // No SDK: the message carries what the application gave, else the active span's context,
       // if any, so that the trace goes on.
-      const active = api.trace.getActiveSpan()?.spanContext();
-      return { context: parent ?? this.carried(active), end: nothing };
+      return {
+        context: parent ?? this.carried(api.trace.getActiveSpan()?.spanContext()),
+        end: nothing,
+      };
     }
     const destination = exchange === '' ? DEFAULT_EXCHANGE : exchange;
     const span = tracer.startSpan(
