@@ -16,6 +16,12 @@ const CONSUMERS = 3;
 const PUBLISHERS = 4;
 /** Between two publishes of a loop: keeps the load near 300 messages/s on a shared machine. */
 const PUBLISH_PACE_MS = 10;
+/**
+ * Between two publishes of the probe, a producer confirming at `written`: unlike the loops, it
+ * need not wait for a replica to follow the promoted one, so a message published after the
+ * failover is there to be consumed as soon as the new primary takes writes.
+ */
+const PROBE_PACE_MS = 50;
 /** The issue's bound: from the kill to the first delivery of a message published after it. */
 const RESUME_WITHIN_MS = 10_000;
 /**
@@ -42,14 +48,19 @@ interface PublishLog {
 }
 
 /**
- * One publish loop: publishes `m-<loop>-<n>` messages one after another until `log.stop`.
+ * One publish loop: publishes `<loop>-<n>` messages one after another until `log.stop`.
  * A publish that fails (it may have been cut off by the failover) is made again under the same
  * message id, as an application would: sluice's dedup window makes the retry safe, a copy the
  * first attempt stored is confirmed as a duplicate rather than written twice.
  */
-async function publishLoop(producer: Sluice, loop: number, log: PublishLog): Promise<void> {
+async function publishLoop(
+  producer: Sluice,
+  loop: string,
+  paceMs: number,
+  log: PublishLog,
+): Promise<void> {
   for (let n = 0; !log.stop; n++) {
-    const messageId = `m-${loop}-${n}`;
+    const messageId = `${loop}-${n}`;
     log.issuedAtMs.set(messageId, Date.now());
     // Until confirmed, or the test stops publishing: one left unconfirmed then fails its check.
     while (!log.stop) {
@@ -64,7 +75,30 @@ async function publishLoop(producer: Sluice, loop: number, log: PublishLog): Pro
         log.retries++;
       }
     }
-    await pause(PUBLISH_PACE_MS);
+    await pause(paceMs);
+  }
+}
+
+/**
+ * What the clients saw, in ms since `start`: connections lost and restored, publishes retried
+ * by sluice, the first confirm of each producer after the failover. Annotated with the
+ * outcome, so that a slow resumption says where the time went.
+ */
+class Timeline {
+  readonly entries: string[] = [];
+  start = Date.now();
+
+  add(what: string): void {
+    this.entries.push(`${Date.now() - this.start} ms ${what}`);
+  }
+
+  /** Records `client`'s connection events and the publish attempts it retried, as `name`. */
+  watch(name: string, client: Sluice): void {
+    client.on('connection.lost', () => this.add(`${name}: connection lost`));
+    client.on('connection.restored', () => this.add(`${name}: connection restored`));
+    client.on('publish.retried', ({ attempt, error }) =>
+      this.add(`${name}: attempt ${attempt} failed, retried: ${String(error)}`),
+    );
   }
 }
 
@@ -81,13 +115,16 @@ describe('sluice on Redis Sentinel', () => {
     await set?.stop();
   });
 
-  async function connect(sentinels: LocalSentinelSet): Promise<Sluice> {
+  async function connect(
+    sentinels: LocalSentinelSet,
+    durability: 'replicated' | 'written' = 'replicated',
+  ): Promise<Sluice> {
     const client = await Sluice.connect({
       sentinels: [...sentinels.sentinels],
       name: sentinels.name,
       namespace: 'failover',
-      durability: 'replicated',
-      replicas: 1,
+      durability,
+      ...(durability === 'replicated' ? { replicas: 1 } : {}),
     });
     clients.push(client);
     return client;
@@ -101,6 +138,7 @@ describe('sluice on Redis Sentinel', () => {
     const admin = await connect(sentinels);
     await admin.declareQueue(QUEUE, { ackTimeoutMs: ACK_TIMEOUT_MS });
     const killedServer = sentinels.primary;
+    const timeline = new Timeline();
 
     // When each message was first delivered, and to whom: every consumer's deliveries.
     const firstDeliveredAtMs = new Map<string, number>();
@@ -108,23 +146,32 @@ describe('sluice on Redis Sentinel', () => {
     const consumers: Consumer[] = [];
     for (let i = 0; i < CONSUMERS; i++) {
       const client = await connect(sentinels);
-      consumers.push(
-        await client.consume(QUEUE, (message: Delivery) => {
-          if (!firstDeliveredAtMs.has(message.messageId)) {
-            firstDeliveredAtMs.set(message.messageId, Date.now());
-          }
-          deliveredTo[i]?.push(message.messageId);
-        }),
-      );
+      const consumer = await client.consume(QUEUE, (message: Delivery) => {
+        if (!firstDeliveredAtMs.has(message.messageId)) {
+          firstDeliveredAtMs.set(message.messageId, Date.now());
+        }
+        deliveredTo[i]?.push(message.messageId);
+      });
+      consumer.on('connection.lost', () => timeline.add(`consumer ${i}: connection lost`));
+      consumer.on('connection.restored', () => timeline.add(`consumer ${i}: connection restored`));
+      consumers.push(consumer);
     }
     const producer = await connect(sentinels);
+    const probe = await connect(sentinels, 'written');
+    timeline.watch('producer', producer);
+    timeline.watch('probe', probe);
     const log: PublishLog = {
       issuedAtMs: new Map(),
       confirmed: new Set(),
       retries: 0,
       stop: false,
     };
-    const loops = Array.from({ length: PUBLISHERS }, (_, loop) => publishLoop(producer, loop, log));
+    const loops = [
+      ...Array.from({ length: PUBLISHERS }, (_, loop) =>
+        publishLoop(producer, `m-${loop}`, PUBLISH_PACE_MS, log),
+      ),
+      publishLoop(probe, 'probe', PROBE_PACE_MS, log),
+    ];
     try {
       // Steady state first: confirms coming and every consumer busy.
       await waitFor(() => log.confirmed.size >= 100 && deliveredTo.every((ids) => ids.length > 0), {
@@ -134,6 +181,7 @@ describe('sluice on Redis Sentinel', () => {
 
       const killedPort = sentinels.primary.port;
       const killedAtMs = Date.now();
+      timeline.start = killedAtMs;
       const healthy = sentinels.killPrimary();
       // The failover as the Sentinels see it, not as sluice does.
       await waitFor(async () => (await sentinels.currentPrimary()).port !== killedPort, {
@@ -142,9 +190,21 @@ describe('sluice on Redis Sentinel', () => {
         description: 'sentinels reporting a promoted replica',
       });
       const failedOverAtMs = Date.now();
+      timeline.add('sentinels report a promoted replica');
       /** Messages whose publish was first issued once the Sentinels had promoted a replica. */
       const publishedAfterFailover = (messageId: string): boolean =>
         (log.issuedAtMs.get(messageId) ?? 0) > failedOverAtMs;
+      for (const [name, client] of [
+        ['producer', producer],
+        ['probe', probe],
+      ] as const) {
+        const onConfirmed = ({ messageId }: { messageId: string }): void => {
+          if (!publishedAfterFailover(messageId)) return;
+          timeline.add(`${name}: first confirm of a publish issued after the failover`);
+          client.off('publish.confirmed', onConfirmed);
+        };
+        client.on('publish.confirmed', onConfirmed);
+      }
 
       const resumedAtMs = await waitFor(
         () =>
@@ -156,7 +216,8 @@ describe('sluice on Redis Sentinel', () => {
       );
       await annotate(
         `sentinels promoted a replica ${failedOverAtMs - killedAtMs} ms after the kill; ` +
-          `first delivery of a message published after it at ${resumedAtMs - killedAtMs} ms`,
+          `first delivery of a message published after it at ${resumedAtMs - killedAtMs} ms; ` +
+          `after the kill: ${timeline.entries.join('; ')}`,
       );
       expect(resumedAtMs - killedAtMs).toBeLessThan(RESUME_WITHIN_MS);
 
