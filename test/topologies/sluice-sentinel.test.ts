@@ -81,7 +81,7 @@ async function publishLoop(
 
 /**
  * What the clients saw, in ms since `start`: connections lost and restored, publishes retried
- * by sluice, the first confirm of each producer after the failover. Annotated with the
+ * by sluice or rejected, the first confirm of each producer after the failover. Annotated with the
  * outcome, so that a slow resumption says where the time went.
  */
 class Timeline {
@@ -92,7 +92,7 @@ class Timeline {
     this.entries.push(`${Date.now() - this.start} ms ${what}`);
   }
 
-  /** Records `client`'s connection events and the publish attempts it retried, as `name`. */
+  /** Records `client`'s connection events and its retried and rejected publishes, as `name`. */
   watch(name: string, client: Sluice): void {
     client.on('connection.lost', () => this.add(`${name}: connection lost`));
     client.on('connection.restored', () => this.add(`${name}: connection restored`));
@@ -236,11 +236,11 @@ describe('sluice on Redis Sentinel', () => {
       });
       await healthy;
     } finally {
-      // Also when a wait above timed out: the timeline says where the time went.
-      await annotate(`${outcome}; after the kill: ${timeline.entries.join('; ')}`);
       log.stop = true;
       probeLog.stop = true;
       await Promise.all(loops);
+      // Also when a wait above timed out: the timeline says where the time went.
+      await annotate(`${outcome}; after the kill: ${timeline.entries.join('; ')}`);
     }
 
     // Every confirmed message is consumed, and nothing stays pending.
