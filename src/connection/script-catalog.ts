@@ -300,7 +300,7 @@ export const PUBLISH = defineScript({
 export const IDEM_BEGIN = defineScript({
   file: 'idem_begin',
   keys: ['stream', 'stats', 'markers...'],
-  args: ['group', 'consumer', 'leaseMs', 'limit', 'entries...'],
+  args: ['group', 'consumer', 'leaseMs', 'lowestId', 'highestId', 'limit', 'entries...'],
   decode: (reply): IdempotencyBegin[] => {
     const values = reply as (string | number)[];
     const out: IdempotencyBegin[] = [];
@@ -328,7 +328,17 @@ export type IdempotencyBegin =
 export const IDEM_COMMIT = defineScript({
   file: 'idem_commit',
   keys: ['stream', 'outbox', 'stats', 'markers...', 'writeKeys...'],
-  args: ['group', 'consumer', 'ttlMs', 'timeMs', 'limit', 'count', 'commits...'],
+  args: [
+    'group',
+    'consumer',
+    'ttlMs',
+    'timeMs',
+    'lowestId',
+    'highestId',
+    'limit',
+    'count',
+    'commits...',
+  ],
   crossSlotOnStandalone: true,
   decode: (reply): IdempotencyCommit[] => {
     const values = reply as (string | number)[];

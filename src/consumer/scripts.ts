@@ -39,6 +39,7 @@ import {
 import type { DeathReason } from '../message/death-history.js';
 import { CONSUMER_GROUP, RELEASED_HOLDER, type QueueKeys } from '../keys/index.js';
 import { DeadlineQueue, SETTLEMENT_TIMEOUT_MS, deadlineError } from './deadline.js';
+import { idRange } from './stream-ids.js';
 
 /** The settlement deadlines of each client's script calls: one timer per client for them all. */
 const deadlines = new WeakMap<RedisClient, DeadlineQueue>();
@@ -388,6 +389,7 @@ export async function beginIdempotent(
       group: CONSUMER_GROUP,
       consumer,
       leaseMs,
+      ...idRange(items.map((item) => item.entryId)),
       limit,
       entries: items.flatMap((item) => [item.entryId, item.token]),
     },
@@ -438,6 +440,7 @@ export async function commitIdempotent(
       consumer,
       ttlMs,
       timeMs,
+      ...idRange(items.map((item) => item.entryId)),
       limit,
       count: items.length,
       commits: items.flatMap((item) => [

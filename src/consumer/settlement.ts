@@ -9,6 +9,7 @@ import { StaleDeliveryError, type SluiceError } from '../errors/index.js';
 import type { DeathReason } from '../message/death-history.js';
 import type { QueueKeys } from '../keys/index.js';
 import { ackOwned, extendOwned, releaseOwned, requeueOwned } from './scripts.js';
+import { idRange } from './stream-ids.js';
 import type { Delivery } from './types.js';
 
 /** How the consumer's deliveries are settled. Each method checks that the consumer owns it. */
@@ -75,49 +76,6 @@ export interface SettlementContext {
 interface AckWaiter {
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
-}
-
-/** The acks of one tick: their stream ids and the lowest and highest of them. */
-interface AckRange {
-  readonly ids: string[];
-  readonly lowestId: string;
-  readonly highestId: string;
-}
-
-/**
- * Whether stream id `a` (`<ms>-<seq>`, decimal without leading zeros, as Redis writes them)
- * comes before `b`: compared as numbers, without slicing or parsing either.
- */
-function idBefore(a: string, b: string): boolean {
-  const dash = a.indexOf('-');
-  const otherDash = b.indexOf('-');
-  // Fewer digits in the milliseconds: an earlier time.
-  if (dash !== otherDash) return dash < otherDash;
-  // Both parts of equal length: as text is as numbers.
-  if (a.length === b.length) return a < b;
-  for (let i = 0; i < dash; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) return x < y;
-  }
-  // Same milliseconds: fewer digits in the sequence number is a lower one.
-  return a.length < b.length;
-}
-
-/** The stream ids of `deliveries`, with the lowest and highest of them, in one pass. */
-function ackRange(deliveries: readonly Delivery[]): AckRange {
-  const first = (deliveries[0] as Delivery).streamId;
-  const ids: string[] = [first];
-  let lowestId = first;
-  let highestId = first;
-  for (let i = 1; i < deliveries.length; i++) {
-    const id = (deliveries[i] as Delivery).streamId;
-    ids.push(id);
-    // Ids mostly come in read order, ascending: one comparison each.
-    if (idBefore(highestId, id)) highestId = id;
-    else if (idBefore(id, lowestId)) lowestId = id;
-  }
-  return { ids, lowestId, highestId };
 }
 
 /** A flush of one tick's acks: resolved once it is answered; what automatic acks wait for. */
@@ -190,7 +148,8 @@ export class PlainSettlement implements Settlement {
     this.ackWaiters = [];
     this.flushing.add(flush);
     try {
-      const { ids, lowestId, highestId } = ackRange(deliveries);
+      const ids = deliveries.map((delivery) => delivery.streamId);
+      const { lowestId, highestId } = idRange(ids);
       const limit = ids.length + this.context.held() + ACK_SCAN_SLACK;
       const { redis, keys, consumerName: consumer, counts, token } = this.context;
       const acked = await ackOwned(redis, keys, {

@@ -6,19 +6,20 @@
 -- that they are never applied twice) and the delivery is dead-lettered (reason 'rejected')
 -- instead of acked.
 -- KEYS: stream outbox stats markers... writeKeys...
--- ARGV: group consumer ttlMs timeMs limit count commits...
+-- ARGV: group consumer ttlMs timeMs lowestId highestId limit count commits...
 -- stats: the partition's counters; `acked` counts the deliveries acked here, and a refused
 -- commit's dead letter is counted as lib/to_outbox.lua says.
--- limit: the most deliveries the consumer may hold (bounds the ownership scan). count: how many
+-- lowestId, highestId: the lowest and highest entry id of the call; limit: the most deliveries
+-- the consumer may hold (they bound the ownership scan). count: how many
 -- deliveries (and markers). writeKeys: the keys the writes touch, declared for
 -- the server (a cluster-mode server needs them in the queue's slot). commits: per delivery its
 -- entry id, its token and its number of writes, then per write its argument count, the command
 -- and its arguments.
 -- Returns per delivery three values: 'ok', 'stale' (nothing changed) or 'refused', then the
 -- number of the refused write and Redis's error (0 and '' otherwise).
-local count = tonumber(ARGV[6])
+local count = tonumber(ARGV[8])
 local commits, ids = {}, {}
-local i = 7
+local i = 9
 for d = 1, count do
   local commit = {marker = KEYS[3 + d], entry = ARGV[i], token = ARGV[i + 1]}
   local writes = tonumber(ARGV[i + 2])
@@ -28,10 +29,12 @@ for d = 1, count do
   commit.last = i
   commits[d], ids[d] = commit, commit.entry
 end
-local mine = owned_ids(KEYS[1], ARGV[1], ARGV[2], ids, tonumber(ARGV[5]))
+local mine = owned_ids(KEYS[1], ARGV[1], ARGV[2], ids, ARGV[5], ARGV[6], tonumber(ARGV[7]))
+-- Every marker in one read (a call carries at most a few hundred).
+local states = redis.call('MGET', unpack(KEYS, 4, 3 + count))
 local out, settled, acked = {}, {}, 0
-for _, commit in ipairs(commits) do
-  if not mine[commit.entry] or redis.call('GET', commit.marker) ~= 'l ' .. commit.token then
+for d, commit in ipairs(commits) do
+  if not mine[commit.entry] or states[d] ~= 'l ' .. commit.token then
     out[#out + 1], out[#out + 2], out[#out + 3] = 'stale', 0, ''
   else
     local w, n, refused = commit.first, 0, nil

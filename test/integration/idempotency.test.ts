@@ -74,6 +74,33 @@ describe('idempotent consumer', () => {
     await consumer.close();
   });
 
+  it('runs one handler at a time for a key whose deliveries are taken in one call', async () => {
+    const { sluice } = await useSluice();
+    await sluice.declareQueue('charges');
+    // Three copies of one job past the publish dedup, then another job: one read, one call
+    // taking the leases of all four, with handlers free to run in parallel.
+    const copies = [];
+    for (let i = 0; i < 3; i++) {
+      copies.push(
+        await sluice.publish('', 'charges', { job: 1 }, { dedupKey: 'job-1', dedupWindowMs: 0 }),
+      );
+    }
+    const other = await sluice.publish('', 'charges', { job: 2 }, { dedupKey: 'job-2' });
+    const handled: string[] = [];
+    const consumer = await sluice.consume(
+      'charges',
+      (msg: Delivery) => {
+        handled.push(msg.messageId);
+      },
+      { idempotency: { leaseMs: 1000 }, concurrency: 10 },
+    );
+    await waitFor(() => consumer.stats.acked === 4);
+    // The first copy ran; the others found its lease, waited for it, then its done marker.
+    expect(handled.sort()).toEqual([copies[0]?.messageId, other.messageId].sort());
+    expect(consumer.stats.duplicates).toBe(2);
+    await consumer.close();
+  });
+
   it('carries the dedup key on the delivery and on a dead-lettered copy', async () => {
     const { sluice } = await useSluice();
     await sluice.declareExchange('dlx', 'fanout');
