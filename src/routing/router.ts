@@ -39,6 +39,14 @@ interface CompiledExchange {
 }
 
 const NO_DESTINATIONS: readonly Destination[] = [];
+
+/**
+ * Routing keys whose topic match a compiled topic exchange keeps: services publish with few
+ * distinct keys, and a repeated key then costs one map lookup rather than a walk of the trie
+ * (which grows with the bindings that share the key's words). Emptied when full, so that keys
+ * of high cardinality cost a bounded amount of memory.
+ */
+const TOPIC_MATCHES_KEPT = 1024;
 const MISSING: Destination = { kind: 'missing' };
 
 /** `Map.groupBy` with a projection; Node 20 does not have `Map.groupBy`. */
@@ -71,7 +79,16 @@ function compileMatcher(type: ExchangeType, targets: readonly Target[]): Matcher
     case 'topic': {
       const trie = new TopicTrie<Destination>();
       for (const { binding, destination } of targets) trie.add(binding.bindingKey, destination);
-      return (routingKey) => trie.match(routingKey);
+      const kept = new Map<string, readonly Destination[]>();
+      return (routingKey) => {
+        let destinations = kept.get(routingKey);
+        if (destinations === undefined) {
+          destinations = trie.match(routingKey);
+          if (kept.size >= TOPIC_MATCHES_KEPT) kept.clear();
+          kept.set(routingKey, destinations);
+        }
+        return destinations;
+      };
     }
     case 'fanout': {
       const all = targets.map((target) => target.destination);

@@ -152,6 +152,48 @@ describe('topic exchange', () => {
       { numRuns: 500 },
     );
   });
+
+  it('routes every key of a sequence as a fresh router does, repeats and all', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(bindingKey, fc.constantFrom(...QUEUE_NAMES)), { maxLength: 12 }),
+        fc.array(routingKey, { maxLength: 40 }),
+        (bindings, keys) => {
+          const topology = snapshot(
+            { logs: { type: 'topic' } },
+            QUEUE_NAMES,
+            bindings.map(([pattern, queue]) => ({
+              source: 'logs',
+              destination: queue,
+              bindingKey: pattern,
+            })),
+          );
+          const router = new Router(topology);
+          for (const key of [...keys, ...keys]) {
+            const expected = expectedQueues(bindings, (pattern) => matchTopic(pattern, key));
+            expect(router.route('logs', key, NO_HEADERS)).toEqual(expected);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('routes right past the number of routing keys it keeps matches of', () => {
+    const router = new Router(
+      snapshot({ logs: { type: 'topic' } }, QUEUE_NAMES, [
+        { source: 'logs', destination: 'q1', bindingKey: 'k.*.even' },
+        { source: 'logs', destination: 'q2', bindingKey: 'k.#' },
+      ]),
+    );
+    // 3,000 distinct keys, twice over: the kept matches are emptied and filled again.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 3000; i++) {
+        const key = `k.${i}.${i % 2 === 0 ? 'even' : 'odd'}`;
+        expect(router.route('logs', key, NO_HEADERS)).toEqual(i % 2 === 0 ? ['q1', 'q2'] : ['q2']);
+      }
+    }
+  });
 });
 
 describe('headers exchange', () => {
