@@ -4,7 +4,7 @@
  * Whether stream id `a` (`<ms>-<seq>`, decimal without leading zeros, as Redis writes them)
  * comes before `b`: compared as numbers, without slicing or parsing either.
  */
-export function idBefore(a: string, b: string): boolean {
+function idBefore(a: string, b: string): boolean {
   const dash = a.indexOf('-');
   const otherDash = b.indexOf('-');
   // Fewer digits in the milliseconds: an earlier time.

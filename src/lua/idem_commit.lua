@@ -30,7 +30,9 @@ for d = 1, count do
   commits[d], ids[d] = commit, commit.entry
 end
 local mine = owned_ids(KEYS[1], ARGV[1], ARGV[2], ids, ARGV[5], ARGV[6], tonumber(ARGV[7]))
--- Every marker in one read (a call carries at most a few hundred).
+-- Every marker in one read (a call carries at most a few hundred). Nothing below changes what
+-- a later commit's check finds: tokens are per delivery, so of one key's commits only the
+-- lease holder's passes, and handlers' writes are not to markers.
 local states = redis.call('MGET', unpack(KEYS, 4, 3 + count))
 local out, settled, acked = {}, {}, 0
 for d, commit in ipairs(commits) do

@@ -39,14 +39,6 @@ interface CompiledExchange {
 }
 
 const NO_DESTINATIONS: readonly Destination[] = [];
-
-/**
- * Routing keys whose topic match a compiled topic exchange keeps: services publish with few
- * distinct keys, and a repeated key then costs one map lookup rather than a walk of the trie
- * (which grows with the bindings that share the key's words). Emptied when full, so that keys
- * of high cardinality cost a bounded amount of memory.
- */
-const TOPIC_MATCHES_KEPT = 1024;
 const MISSING: Destination = { kind: 'missing' };
 
 /** `Map.groupBy` with a projection; Node 20 does not have `Map.groupBy`. */
@@ -64,6 +56,14 @@ function groupBy<T, K, V>(
   }
   return groups;
 }
+
+/**
+ * Routing keys whose topic match a compiled topic exchange keeps: services publish with few
+ * distinct keys, and a repeated key then costs one map lookup rather than a walk of the trie
+ * (which grows with the bindings that share the key's words). Emptied when full, so that keys
+ * of high cardinality cost a bounded amount of memory.
+ */
+const TOPIC_MATCHES_KEPT = 1024;
 
 /** Compiles one exchange's bindings into the lookup its type calls for. */
 function compileMatcher(type: ExchangeType, targets: readonly Target[]): Matcher {
