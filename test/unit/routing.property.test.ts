@@ -128,53 +128,47 @@ describe('topic matching', () => {
 });
 
 describe('topic exchange', () => {
+  const bindingsArbitrary = fc.array(fc.tuple(bindingKey, fc.constantFrom(...QUEUE_NAMES)), {
+    maxLength: 12,
+  });
+  /** A router of one topic exchange with `bindings` (pattern, queue). */
+  const topicRouter = (bindings: readonly (readonly [string, string])[]): Router =>
+    new Router(
+      snapshot(
+        { logs: { type: 'topic' } },
+        QUEUE_NAMES,
+        bindings.map(([pattern, queue]) => ({
+          source: 'logs',
+          destination: queue,
+          bindingKey: pattern,
+        })),
+      ),
+    );
+  /** `router` routes `key` as the pairwise matchTopic loop over `bindings` does. */
+  const expectRoutedAsModel = (
+    router: Router,
+    bindings: readonly (readonly [string, string])[],
+    key: string,
+  ): void => {
+    const expected = expectedQueues(bindings, (pattern) => matchTopic(pattern, key));
+    expect(router.route('logs', key, NO_HEADERS)).toEqual(expected);
+  };
+
   it('routes to the queues whose binding keys match, as the pairwise matchTopic loop does', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.tuple(bindingKey, fc.constantFrom(...QUEUE_NAMES)), { maxLength: 12 }),
-        routingKey,
-        (bindings, key) => {
-          const router = new Router(
-            snapshot(
-              { logs: { type: 'topic' } },
-              QUEUE_NAMES,
-              bindings.map(([pattern, queue]) => ({
-                source: 'logs',
-                destination: queue,
-                bindingKey: pattern,
-              })),
-            ),
-          );
-          const expected = expectedQueues(bindings, (pattern) => matchTopic(pattern, key));
-          expect(router.route('logs', key, NO_HEADERS)).toEqual(expected);
-        },
-      ),
+      fc.property(bindingsArbitrary, routingKey, (bindings, key) => {
+        expectRoutedAsModel(topicRouter(bindings), bindings, key);
+      }),
       { numRuns: 500 },
     );
   });
 
   it('routes every key of a sequence as the model does, repeats and all', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.tuple(bindingKey, fc.constantFrom(...QUEUE_NAMES)), { maxLength: 12 }),
-        fc.array(routingKey, { maxLength: 40 }),
-        (bindings, keys) => {
-          const topology = snapshot(
-            { logs: { type: 'topic' } },
-            QUEUE_NAMES,
-            bindings.map(([pattern, queue]) => ({
-              source: 'logs',
-              destination: queue,
-              bindingKey: pattern,
-            })),
-          );
-          const router = new Router(topology);
-          for (const key of [...keys, ...keys]) {
-            const expected = expectedQueues(bindings, (pattern) => matchTopic(pattern, key));
-            expect(router.route('logs', key, NO_HEADERS)).toEqual(expected);
-          }
-        },
-      ),
+      fc.property(bindingsArbitrary, fc.array(routingKey, { maxLength: 40 }), (bindings, keys) => {
+        const router = topicRouter(bindings);
+        for (const key of [...keys, ...keys]) expectRoutedAsModel(router, bindings, key);
+      }),
       { numRuns: 200 },
     );
   });
