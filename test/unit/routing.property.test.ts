@@ -174,12 +174,10 @@ describe('topic exchange', () => {
   });
 
   it('routes right once the matches it keeps were emptied (past 1,024 keys)', () => {
-    const router = new Router(
-      snapshot({ logs: { type: 'topic' } }, QUEUE_NAMES, [
-        { source: 'logs', destination: 'q1', bindingKey: 'k.*.even' },
-        { source: 'logs', destination: 'q2', bindingKey: 'k.#' },
-      ]),
-    );
+    const router = topicRouter([
+      ['k.*.even', 'q1'],
+      ['k.#', 'q2'],
+    ]);
     // 3,000 distinct keys, twice over: the kept matches are emptied and filled again.
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < 3000; i++) {
